@@ -1,0 +1,32 @@
+# Every target installs what it needs into .venv first; all local state lives under .local/.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+LOCAL_AWS_PORT ?= 4566
+LOCAL_AWS_STATE ?= .local/aws
+export AIRFLOW_HOME := $(CURDIR)/.local/airflow
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv java test aws
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# Spark (the Glue job's engine) needs Java 17.
+java:
+	@java -version 2>&1 | grep -q 'version "17' || { \
+	  echo "Java 17 is required (PySpark 3.5, as on Glue 5.0)."; \
+	  echo "Install it with: apt-get update && apt-get install -y openjdk-17-jre-headless"; exit 1; }
+
+test: venv java
+	$(PY) -m pytest
+
+aws: venv
+	$(PY) -m local_aws --port $(LOCAL_AWS_PORT) --state-dir $(LOCAL_AWS_STATE)
