@@ -1,0 +1,252 @@
+"""Athena query executions that really answer, behind the Athena API.
+
+A query moves QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED on a small worker pool; the SQL runs on the
+embedded engine (local_aws.athena_engine). Results are written where Athena writes them
+(<output>/<QueryExecutionId>.csv and .csv.metadata) and paged by GetQueryResults like Athena pages them.
+Workgroups stay in moto; their output location is read from there.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+from moto.backends import get_backend
+
+from local_aws.errors import AWSError
+from local_aws.persistence import StateStore
+
+log = logging.getLogger("local_aws.athena")
+
+REGION = "us-east-1"
+MAX_PAGE = 1000
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+ENGINE_VERSION = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
+
+
+def _split_output(location: str) -> tuple[str, str]:
+    bucket, _, prefix = location.split("://", 1)[1].partition("/")
+    return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+class AthenaService:
+    """StartQueryExecution, GetQueryExecution, GetQueryResults, StopQueryExecution and friends."""
+
+    def __init__(self, endpoint: str, store: StateStore | None, cache_dir: Path, workers: int = 2):
+        self.endpoint = endpoint
+        self.store = store
+        self.cache_dir = Path(cache_dir)
+        self.executions: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, dict[str, Any]] = {}  # id -> {"columns": [...], "rows": [...]}
+        self._cancel: dict[str, threading.Event] = {}
+        self._lock = threading.RLock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="athena")
+        self._engine = None
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+    @property
+    def engine(self):
+        if self._engine is None:  # DuckDB and sqlglot load on the first query, not at start-up
+            from local_aws.athena_engine import AthenaEngine
+
+            self._engine = AthenaEngine(self.client("glue"), self.client("s3"), self.cache_dir)
+        return self._engine
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        names = ["StartQueryExecution", "GetQueryExecution", "BatchGetQueryExecution", "ListQueryExecutions",
+                 "GetQueryResults", "StopQueryExecution"]
+        return {name: getattr(self, name) for name in names}
+
+    def resume(self) -> None:
+        if self.store is None:
+            return
+        for doc in self.store.load_docs("athena-queries"):
+            execution = doc["execution"]
+            if execution["Status"]["State"] not in TERMINAL:
+                execution["Status"].update(State="FAILED", StateChangeReason="Query interrupted by a restart",
+                                           CompletionDateTime=time.time())
+            self.executions[execution["QueryExecutionId"]] = execution
+            if doc.get("result") is not None:
+                self.results[execution["QueryExecutionId"]] = doc["result"]
+
+    def shutdown(self) -> None:
+        for event in self._cancel.values():
+            event.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _save(self, query_id: str) -> None:
+        if self.store is not None:
+            self.store.save_doc("athena-queries", query_id, {"execution": self.executions[query_id],
+                                                             "result": self.results.get(query_id)})
+
+    def _output_location(self, payload: dict[str, Any], workgroup: str) -> str:
+        location = (payload.get("ResultConfiguration") or {}).get("OutputLocation")
+        if location:
+            return location
+        backend = get_backend("athena")["123456789012"][REGION]
+        group = backend.work_groups.get(workgroup)
+        if group is None:
+            raise AWSError("InvalidRequestException", f"WorkGroup {workgroup} is not found.")
+        configuration = group.configuration or {}
+        location = (configuration.get("ResultConfiguration") or {}).get("OutputLocation")
+        if not location:
+            raise AWSError("InvalidRequestException",
+                           "Unable to verify/create output bucket. No output location provided. An output location "
+                           "is required either through the Workgroup result configuration setting or as an API input.")
+        return location
+
+    # --- API -------------------------------------------------------------------------------------------------
+    def StartQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
+        sql = payload.get("QueryString") or ""
+        if not sql.strip():
+            raise AWSError("InvalidRequestException", "QueryString must not be empty")
+        workgroup = payload.get("WorkGroup") or "primary"
+        output = self._output_location(payload, workgroup)
+        query_id = str(uuid.uuid4())
+        context = payload.get("QueryExecutionContext") or {}
+        execution = {
+            "QueryExecutionId": query_id, "Query": sql, "StatementType": "DML",
+            "ResultConfiguration": {"OutputLocation": f"{output.rstrip('/')}/{query_id}.csv"},
+            "QueryExecutionContext": context, "WorkGroup": workgroup, "EngineVersion": ENGINE_VERSION,
+            "Status": {"State": "QUEUED", "SubmissionDateTime": time.time()},
+            "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0, "TotalExecutionTimeInMillis": 0,
+                           "QueryQueueTimeInMillis": 0, "ServiceProcessingTimeInMillis": 0},
+        }
+        with self._lock:
+            self.executions[query_id] = execution
+            self._cancel[query_id] = threading.Event()
+            self._save(query_id)
+        self._pool.submit(self._run, query_id, output)
+        return {"QueryExecutionId": query_id}
+
+    def _run(self, query_id: str, output: str) -> None:
+        from local_aws.athena_engine import AthenaQueryError
+
+        with self._lock:
+            execution = self.executions[query_id]
+            cancel = self._cancel[query_id]
+            if cancel.is_set():
+                return
+            queued_ms = int((time.time() - execution["Status"]["SubmissionDateTime"]) * 1000)
+            execution["Status"]["State"] = "RUNNING"
+            self._save(query_id)
+        started = time.monotonic()
+        context = execution["QueryExecutionContext"]
+        state, reason, error_type = "SUCCEEDED", None, None
+        try:
+            outcome = self.engine.execute(execution["Query"], context.get("Database"),
+                                          context.get("Catalog") or "AwsDataCatalog", cancelled=cancel)
+            self._write_results(query_id, output, outcome)
+        except AthenaQueryError as exc:
+            state = "CANCELLED" if exc.error_type == "CANCELLED" or cancel.is_set() else "FAILED"
+            reason, error_type, outcome = str(exc), exc.error_type, None
+        except Exception as exc:  # the query fails with Athena's generic reason; the stack keeps serving
+            log.exception("Query %s failed inside the engine", query_id)
+            state, reason, error_type, outcome = "FAILED", f"GENERIC_INTERNAL_ERROR: {exc}", "GENERIC_INTERNAL_ERROR", None
+        engine_ms = int((time.monotonic() - started) * 1000)
+        with self._lock:
+            status = execution["Status"]
+            if status["State"] == "CANCELLED":
+                return
+            status.update(State=state, CompletionDateTime=time.time())
+            if reason:
+                status["StateChangeReason"] = reason
+                status["AthenaError"] = {"ErrorCategory": 2, "ErrorType": 1000 if error_type != "SYNTAX_ERROR" else 1001,
+                                         "Retryable": False, "ErrorMessage": reason}
+            if outcome is not None:
+                execution["StatementType"] = outcome.statement_type
+                execution["Statistics"].update(DataScannedInBytes=outcome.data_scanned_bytes)
+            execution["Statistics"].update(EngineExecutionTimeInMillis=engine_ms, QueryQueueTimeInMillis=queued_ms,
+                                           TotalExecutionTimeInMillis=engine_ms + queued_ms)
+            self._save(query_id)
+
+    def _write_results(self, query_id: str, output: str, outcome) -> None:
+        bucket, prefix = _split_output(output)
+        s3 = self.client("s3")
+        if outcome.statement_type == "DML":
+            s3.put_object(Bucket=bucket, Key=f"{prefix}{query_id}.csv", Body=self.engine.to_csv(outcome))
+            metadata = {"ColumnInfo": [column.to_api() for column in outcome.columns]}
+            s3.put_object(Bucket=bucket, Key=f"{prefix}{query_id}.csv.metadata", Body=json.dumps(metadata).encode())
+        else:  # Athena writes DDL output as text
+            s3.put_object(Bucket=bucket, Key=f"{prefix}{query_id}.txt",
+                          Body="\n".join("\t".join(v or "" for v in row) for row in outcome.rows).encode())
+            with self._lock:
+                self.executions[query_id]["ResultConfiguration"]["OutputLocation"] = (
+                    f"{output.rstrip('/')}/{query_id}.txt")
+        with self._lock:
+            self.results[query_id] = {"columns": [column.to_api() for column in outcome.columns],
+                                      "rows": outcome.rows}
+
+    def _execution(self, query_id: str) -> dict[str, Any]:
+        execution = self.executions.get(query_id)
+        if execution is None:
+            raise AWSError("InvalidRequestException", f"QueryExecution {query_id} was not found")
+        return execution
+
+    def GetQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return {"QueryExecution": copy.deepcopy(self._execution(payload.get("QueryExecutionId", "")))}
+
+    def BatchGetQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ids = payload.get("QueryExecutionIds", [])
+        with self._lock:
+            found = [copy.deepcopy(self.executions[i]) for i in ids if i in self.executions]
+        missing = [{"QueryExecutionId": i, "ErrorCode": "INVALID_INPUT", "ErrorMessage": "not found"}
+                   for i in ids if i not in self.executions]
+        return {"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}
+
+    def ListQueryExecutions(self, payload: dict[str, Any]) -> dict[str, Any]:
+        workgroup = payload.get("WorkGroup") or "primary"
+        with self._lock:
+            ids = [e["QueryExecutionId"] for e in sorted(self.executions.values(),
+                   key=lambda e: e["Status"]["SubmissionDateTime"], reverse=True) if e["WorkGroup"] == workgroup]
+        start = int(payload.get("NextToken") or 0)
+        size = int(payload.get("MaxResults") or 50)
+        page = ids[start:start + size]
+        return {"QueryExecutionIds": page, **({"NextToken": str(start + size)} if start + size < len(ids) else {})}
+
+    def GetQueryResults(self, payload: dict[str, Any]) -> dict[str, Any]:
+        query_id = payload.get("QueryExecutionId", "")
+        with self._lock:
+            status = self._execution(query_id)["Status"]
+            if status["State"] == "FAILED":
+                raise AWSError("InvalidRequestException", status.get("StateChangeReason", "Query failed"))
+            if status["State"] != "SUCCEEDED":
+                raise AWSError("InvalidRequestException",
+                               f"Query has not yet finished. Current state: {status['State']}")
+            result = self.results.get(query_id, {"columns": [], "rows": []})
+        size = min(int(payload.get("MaxResults") or MAX_PAGE), MAX_PAGE)
+        start = int(payload.get("NextToken") or 0)
+        header = [[c["Name"] for c in result["columns"]]] if result["columns"] else []
+        # Like Athena, the first page starts with the header row, and that row counts toward MaxResults.
+        rows = header + result["rows"]
+        page = rows[start:start + size]
+        response: dict[str, Any] = {
+            "UpdateCount": 0,
+            "ResultSet": {"Rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in page],
+                          "ResultSetMetadata": {"ColumnInfo": result["columns"]}},
+        }
+        if start + size < len(rows):
+            response["NextToken"] = str(start + size)
+        return response
+
+    def StopQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
+        query_id = payload.get("QueryExecutionId", "")
+        with self._lock:
+            execution = self._execution(query_id)
+            if execution["Status"]["State"] not in TERMINAL:
+                self._cancel[query_id].set()
+                execution["Status"].update(State="CANCELLED", CompletionDateTime=time.time(),
+                                           StateChangeReason="Query cancelled by user")
+                self._save(query_id)
+        return {}

@@ -1,0 +1,28 @@
+"""AWS-style errors: what a client sees when the stack refuses or cannot serve a request."""
+from __future__ import annotations
+
+import json
+from xml.sax.saxutils import escape
+
+
+class AWSError(Exception):
+    """An error the way AWS returns it: an error code (the exception name botocore raises) and a message."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def json_error_body(code: str, message: str) -> bytes:
+    # botocore reads the code from "__type" and the message from "message" or "Message".
+    return json.dumps({"__type": code, "message": message, "Message": message}).encode()
+
+
+def xml_error_body(code: str, message: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        "<RequestId>local-aws</RequestId></Error>"
+    ).encode()

@@ -1,0 +1,243 @@
+"""One endpoint for S3, Glue, Athena, CloudWatch Logs, IAM and STS: moto's server plus a real data plane.
+
+Requests the data plane handles (crawlers, jobs, query executions) are answered here; everything else falls through
+to moto. After each write that moto answers, the changed state is saved before the response leaves, so a crash
+loses at most the requests in flight. Whatever cannot be served is answered as AWS would answer it, never with an
+HTTP 500 carrying a Python traceback.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from xml.etree import ElementTree
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local_aws.errors import AWSError, json_error_body, xml_error_body
+from local_aws.persistence import StateStore
+
+log = logging.getLogger("local_aws")
+
+DEFAULT_PORT = 4566
+DEFAULT_REGION = "us-east-1"
+HEALTH_PATH = "/_local_aws/health"
+# X-Amz-Target prefixes of the JSON-protocol services, by service name.
+TARGET_SERVICES = {"AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs"}
+READ_ACTION = re.compile(r"^(Get|List|Describe|Search|BatchGet|Filter|Test|Lookup)")
+CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _service_of(environ: dict[str, Any]) -> str | None:
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return TARGET_SERVICES.get(target.split(".", 1)[0])
+    match = CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        return match.group(1)
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    credential = query.get("X-Amz-Credential", [""])[0]  # presigned URLs
+    parts = credential.split("/")
+    return parts[3] if len(parts) > 3 else None
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the body once and put it back for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+class LocalAWSApp:
+    """WSGI application: data-plane handlers first, moto for the rest, persistence after every write."""
+
+    def __init__(self, store: StateStore | None, handlers: dict[str, dict[str, Handler]]):
+        self.store = store
+        self.handlers = handlers  # service -> action -> handler
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self._service_locks = {name: threading.Lock() for name in ("glue", "athena", "logs", "iam", "sts")}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            return self._respond(start_response, 200, json.dumps({"status": "ok"}).encode(), "application/json")
+        service = _service_of(environ)
+        try:
+            if "HTTP_X_AMZ_TARGET" in environ:
+                return self._json_protocol(service, environ, start_response)
+            if service == "s3":
+                return self._s3(environ, start_response)
+            return self._query_protocol(service, environ, start_response)
+        except AWSError as error:
+            return self._error(start_response, error, json_protocol="HTTP_X_AMZ_TARGET" in environ)
+        except Exception:  # the client gets an AWS-style error; the traceback goes to the stack's log
+            log.exception("Internal error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            error = AWSError("InternalFailure", "The local AWS stack failed to serve this request; see its log.", 500)
+            return self._error(start_response, error, json_protocol="HTTP_X_AMZ_TARGET" in environ)
+
+    # --- protocols ---------------------------------------------------------------------------------------------
+    def _json_protocol(self, service: str | None, environ: dict[str, Any], start_response: Callable):
+        action = environ["HTTP_X_AMZ_TARGET"].split(".", 1)[-1]
+        handler = self.handlers.get(service or "", {}).get(action)
+        if handler is not None:
+            body = _read_body(environ)
+            payload = json.loads(body) if body.strip() else {}
+            result = handler(payload)
+            return self._respond(start_response, 200, json.dumps(result, default=str).encode(),
+                                 "application/x-amz-json-1.1")
+        return self._moto_call(service, action, environ, start_response, json_protocol=True)
+
+    def _query_protocol(self, service: str | None, environ: dict[str, Any], start_response: Callable):
+        body = _read_body(environ)
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        action = (form.get("Action") or query.get("Action") or [""])[0]
+        return self._moto_call(service, action, environ, start_response, json_protocol=False)
+
+    def _moto_call(self, service, action, environ, start_response, json_protocol: bool):
+        writes = self.store is not None and service in self._service_locks and not READ_ACTION.match(action or "")
+        if not writes:
+            return self._checked_moto(environ, start_response, action, json_protocol)
+        with self._service_locks[service]:  # no write may change the backend while it is being pickled
+            response = self._checked_moto(environ, start_response, action, json_protocol, on_success=lambda: (
+                self.store.save_backend(service)))
+        return response
+
+    def _s3(self, environ: dict[str, Any], start_response: Callable):
+        method = environ["REQUEST_METHOD"]
+        if self.store is None or method in ("GET", "HEAD", "OPTIONS"):
+            return self._checked_moto(environ, start_response, "", json_protocol=False)
+        path = urllib.parse.unquote(environ.get("PATH_INFO", "")).lstrip("/")
+        bucket, _, key = path.partition("/")
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        deleted_keys: list[str] = []
+        if method == "POST" and "delete" in query:
+            deleted_keys = [node.text or "" for node in ElementTree.fromstring(_read_body(environ)).iter()
+                            if node.tag.endswith("}Key") or node.tag == "Key"]
+
+        def persist() -> None:
+            if "uploadId" in query and method in ("PUT", "DELETE"):
+                return  # a part or an abort: nothing committed yet
+            if method == "POST" and "uploads" in query:
+                return
+            if deleted_keys:
+                for name in deleted_keys:
+                    self.store.save_key(bucket, name)
+            elif key:
+                self.store.save_key(bucket, key)
+            elif bucket:
+                self.store.save_bucket(bucket)
+
+        return self._checked_moto(environ, start_response, "", json_protocol=False, on_success=persist)
+
+    # --- moto, with its failures turned into AWS errors --------------------------------------------------------
+    def _checked_moto(self, environ, start_response, action: str, json_protocol: bool,
+                      on_success: Callable[[], None] | None = None):
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None  # moto returns its body as an iterable; write() is never used
+
+        chunks = self.moto(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status_code = int(captured["status"].split()[0])
+        if status_code >= 500:
+            log.error("moto failed on %s (%s): %s", action or environ.get("PATH_INFO"), captured["status"],
+                      body[:2000].decode("utf-8", "replace"))
+            error = AWSError("NotImplemented" if b"NotImplementedError" in body else "InternalFailure",
+                             f"The local AWS stack cannot serve {action or 'this request'}.", 501
+                             if b"NotImplementedError" in body else 500)
+            return self._error(start_response, error, json_protocol)
+        if on_success is not None and status_code < 300:
+            on_success()
+        start_response(captured["status"], captured["headers"])
+        return [body]
+
+    @staticmethod
+    def _respond(start_response: Callable, status: int, body: bytes, content_type: str):
+        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+                       [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                        ("x-amzn-RequestId", "local-aws")])
+        return [body]
+
+    def _error(self, start_response: Callable, error: AWSError, json_protocol: bool):
+        if json_protocol:
+            return self._respond(start_response, error.status, json_error_body(error.code, error.message),
+                                 "application/x-amz-json-1.1")
+        return self._respond(start_response, error.status, xml_error_body(error.code, error.message),
+                             "application/xml")
+
+
+class LocalAWS:
+    """The local AWS stack: start() serves it in a background thread, stop() shuts it down cleanly."""
+
+    def __init__(self, port: int = DEFAULT_PORT, state_dir: str | Path | None = None, host: str = "127.0.0.1"):
+        self.host, self.port = host, port
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.store = StateStore(self.state_dir) if self.state_dir else None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.data_plane: list[Any] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def build_app(self) -> LocalAWSApp:
+        # Imported here so that a plain `import local_aws` stays light (no Spark, no DuckDB).
+        from local_aws.athena_api import AthenaService
+        from local_aws.glue_api import GlueService
+
+        glue = GlueService(self.endpoint, self.store, work_dir=self._work_dir())
+        athena = AthenaService(self.endpoint, self.store, cache_dir=self._work_dir() / "athena-cache")
+        self.data_plane = [glue, athena]
+        return LocalAWSApp(self.store, {"glue": glue.handlers(), "athena": athena.handlers()})
+
+    def _work_dir(self) -> Path:
+        if self.state_dir:
+            return self.state_dir / "work"
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix="local-aws-"))
+
+    def start(self) -> "LocalAWS":
+        started = time.monotonic()
+        if self.port == 0:  # the data plane's clients need the real port before the app is built
+            import socket
+
+            with socket.socket() as probe:
+                probe.bind((self.host, 0))
+                self.port = probe.getsockname()[1]
+        restored = self.store.restore() if self.store else {}
+        app = self.build_app()
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
+        self._thread.start()
+        for component in self.data_plane:
+            component.resume()
+        log.info("Local AWS stack on %s (state: %s, restored: %s) in %.2f s", self.endpoint,
+                 self.state_dir or "memory only", restored, time.monotonic() - started)
+        return self
+
+    def stop(self) -> None:
+        for component in self.data_plane:
+            component.shutdown()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
