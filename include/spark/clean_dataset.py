@@ -1,0 +1,802 @@
+"""Glue job: clean one dataset's raw partition for one run date.
+
+Glue uploads only this file, so everything the job needs lives here. It never imports Airflow or the rest of
+the repository.
+
+Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` and Glue's own included):
+
+``--JOB_NAME``        the Glue job name (``job.init``/``job.commit`` on Glue).
+``--dataset``         dataset name; also the clean table's name.
+``--run_date``        the run date, ``YYYY-MM-DD``; the ``dt`` partition value.
+``--raw_path``        raw partition to read, e.g. ``s3://B/raw/ventas/dt=2026-11-01/`` (read recursively).
+``--clean_path``      clean table root, e.g. ``s3://B/clean/ventas/``.
+``--rejects_path``    rejects root, e.g. ``s3://B/rejects/ventas/``.
+``--counts_path``     S3 key for the counts JSON, e.g. ``s3://B/job-reports/ventas/dt=2026-11-01/counts.json``.
+``--clean_database``  Glue database of the clean table (created when missing).
+``--dataset_config``  JSON: format, reader options, null tokens, keys, order_by, schema, locale.
+
+Outputs, all replaced as a whole on a rerun of the same date and never touching other dates:
+
+* ``<clean_path>dt=<run_date>/``   clean rows, Parquet (snappy), typed per the schema.
+* ``<rejects_path>dt=<run_date>/`` rejected rows, JSON lines: the raw values as read (strings, normalized column
+  names), ``reject_reason`` (the first failed check), ``reject_columns`` (every column that failed) and, for
+  records the reader could not parse, ``raw_record``.
+* Glue table ``<clean_database>.<dataset>`` (Parquet, partitioned by ``dt``) and its partition ``dt=<run_date>``.
+* ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "rejects_by_reason",
+  "columns"}`` with ``input == clean + rejected + duplicates``, checked before anything is written.
+
+Reject reasons: ``malformed_record`` (the reader could not split the record into the header's columns),
+``required:<column>`` (NULL in a non-nullable or key column), ``cast_failed:<column>:<type>`` (a value that does
+not parse as its type). Every input row is exactly one of clean, rejected or duplicate: among the rows not
+rejected, exact duplicates (equal in every column after cleaning) are dropped first, then rows sharing the keys,
+keeping the latest by ``order_by`` or else the first seen (by source file, then position in the file).
+
+Columns are renamed to unique snake_case ASCII; the schema (normalized names) types them and comes first in the
+output; source columns the schema does not list pass through unchanged. Without a schema, string columns are
+inferred conservatively (bigint, double, boolean, ISO date, else string). Timestamps are read as UTC.
+"""
+from __future__ import annotations
+
+import argparse
+import codecs
+import datetime
+import json
+import os
+import re
+import sys
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from py4j.protocol import Py4JError
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+JOB_ARGUMENTS = (
+    "JOB_NAME",
+    "dataset",
+    "run_date",
+    "raw_path",
+    "clean_path",
+    "rejects_path",
+    "counts_path",
+    "clean_database",
+    "dataset_config",
+)
+
+# Bookkeeping columns carried through the pipeline. Normalized names never start with "_", so they cannot clash.
+ROW_ID = "__row_id"
+SOURCE_FILE = "__source_file"
+CORRUPT_RECORD = "__corrupt_record"
+RAW_VALUES = "__raw"
+REASONS = "__reasons"
+OUTCOME = "__outcome"
+INTERNAL_COLUMNS = frozenset({ROW_ID, SOURCE_FILE, CORRUPT_RECORD, RAW_VALUES, REASONS, OUTCOME})
+
+CLEAN, REJECTED, DUPLICATE = "clean", "rejected", "duplicate"
+MALFORMED_RECORD = "malformed_record"
+
+TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
+FALSE_TOKENS = ("no", "n", "false", "0", "falso")
+# Strict ISO day when a date column lists no formats: Spark's plain cast would also accept "2026" or "2026-11".
+ISO_DATE_FORMAT = "yyyy-MM-dd"
+
+SIMPLE_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "int": T.IntegerType(),
+    "bigint": T.LongType(),
+    "double": T.DoubleType(),
+    "boolean": T.BooleanType(),
+    "date": T.DateType(),
+    "timestamp": T.TimestampType(),
+}
+DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+# Conservative inference tries these in order; the first that parses every non-null value wins.
+INFERABLE_TYPES = ("bigint", "double", "boolean", "date")
+
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------------------------
+
+
+def spark_type(type_name: str) -> T.DataType:
+    """The Spark type for a config type name (string, int, bigint, double, boolean, date, timestamp, decimal(p,s))."""
+    if type_name in SIMPLE_TYPES:
+        return SIMPLE_TYPES[type_name]
+    decimal = DECIMAL_TYPE.fullmatch(type_name)
+    if decimal:
+        precision, scale = int(decimal.group(1)), int(decimal.group(2))
+        if 0 < precision <= 38 and scale <= precision:
+            return T.DecimalType(precision, scale)
+    raise ValueError(f"Unsupported column type {type_name!r}")
+
+
+def _is_config_type(type_name: str) -> bool:
+    return type_name in SIMPLE_TYPES or DECIMAL_TYPE.fullmatch(type_name) is not None
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of the clean schema; ``name`` is the normalized column name."""
+
+    name: str
+    type: str
+    nullable: bool = True
+    formats: tuple[str, ...] = ()
+
+    @property
+    def data_type(self) -> T.DataType:
+        return spark_type(self.type)
+
+
+@dataclass(frozen=True)
+class NumberLocale:
+    """How numbers are written in text sources: decimal mark and optional thousands separator."""
+
+    decimal: str = "."
+    thousands: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.decimal) != 1 or (self.thousands is not None and len(self.thousands) != 1):
+            raise ValueError("locale decimal and thousands must be single characters")
+        if self.decimal == self.thousands:
+            raise ValueError("locale decimal and thousands separators must differ")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """The ``--dataset_config`` JSON, validated."""
+
+    format: str
+    reader: Mapping[str, Any] = field(default_factory=dict)
+    null_tokens: tuple[str, ...] = ("",)
+    keys: tuple[str, ...] = ()
+    order_by: str | None = None
+    schema: tuple[ColumnSpec, ...] = ()
+    locale: NumberLocale = NumberLocale()
+
+    def __post_init__(self) -> None:
+        # Fail on a bad config before any data is read.
+        if self.format not in ("csv", "json", "parquet"):
+            raise ValueError(f"dataset_config format must be csv, json or parquet, got {self.format!r}")
+        for column in self.schema:
+            spark_type(column.type)
+        if self.schema:
+            # Keys must be in the schema so that a NULL key is caught as required:<key>.
+            schema_names = {column.name for column in self.schema}
+            unknown = [name for name in (*self.keys, self.order_by) if name is not None and name not in schema_names]
+            if unknown:
+                raise ValueError(f"keys/order_by {unknown} are not in the dataset_config schema")
+
+    @classmethod
+    def from_json(cls, text: str) -> DatasetConfig:
+        raw = json.loads(text)
+        schema = tuple(
+            ColumnSpec(
+                name=column["name"],
+                type=column["type"],
+                nullable=column.get("nullable", True),
+                formats=tuple(column.get("formats") or ()),
+            )
+            for column in raw.get("schema") or ()
+        )
+        locale = raw.get("locale") or {}
+        return cls(
+            format=raw.get("format"),
+            reader=raw.get("reader") or {},
+            null_tokens=tuple(raw.get("null_tokens", ("",))),
+            keys=tuple(raw.get("keys") or ()),
+            order_by=raw.get("order_by"),
+            schema=schema,
+            locale=NumberLocale(decimal=locale.get("decimal", "."), thousands=locale.get("thousands")),
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pure transforms: DataFrame -> DataFrame
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _quoted(name: str) -> Column:
+    """A top-level column by its exact name, even when it holds dots or spaces (raw headers do)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def data_columns(df: DataFrame) -> list[str]:
+    """The dataset's own columns, without the pipeline's bookkeeping columns."""
+    return [name for name in df.columns if name not in INTERNAL_COLUMNS]
+
+
+def _string_columns(df: DataFrame) -> list[str]:
+    return [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType) and f.name not in INTERNAL_COLUMNS]
+
+
+def flatten_structs(df: DataFrame) -> DataFrame:
+    """Replace every struct column by its leaf fields, named ``parent_child``; arrays and maps are kept as they are."""
+    columns: list[Column] = []
+
+    def add_leaves(column: Column, name: str, data_type: T.DataType) -> None:
+        if isinstance(data_type, T.StructType):
+            for child in data_type.fields:
+                add_leaves(column.getField(child.name), f"{name}_{child.name}", child.dataType)
+        else:
+            columns.append(column.alias(name))
+
+    for top in df.schema.fields:
+        add_leaves(_quoted(top.name), top.name, top.dataType)
+    return df.select(*columns)
+
+
+def to_snake_case(name: str) -> str:
+    """ASCII snake_case: accents stripped, camelCase split, runs of other characters turned into one ``_``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    split_camel = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", ascii_name)
+    return re.sub(r"[^0-9A-Za-z]+", "_", split_camel).strip("_").lower()
+
+
+def normalize_names(names: Sequence[str]) -> list[str]:
+    """Unique snake_case names: a leading digit or an empty name gets a ``col_`` prefix, repeats get ``_2``, ``_3``."""
+    bases = []
+    for position, name in enumerate(names, start=1):
+        base = to_snake_case(name)
+        if not base:
+            base = f"col_{position}"
+        elif base[0].isdigit():
+            base = f"col_{base}"
+        bases.append(base)
+
+    taken: set[str] = set()
+    unique = []
+    for base in bases:
+        candidate, suffix = base, 2
+        # A suffixed name must not steal a name that another column has in its own right.
+        while candidate in taken or (candidate != base and candidate in bases):
+            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
+
+
+def normalize_column_names(df: DataFrame) -> DataFrame:
+    """Rename the dataset's columns with :func:`normalize_names`; bookkeeping columns keep their names."""
+    names = data_columns(df)
+    renamed = dict(zip(names, normalize_names(names)))
+    # toDF renames by position, so raw names with dots or backticks need no quoting.
+    return df.toDF(*[renamed.get(name, name) for name in df.columns])
+
+
+def capture_raw_values(df: DataFrame) -> DataFrame:
+    """Keep every column's value as read, as a string, in a struct: rejects show exactly what the source held."""
+    names = data_columns(df)
+    raw = F.struct(*[F.col(name).cast("string").alias(name) for name in names])
+    return df.select(*df.columns, raw.alias(RAW_VALUES))
+
+
+def clean_strings(df: DataFrame, null_tokens: Sequence[str]) -> DataFrame:
+    """Trim string columns and turn null tokens (compared case-insensitively, after trimming) into NULL."""
+    tokens = [token.strip().lower() for token in null_tokens]
+    string_columns = set(_string_columns(df))
+
+    def cleaned(name: str) -> Column:
+        # F.trim only strips spaces; exports also carry tabs, carriage returns and non-breaking spaces.
+        trimmed = F.regexp_replace(F.col(name), r"^[\s\u00A0]+|[\s\u00A0]+$", "")
+        is_null_token = F.lower(trimmed).isin(tokens)
+        return F.when(is_null_token, F.lit(None).cast("string")).otherwise(trimmed).alias(name)
+
+    return df.select(
+        *[cleaned(name) if name in string_columns else F.col(name) for name in df.columns]
+    )
+
+
+def _number_patterns(locale: NumberLocale) -> tuple[str, str]:
+    """Regexes for an integer and a plain decimal number as written in the locale.
+
+    With a thousands separator, groups must be of three digits: in a "1.234,56" locale, "1234.56" is not read as
+    123456 but rejected.
+    """
+    digits = r"\d+"
+    if locale.thousands is not None:
+        digits = rf"(?:\d{{1,3}}(?:{re.escape(locale.thousands)}\d{{3}})+|\d+)"
+    mark = re.escape(locale.decimal)
+    integer = rf"[+-]?{digits}"
+    decimal = rf"[+-]?(?:{digits}(?:{mark}\d*)?|{mark}\d+)"
+    return integer, decimal
+
+
+def _delocalized(value: Column, locale: NumberLocale) -> Column:
+    """The number with thousands separators removed and a ``.`` decimal mark, ready for Spark's cast."""
+    if locale.thousands is not None:
+        value = F.translate(value, locale.thousands, "")
+    return F.translate(value, locale.decimal, ".")
+
+
+def parse_string(value: Column, spec: ColumnSpec, locale: NumberLocale) -> Column:
+    """Parse a trimmed string as ``spec.type``; NULL when the value does not parse (a try-cast).
+
+    Spark 3.5's non-ANSI cast is too lenient for a gate ("12.5" -> 12 as int, "1d" -> 1.0 as double), so numbers
+    must first match the locale's pattern; the cast then only yields NULL on overflow.
+    """
+    integer_pattern, decimal_pattern = _number_patterns(locale)
+    if spec.type in ("int", "bigint"):
+        looks_valid = value.rlike(f"^{integer_pattern}$")
+    elif spec.type == "double":
+        looks_valid = value.rlike(f"^{decimal_pattern}(?:[eE][+-]?\\d+)?$")
+    elif spec.type.startswith("decimal"):
+        looks_valid = value.rlike(f"^{decimal_pattern}$")
+    elif spec.type == "boolean":
+        lowered = F.lower(value)
+        return F.when(lowered.isin(list(TRUE_TOKENS)), True).when(lowered.isin(list(FALSE_TOKENS)), False)
+    elif spec.type == "date":
+        # With timeParserPolicy=CORRECTED a value that does not match a format is NULL, so the first match wins.
+        return F.coalesce(*[F.to_date(value, fmt) for fmt in spec.formats or (ISO_DATE_FORMAT,)])
+    elif spec.type == "timestamp":
+        if not spec.formats:
+            return value.cast(T.TimestampType())
+        return F.coalesce(*[F.to_timestamp(value, fmt) for fmt in spec.formats])
+    else:
+        return value.cast(spec.data_type)
+    return F.when(looks_valid, _delocalized(value, locale).cast(spec.data_type))
+
+
+def _typed_value(df: DataFrame, spec: ColumnSpec, locale: NumberLocale) -> Column:
+    source_type = df.schema[spec.name].dataType
+    column = F.col(spec.name)
+    if source_type == spec.data_type:
+        return column
+    if isinstance(source_type, T.StringType):
+        return parse_string(column, spec, locale)
+    # Typed sources (Parquet): Spark's cast gives NULL where it cannot convert, which is caught as cast_failed.
+    return column.cast(spec.data_type)
+
+
+def _reason(reason: str, column: str | None) -> Column:
+    return F.struct(F.lit(reason).alias("reason"), F.lit(column).cast("string").alias("column"))
+
+
+def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: NumberLocale) -> DataFrame:
+    """Cast the schema's columns and record why a row cannot be kept.
+
+    Output: the schema's columns (typed, in schema order), then the source's other columns unchanged, the
+    bookkeeping columns, and ``__reasons``: an array of ``{reason, column}``, empty for a good row.
+    """
+    names = data_columns(df)
+    missing = [spec.name for spec in schema if spec.name not in names]
+    if missing:
+        raise ValueError(f"Columns {missing} of the schema are not in the data; found {names}")
+
+    typed_columns = []
+    reasons = []
+    if CORRUPT_RECORD in df.columns:
+        is_malformed = F.col(CORRUPT_RECORD).isNotNull()
+        reasons.append(F.when(is_malformed, _reason(MALFORMED_RECORD, None)))
+    for spec in schema:
+        typed = _typed_value(df, spec, locale)
+        has_value = F.col(spec.name).isNotNull()
+        is_missing_required = ~has_value & F.lit(not spec.nullable)
+        is_cast_failure = has_value & typed.isNull()
+        reasons.append(
+            F.when(is_missing_required, _reason(f"required:{spec.name}", spec.name)).when(
+                is_cast_failure, _reason(f"cast_failed:{spec.name}:{spec.type}", spec.name)
+            )
+        )
+        typed_columns.append(typed.alias(spec.name))
+
+    schema_names = {spec.name for spec in schema}
+    others = [F.col(name) for name in df.columns if name not in schema_names]
+    found_reasons = F.filter(F.array(*reasons), lambda reason: reason.isNotNull())
+    return df.select(*typed_columns, *others, found_reasons.alias(REASONS))
+
+
+def infer_schema(df: DataFrame, locale: NumberLocale, keys: Sequence[str] = ()) -> list[ColumnSpec]:
+    """Conservative inference for a dataset without a configured schema (runs one aggregation).
+
+    A string column becomes bigint, double, boolean or date (ISO) only when every non-null value parses as that
+    type; otherwise, and when it holds no values at all, it stays string. Typed columns (Parquet) keep their type.
+    Key columns are required. Columns of other types (float, arrays, maps) get no spec and pass through unchanged.
+    """
+    string_columns = _string_columns(df)
+    failures = []
+    for name in string_columns:
+        for type_name in INFERABLE_TYPES:
+            parsed = parse_string(F.col(name), ColumnSpec(name, type_name), locale)
+            is_unparsed = F.col(name).isNotNull() & parsed.isNull()
+            failures.append(F.count_if(is_unparsed).alias(f"{name}:{type_name}"))
+    failures.extend(F.count(F.col(name)).alias(f"{name}:values") for name in string_columns)
+    counts = df.agg(*failures).first().asDict() if string_columns else {}
+
+    def inferred(name: str) -> str:
+        if counts[f"{name}:values"] == 0:
+            return "string"
+        return next((t for t in INFERABLE_TYPES if counts[f"{name}:{t}"] == 0), "string")
+
+    specs = []
+    for f in df.schema.fields:
+        if f.name in string_columns:
+            specs.append(ColumnSpec(f.name, inferred(f.name), nullable=f.name not in keys))
+        elif f.name not in INTERNAL_COLUMNS and _is_config_type(f.dataType.simpleString()):
+            specs.append(ColumnSpec(f.name, f.dataType.simpleString(), nullable=f.name not in keys))
+    return specs
+
+
+def mark_outcomes(df: DataFrame, keys: Sequence[str], order_by: str | None) -> DataFrame:
+    """Add ``__outcome``: rejected (any reason), duplicate, or clean.
+
+    Among rows without reasons, exact duplicates (equal in every data column) are removed first, keeping the first
+    seen; then rows sharing the keys, keeping the latest by ``order_by`` (ties and NULLs: the later row in the
+    export wins) or, without ``order_by``, the first seen. "Seen" is source file, then position in the file.
+    """
+    names = data_columns(df)
+    missing = [name for name in (*keys, *([order_by] if order_by else [])) if name not in names]
+    if missing:
+        raise ValueError(f"keys/order_by columns {missing} are not in the data; found {names}")
+
+    is_rejected = F.size(REASONS) > 0
+    first_seen = [F.col(SOURCE_FILE).asc(), F.col(ROW_ID).asc()]
+    last_seen = [F.col(SOURCE_FILE).desc(), F.col(ROW_ID).desc()]
+
+    exact_rank = "__exact_rank"
+    exact_window = Window.partitionBy(is_rejected, *[F.col(name) for name in names]).orderBy(*first_seen)
+    ranked = df.select(*df.columns, F.row_number().over(exact_window).alias(exact_rank))
+    is_exact_duplicate = ~is_rejected & (F.col(exact_rank) > 1)
+
+    if keys:
+        key_order = [F.col(order_by).desc_nulls_last(), *last_seen] if order_by else first_seen
+        key_window = Window.partitionBy(is_rejected | is_exact_duplicate, *[F.col(k) for k in keys]).orderBy(*key_order)
+        is_key_duplicate = F.row_number().over(key_window) > 1
+    else:
+        is_key_duplicate = F.lit(False)
+
+    outcome = (
+        F.when(is_rejected, F.lit(REJECTED))
+        .when(is_exact_duplicate | is_key_duplicate, F.lit(DUPLICATE))
+        .otherwise(F.lit(CLEAN))
+    )
+    return ranked.select(*df.columns, outcome.alias(OUTCOME))
+
+
+def classify_rows(df: DataFrame, config: DatasetConfig) -> DataFrame:
+    """The whole cleaning: raw rows as read (with ``__row_id``/``__source_file``) -> every row with its outcome.
+
+    Not strictly pure when the schema is inferred: inference runs one aggregation over the data.
+    """
+    normalized = normalize_column_names(flatten_structs(df))
+    cleaned = clean_strings(capture_raw_values(normalized), config.null_tokens)
+    if config.schema:
+        # Keys are required even when the schema forgot to say so.
+        schema = [
+            ColumnSpec(spec.name, spec.type, spec.nullable and spec.name not in config.keys, spec.formats)
+            for spec in config.schema
+        ]
+    else:
+        schema = infer_schema(cleaned, config.locale, config.keys)
+    typed = apply_schema(cleaned, schema, config.locale)
+    return mark_outcomes(typed, config.keys, config.order_by)
+
+
+def clean_rows(classified: DataFrame) -> DataFrame:
+    """The rows to publish, with the clean table's columns only."""
+    is_clean = F.col(OUTCOME) == CLEAN
+    return classified.where(is_clean).select(*data_columns(classified))
+
+
+def reject_rows(classified: DataFrame) -> DataFrame:
+    """Rejected rows: raw values as read, the first reason, every failed column and, if any, the unparsed record."""
+    is_rejected = F.col(OUTCOME) == REJECTED
+    failed_columns = F.filter(F.transform(F.col(REASONS), lambda reason: reason["column"]), lambda c: c.isNotNull())
+    raw_record = [F.col(CORRUPT_RECORD).alias("raw_record")] if CORRUPT_RECORD in classified.columns else []
+    return classified.where(is_rejected).select(
+        f"{RAW_VALUES}.*",
+        F.element_at(F.col(REASONS), 1)["reason"].alias("reject_reason"),
+        failed_columns.alias("reject_columns"),
+        *raw_record,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Counts
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the job did with its input; ``input == clean + rejected + duplicates`` or the job fails."""
+
+    dataset: str
+    run_date: str
+    input: int
+    clean: int
+    rejected: int
+    duplicates: int
+    rejects_by_reason: dict[str, int]
+    columns: list[str]
+
+    def __post_init__(self) -> None:
+        accounted = self.clean + self.rejected + self.duplicates
+        if self.input != accounted:
+            raise RuntimeError(
+                f"Row accounting broken for {self.dataset} dt={self.run_date}: input {self.input} != "
+                f"clean {self.clean} + rejected {self.rejected} + duplicates {self.duplicates} = {accounted}"
+            )
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(self.rejects_by_reason.items()))
+        return (
+            f"clean_dataset {self.dataset} dt={self.run_date}: input={self.input} clean={self.clean} "
+            f"rejected={self.rejected} duplicates={self.duplicates}" + (f" ({reasons})" if reasons else "")
+        )
+
+
+def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_date: str) -> Counts:
+    """Count outcomes and reject reasons; ``input_rows`` comes from a separate count of the source, so a row the
+    pipeline lost or duplicated breaks the identity instead of going unnoticed."""
+    by_outcome = {row[OUTCOME]: row["count"] for row in classified.groupBy(OUTCOME).count().collect()}
+    rejects = reject_rows(classified)
+    by_reason = {row["reject_reason"]: row["count"] for row in rejects.groupBy("reject_reason").count().collect()}
+    return Counts(
+        dataset=dataset,
+        run_date=run_date,
+        input=input_rows,
+        clean=by_outcome.get(CLEAN, 0),
+        rejected=by_outcome.get(REJECTED, 0),
+        duplicates=by_outcome.get(DUPLICATE, 0),
+        rejects_by_reason=by_reason,
+        columns=data_columns(classified),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# I/O
+# --------------------------------------------------------------------------------------------------------------
+
+
+def configure_session(spark: SparkSession) -> None:
+    """Session settings the cleaning and the writes rely on."""
+    # A date that does not match a format must give NULL (next format, or cast_failed), not a SparkUpgradeException.
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+    # Timestamps without a zone are read as UTC, whatever the host's zone.
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # No _SUCCESS objects in the partitions: the backup manifest is the commit marker, not Hadoop's.
+    spark.conf.set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+
+
+def partition_path(root: str, run_date: str) -> str:
+    return f"{root.rstrip('/')}/dt={run_date}/"
+
+
+def require_input_files(spark: SparkSession, path: str) -> None:
+    """Raise unless ``path`` holds data files (recursively; ``_``/``.`` names are skipped, as Spark skips them).
+
+    Spark's own errors for these cases do not always name the path ("Unable to infer schema for CSV").
+    """
+    # Spark has no public Python API to list files; the Hadoop FileSystem sees the same paths Spark reads.
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hadoop_path):
+        raise FileNotFoundError(f"Raw path {path} does not exist")
+    files = fs.listFiles(hadoop_path, True)
+    while files.hasNext():
+        if not files.next().getPath().getName().startswith(("_", ".")):
+            return
+    raise FileNotFoundError(f"No input files under raw path {path}")
+
+
+def _java_charset(encoding: str) -> str:
+    """Accept Python spellings such as ``latin-1``; Java knows ISO-8859-1 as ``iso8859-1`` but not ``latin-1``."""
+    return codecs.lookup(encoding).name
+
+
+def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame:
+    """Read the raw partition per the config; every row is kept (PERMISSIVE), text values stay strings.
+
+    Adds ``__source_file`` and ``__row_id`` (file, then position) as the "first seen" order, and, for CSV/JSON,
+    ``__corrupt_record`` holding the text of records the reader could not parse.
+    """
+    reader_options = config.reader
+    common = {"recursiveFileLookup": "true"}
+    permissive = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    if config.format == "csv":
+        header = bool(reader_options.get("header", True))
+        csv_options = {
+            **common,
+            "header": str(header).lower(),
+            "sep": reader_options.get("delimiter", ","),
+            "quote": reader_options.get("quote", '"'),
+            # RFC 4180 doubles quotes inside quoted values; Spark's default escape is a backslash.
+            "escape": reader_options.get("escape", '"'),
+            "encoding": _java_charset(reader_options.get("encoding", "utf-8")),
+            # Quoted values may span lines; this makes a file one split, fine for daily exports.
+            "multiLine": str(bool(reader_options.get("multiline", True))).lower(),
+        }
+        # A first pass reads only the header; the second gets an all-string schema so nothing is inferred and the
+        # corrupt-record column (which Spark only fills when it is in the schema) can be added.
+        names = spark.read.options(**csv_options).csv(path).columns
+        if not header and config.schema:
+            if len(names) != len(config.schema):
+                raise ValueError(f"{path} has {len(names)} columns but the schema lists {len(config.schema)}")
+            names = [spec.name for spec in config.schema]
+        string_schema = T.StructType(
+            [T.StructField(name, T.StringType()) for name in names] + [T.StructField(CORRUPT_RECORD, T.StringType())]
+        )
+        df = spark.read.schema(string_schema).options(**csv_options, **permissive).csv(path)
+    elif config.format == "json":
+        json_options = {
+            **common,
+            **permissive,
+            "multiLine": str(bool(reader_options.get("multiline", False))).lower(),
+            # Values keep their text ("007", "1.50"); the schema decides the types.
+            "primitivesAsString": "true",
+        }
+        df = spark.read.options(**json_options).json(path)
+    else:
+        df = spark.read.options(**common).parquet(path)
+    return df.select(
+        *[_quoted(name) for name in df.columns],
+        F.input_file_name().alias(SOURCE_FILE),
+        F.monotonically_increasing_id().alias(ROW_ID),
+    )
+
+
+def write_outputs(classified: DataFrame, args: Mapping[str, str]) -> None:
+    """Replace the run date's clean and rejects partitions, and nothing else.
+
+    Writing straight to the ``dt=`` folder with overwrite replaces exactly that partition, like dynamic partition
+    overwrite does, but also when the clean result is empty (dynamic overwrite would leave the old files there).
+    """
+    run_date = args["run_date"]
+    clean_rows(classified).write.mode("overwrite").option("compression", "snappy").parquet(
+        partition_path(args["clean_path"], run_date)
+    )
+    reject_rows(classified).write.mode("overwrite").option("ignoreNullFields", "false").json(
+        partition_path(args["rejects_path"], run_date)
+    )
+
+
+def hive_type(data_type: T.DataType) -> str:
+    """The Glue/Hive column type; Spark's simple strings match Hive's except for timestamp_ntz."""
+    if isinstance(data_type, T.TimestampNTZType):
+        return "timestamp"
+    return data_type.simpleString()
+
+
+def _aws_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def register_table(schema: T.StructType, args: Mapping[str, str]) -> None:
+    """Create or update the clean table and its ``dt=<run_date>`` partition in the Glue catalog."""
+    glue = boto3.client("glue", region_name=_aws_region())
+    database, table, run_date = args["clean_database"], args["dataset"], args["run_date"]
+
+    def storage(location: str) -> dict[str, Any]:
+        return {
+            "Columns": [{"Name": f.name, "Type": hive_type(f.dataType)} for f in schema.fields],
+            "Location": location,
+            "InputFormat": PARQUET_INPUT_FORMAT,
+            "OutputFormat": PARQUET_OUTPUT_FORMAT,
+            "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {"serialization.format": "1"}},
+        }
+
+    try:
+        glue.create_database(DatabaseInput={"Name": database})
+    except glue.exceptions.AlreadyExistsException:
+        pass  # another dataset's run created it
+
+    table_input = {
+        "Name": table,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+        "StorageDescriptor": storage(args["clean_path"]),
+    }
+    try:
+        glue.create_table(DatabaseName=database, TableInput=table_input)
+    except glue.exceptions.AlreadyExistsException:
+        glue.update_table(DatabaseName=database, TableInput=table_input)
+
+    partition_input = {"Values": [run_date], "StorageDescriptor": storage(partition_path(args["clean_path"], run_date))}
+    try:
+        glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)
+    except glue.exceptions.AlreadyExistsException:
+        glue.update_partition(
+            DatabaseName=database, TableName=table, PartitionValueList=[run_date], PartitionInput=partition_input
+        )
+
+
+def write_counts(counts: Counts, counts_path: str) -> None:
+    match = re.fullmatch(r"s3://([^/]+)/(.+)", counts_path)
+    if not match:
+        raise ValueError(f"counts_path must be s3://bucket/key, got {counts_path}")
+    body = json.dumps(
+        {
+            "dataset": counts.dataset,
+            "run_date": counts.run_date,
+            "input": counts.input,
+            "clean": counts.clean,
+            "rejected": counts.rejected,
+            "duplicates": counts.duplicates,
+            "rejects_by_reason": counts.rejects_by_reason,
+            "columns": counts.columns,
+        },
+        ensure_ascii=False,
+        indent=2,
+    )
+    s3 = boto3.client("s3", region_name=_aws_region())
+    s3.put_object(Bucket=match.group(1), Key=match.group(2), Body=body.encode("utf-8"), ContentType="application/json")
+
+
+def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
+    """Clean ``raw_path`` into the run date's partitions, register the table, write the counts; return the counts.
+
+    Counts are checked before anything is written, so a broken accounting publishes nothing.
+    """
+    config = DatasetConfig.from_json(args["dataset_config"])
+    run_date = args["run_date"]
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_date):
+        raise ValueError(f"run_date must be YYYY-MM-DD, got {run_date!r}")
+    datetime.date.fromisoformat(run_date)  # rejects 2026-13-45 with Python's own message
+    configure_session(spark)
+
+    require_input_files(spark, args["raw_path"])
+    raw = read_raw(spark, config, args["raw_path"])
+    classified = classify_rows(raw, config).persist()
+    try:
+        counts = count_outcomes(classified, raw.count(), args["dataset"], run_date)
+        write_outputs(classified, args)
+        register_table(clean_rows(classified).schema, args)
+        write_counts(counts, args["counts_path"])
+    finally:
+        classified.unpersist()
+    print(counts.summary())
+    return counts
+
+
+def parse_args(argv: Sequence[str]) -> dict[str, str]:
+    """The job arguments from a Glue-style argv (``argv[0]`` is the script)."""
+    try:
+        from awsglue.utils import getResolvedOptions
+    except ImportError:
+        parser = argparse.ArgumentParser(description="Clean one dataset's raw partition for one run date.")
+        for name in JOB_ARGUMENTS:
+            parser.add_argument(f"--{name}", required=True)
+        known, _unknown = parser.parse_known_args(argv[1:])
+        return vars(known)
+    return getResolvedOptions(list(argv), list(JOB_ARGUMENTS))
+
+
+def start_session(args: Mapping[str, str]) -> tuple[SparkSession, Any]:
+    """A Spark session, plus the Glue ``Job`` (already initialised) when running on Glue, else None."""
+    spark = SparkSession.builder.getOrCreate()
+    try:
+        from awsglue.context import GlueContext
+        from awsglue.job import Job
+    except ImportError:
+        return spark, None
+    try:
+        glue_context = GlueContext(spark.sparkContext)
+    except (TypeError, Py4JError):
+        # The awsglue package from PyPI has no Glue classes in the JVM ("'JavaPackage' object is not callable").
+        return spark, None
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], dict(args))
+    return glue_context.spark_session, job
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(sys.argv if argv is None else argv)
+    spark, job = start_session(args)
+    run_job(args, spark)
+    if job is not None:
+        job.commit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""run_job end to end: local file:// data paths, a plain moto server for the counts object and the Glue catalog."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from pyspark.sql import Row, SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+import clean_dataset as job
+
+BUCKET = "indata-test"
+VENTAS_CONFIG = {
+    "format": "csv",
+    "reader": {"delimiter": ";", "quote": '"', "encoding": "latin-1", "header": True},
+    "null_tokens": ["", "N/A", "null"],
+    "keys": ["codigo_venta"],
+    "order_by": None,
+    "schema": [
+        {"name": "codigo_venta", "type": "bigint", "nullable": False, "formats": []},
+        {"name": "fecha_venta", "type": "date", "nullable": True, "formats": ["dd/MM/yyyy", "yyyy-MM-dd"]},
+        {"name": "region", "type": "string", "nullable": True, "formats": []},
+        {"name": "importe_eur", "type": "decimal(12,2)", "nullable": True, "formats": []},
+        {"name": "pagado", "type": "boolean", "nullable": True, "formats": []},
+    ],
+    "locale": {"decimal": ",", "thousands": "."},
+}
+# Latin-1, ';'-separated, accented headers, decimal commas, two date formats, N/A, a quoted delimiter and a quoted
+# newline, an exact duplicate (1003), a key duplicate (1002), a bad amount, a missing key, an impossible date and a
+# short record.
+VENTAS_CSV = """\
+Código Venta;Fecha Venta;Región;Importe (EUR);Pagado
+1001;01/11/2026;Andalucía;1.234,56;Sí
+1002;2026-11-01;Cataluña;99,90;no
+1003;N/A;Galicia;12,00;S
+1003;N/A;Galicia;12,00;S
+1004;02/11/2026;"Castilla; León";abc;no
+;01/11/2026;Madrid;5,00;no
+1002;03/11/2026;Cataluña;100,00;sí
+1005;31/02/2026;Aragón;1,00;n
+1006;04/11/2026;"Islas
+Baleares";2,00;y
+1007;05/11/2026;Murcia
+"""
+
+
+def write_raw(root: Path, run_date: str, text: str, name: str = "ventas.csv") -> Path:
+    folder = root / "raw" / "ventas" / f"dt={run_date}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(text.encode("latin-1"))
+    return folder
+
+
+def job_args(root: Path, run_date: str) -> dict[str, str]:
+    return {
+        "JOB_NAME": "clean-ventas",
+        "dataset": "ventas",
+        "run_date": run_date,
+        "raw_path": f"{(root / 'raw' / 'ventas').as_uri()}/dt={run_date}/",
+        "clean_path": f"{(root / 'clean' / 'ventas').as_uri()}/",
+        "rejects_path": f"{(root / 'rejects' / 'ventas').as_uri()}/",
+        "counts_path": f"s3://{BUCKET}/job-reports/ventas/dt={run_date}/counts.json",
+        "clean_database": "indata_clean",
+        "dataset_config": json.dumps(VENTAS_CONFIG),
+    }
+
+
+def read_rejects(root: Path, run_date: str) -> list[dict]:
+    folder = root / "rejects" / "ventas" / f"dt={run_date}"
+    lines = [line for path in sorted(folder.glob("*.json")) for line in path.read_text("utf-8").splitlines()]
+    return sorted((json.loads(line) for line in lines), key=lambda r: r["reject_reason"])
+
+
+@pytest.fixture
+def s3(aws: str):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def test_run_job_writes_clean_rejects_catalog_and_counts(spark: SparkSession, tmp_path: Path, s3, capsys) -> None:
+    write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
+    args = job_args(tmp_path, "2026-11-01")
+
+    job.run_job(args, spark)
+
+    partition = tmp_path / "clean" / "ventas" / "dt=2026-11-01"
+    assert sorted(p.name for p in partition.iterdir() if not p.name.startswith(".")) == [
+        p.name for p in sorted(partition.glob("part-*.snappy.parquet"))
+    ]  # Parquet (snappy) only: no _SUCCESS marker
+    assertDataFrameEqual(
+        spark.read.parquet(str(partition)),
+        [
+            Row(
+                codigo_venta=1001,
+                fecha_venta=dt.date(2026, 11, 1),
+                region="Andalucía",
+                importe_eur=Decimal("1234.56"),
+                pagado=True,
+            ),
+            Row(
+                codigo_venta=1002,
+                fecha_venta=dt.date(2026, 11, 1),
+                region="Cataluña",
+                importe_eur=Decimal("99.90"),
+                pagado=False,
+            ),
+            Row(codigo_venta=1003, fecha_venta=None, region="Galicia", importe_eur=Decimal("12.00"), pagado=True),
+            Row(
+                codigo_venta=1006,
+                fecha_venta=dt.date(2026, 11, 4),
+                region="Islas\nBaleares",
+                importe_eur=Decimal("2.00"),
+                pagado=True,
+            ),
+        ],
+    )
+
+    raw_columns = ("codigo_venta", "fecha_venta", "region", "importe_eur", "pagado")
+
+    def reject(values: tuple, reason: str, columns: list[str], raw_record: str | None = None) -> dict:
+        reject_fields = {"reject_reason": reason, "reject_columns": columns, "raw_record": raw_record}
+        return {**dict(zip(raw_columns, values)), **reject_fields}
+
+    assert read_rejects(tmp_path, "2026-11-01") == [
+        reject(("1005", "31/02/2026", "Aragón", "1,00", "n"), "cast_failed:fecha_venta:date", ["fecha_venta"]),
+        reject(
+            ("1004", "02/11/2026", "Castilla; León", "abc", "no"),
+            "cast_failed:importe_eur:decimal(12,2)",
+            ["importe_eur"],
+        ),
+        reject(("1007", "05/11/2026", "Murcia", None, None), "malformed_record", [], "1007;05/11/2026;Murcia"),
+        reject((None, "01/11/2026", "Madrid", "5,00", "no"), "required:codigo_venta", ["codigo_venta"]),
+    ]
+
+    counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
+    assert counts == {
+        "dataset": "ventas",
+        "run_date": "2026-11-01",
+        "input": 10,
+        "clean": 4,
+        "rejected": 4,
+        "duplicates": 2,
+        "rejects_by_reason": {
+            "cast_failed:fecha_venta:date": 1,
+            "cast_failed:importe_eur:decimal(12,2)": 1,
+            "malformed_record": 1,
+            "required:codigo_venta": 1,
+        },
+        "columns": list(raw_columns),
+    }
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        "clean_dataset ventas dt=2026-11-01: input=10 clean=4 rejected=4 duplicates=2 (cast_failed:fecha_venta:date=1"
+    )
+
+    glue = boto3.client("glue", region_name="us-east-1")
+    table = glue.get_table(DatabaseName="indata_clean", Name="ventas")["Table"]
+    assert table["TableType"] == "EXTERNAL_TABLE"
+    assert table["Parameters"]["classification"] == "parquet"
+    assert table["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    descriptor = table["StorageDescriptor"]
+    assert [(c["Name"], c["Type"]) for c in descriptor["Columns"]] == [
+        ("codigo_venta", "bigint"),
+        ("fecha_venta", "date"),
+        ("region", "string"),
+        ("importe_eur", "decimal(12,2)"),
+        ("pagado", "boolean"),
+    ]
+    assert descriptor["Location"] == args["clean_path"]
+    assert descriptor["SerdeInfo"]["SerializationLibrary"] == job.PARQUET_SERDE
+    assert descriptor["InputFormat"] == job.PARQUET_INPUT_FORMAT
+    assert descriptor["OutputFormat"] == job.PARQUET_OUTPUT_FORMAT
+    partition_meta = glue.get_partition(DatabaseName="indata_clean", TableName="ventas", PartitionValues=["2026-11-01"])
+    assert partition_meta["Partition"]["StorageDescriptor"]["Location"] == f"{args['clean_path']}dt=2026-11-01/"
+
+
+def clean_values(spark: SparkSession, root: Path, run_date: str) -> list[tuple]:
+    df = spark.read.parquet(str(root / "clean" / "ventas" / f"dt={run_date}"))
+    return sorted((r["codigo_venta"], r["region"]) for r in df.collect())
+
+
+def test_rerun_replaces_only_its_own_partition(spark: SparkSession, tmp_path: Path, s3) -> None:
+    header = "Código Venta;Fecha Venta;Región;Importe (EUR);Pagado\n"
+    write_raw(tmp_path, "2026-11-01", header + "1;01/11/2026;Lugo;1,00;si\n2;01/11/2026;Ourense;x;no\n")
+    write_raw(tmp_path, "2026-11-02", header + "3;02/11/2026;Vigo;3,00;no\n")
+    job.run_job(job_args(tmp_path, "2026-11-01"), spark)
+    job.run_job(job_args(tmp_path, "2026-11-02"), spark)
+    day_b_files = sorted((tmp_path / "clean" / "ventas" / "dt=2026-11-02").iterdir())
+
+    write_raw(tmp_path, "2026-11-01", header + "9;01/11/2026;León;9,00;no\n")
+    job.run_job(job_args(tmp_path, "2026-11-01"), spark)
+
+    assert clean_values(spark, tmp_path, "2026-11-01") == [(9, "León")]
+    assert read_rejects(tmp_path, "2026-11-01") == []
+    assert clean_values(spark, tmp_path, "2026-11-02") == [(3, "Vigo")]
+    assert sorted((tmp_path / "clean" / "ventas" / "dt=2026-11-02").iterdir()) == day_b_files
+
+    # A rerun whose rows are all rejected must still empty the clean partition, not leave the previous rows.
+    write_raw(tmp_path, "2026-11-01", header + ";01/11/2026;León;9,00;no\n")
+    counts = job.run_job(job_args(tmp_path, "2026-11-01"), spark)
+
+    assert (counts.input, counts.clean, counts.rejected) == (1, 0, 1)
+    assert clean_values(spark, tmp_path, "2026-11-01") == []
+    assert [r["reject_reason"] for r in read_rejects(tmp_path, "2026-11-01")] == ["required:codigo_venta"]
+    assert clean_values(spark, tmp_path, "2026-11-02") == [(3, "Vigo")]
+    glue = boto3.client("glue", region_name="us-east-1")
+    partitions = glue.get_partitions(DatabaseName="indata_clean", TableName="ventas")["Partitions"]
+    assert sorted(p["Values"][0] for p in partitions) == ["2026-11-01", "2026-11-02"]
+
+
+def test_missing_raw_path_names_the_path(spark: SparkSession, tmp_path: Path) -> None:
+    args = job_args(tmp_path, "2026-11-01")
+    with pytest.raises(FileNotFoundError, match=f"Raw path {args['raw_path']} does not exist"):
+        job.run_job(args, spark)
+
+
+def test_raw_path_without_files_names_the_path(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "raw" / "ventas" / "dt=2026-11-01"
+    folder.mkdir(parents=True)
+    (folder / "_SUCCESS").write_text("")
+    args = job_args(tmp_path, "2026-11-01")
+    with pytest.raises(FileNotFoundError, match=f"No input files under raw path {args['raw_path']}"):
+        job.run_job(args, spark)
+
+
+def test_read_json_lines_and_arrays_flattens_and_keeps_corrupt_lines(spark: SparkSession, tmp_path: Path) -> None:
+    lines = tmp_path / "lines"
+    (lines / "sub").mkdir(parents=True)
+    (lines / "a.json").write_text(
+        '{"id": 1, "cliente": {"nombre": "Ana", "dir": {"ciudad": "Vigo"}}, "importe": 10.50}\n{not json\n'
+    )
+    (lines / "sub" / "b.json").write_text('{"id": 2, "cliente": {"nombre": "Luis"}, "importe": 3}\n')
+    config = job.DatasetConfig(format="json", keys=("id",))
+
+    classified = job.classify_rows(job.read_raw(spark, config, lines.as_uri()), config)
+
+    # Spark's JSON inference orders the fields by name.
+    assertDataFrameEqual(
+        job.clean_rows(classified),
+        [
+            Row(cliente_dir_ciudad="Vigo", cliente_nombre="Ana", id=1, importe=10.5),
+            Row(cliente_dir_ciudad=None, cliente_nombre="Luis", id=2, importe=3.0),
+        ],
+    )
+    assertDataFrameEqual(
+        job.reject_rows(classified).select("id", "reject_reason", "reject_columns", "raw_record"),
+        [Row(id=None, reject_reason="malformed_record", reject_columns=["id"], raw_record="{not json")],
+    )
+
+    array = tmp_path / "array"
+    array.mkdir()
+    (array / "c.json").write_text('[\n {"Código": "7", "Región": "Lugo"},\n {"Código": "8", "Región": null}\n]\n')
+    multiline = job.DatasetConfig(format="json", reader={"multiline": True})
+    assertDataFrameEqual(
+        job.clean_rows(job.classify_rows(job.read_raw(spark, multiline, array.as_uri()), multiline)),
+        [Row(codigo=7, region="Lugo"), Row(codigo=8, region=None)],
+    )
+
+
+def test_read_parquet_keeps_source_types_and_casts_to_the_schema(spark: SparkSession, tmp_path: Path) -> None:
+    source = spark.createDataFrame(
+        [(1, "7.50", dt.date(2026, 11, 1)), (2, "x", None)], "Id int, Importe string, Fecha date"
+    )
+    source.write.parquet(str(tmp_path / "raw"))
+    config = job.DatasetConfig(
+        format="parquet",
+        schema=(job.ColumnSpec("id", "bigint", nullable=False), job.ColumnSpec("importe", "decimal(6,2)")),
+    )
+
+    classified = job.classify_rows(job.read_raw(spark, config, (tmp_path / "raw").as_uri()), config)
+
+    # Columns outside the schema pass through with their own type.
+    assertDataFrameEqual(
+        job.clean_rows(classified), [Row(id=1, importe=Decimal("7.50"), fecha=dt.date(2026, 11, 1))]
+    )
+    assertDataFrameEqual(
+        job.reject_rows(classified),
+        [
+            Row(
+                id="2",
+                importe="x",
+                fecha=None,
+                reject_reason="cast_failed:importe:decimal(6,2)",
+                reject_columns=["importe"],
+            )
+        ],
+    )
+
+
+def test_script_runs_standalone_with_glue_style_arguments(tmp_path: Path, s3, aws: str) -> None:
+    """The file alone, outside the repository, as Glue starts it: extra Glue keys are ignored."""
+    script = tmp_path / "script" / "clean_dataset.py"
+    script.parent.mkdir()
+    script.write_bytes(Path(job.__file__).read_bytes())
+    write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
+    argv = [sys.executable, str(script), "--JOB_RUN_ID", "jr_0001", "--enable-glue-datacatalog", "true"]
+    for name, value in job_args(tmp_path, "2026-11-01").items():
+        argv += [f"--{name}", value]
+    # The Glue runner, not the script, picks the master; a small shuffle keeps this test fast.
+    submit = "--master local[1] --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=2 pyspark-shell"
+    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit}
+
+    result = subprocess.run(argv, cwd=script.parent, env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "input=10 clean=4 rejected=4 duplicates=2" in result.stdout
+    counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
+    assert (counts["input"], counts["clean"], counts["rejected"], counts["duplicates"]) == (10, 4, 4, 2)

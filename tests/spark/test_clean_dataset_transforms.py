@@ -1,0 +1,395 @@
+"""The cleaning transforms on small in-memory DataFrames, with exact expected values."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.testing import assertDataFrameEqual
+
+import clean_dataset as job
+from clean_dataset import ColumnSpec, DatasetConfig, NumberLocale
+
+COMMA_LOCALE = NumberLocale(decimal=",", thousands=".")
+
+
+def raw_frame(spark: SparkSession, columns: list[str], rows: list[tuple], files: list[str] | None = None) -> DataFrame:
+    """Rows as read_raw gives them: string columns plus the source file and the position in it."""
+    files = files or ["file:///raw/a.csv"] * len(rows)
+    schema = T.StructType(
+        [T.StructField(name, T.StringType()) for name in columns]
+        + [T.StructField(job.SOURCE_FILE, T.StringType()), T.StructField(job.ROW_ID, T.LongType())]
+    )
+    return spark.createDataFrame([(*row, file, i) for i, (row, file) in enumerate(zip(rows, files))], schema)
+
+
+def reasons_of(df: DataFrame) -> DataFrame:
+    """Typed columns plus the list of reason strings, for compact assertions."""
+    reasons = F.transform(F.col(job.REASONS), lambda reason: reason["reason"]).alias("reasons")
+    return df.select(*job.data_columns(df), reasons)
+
+
+def config(**kwargs) -> DatasetConfig:
+    return DatasetConfig(format="csv", **kwargs)
+
+
+# --- names ----------------------------------------------------------------------------------------------------
+
+
+def test_normalize_names_strips_accents_symbols_and_dedupes() -> None:
+    names = [
+        "Código Venta",
+        "Importe (€)",
+        "Región",
+        "codigo_venta",
+        "2024 Total",
+        "",
+        "Región",
+        "clienteNombre",
+        "Nº Factura",
+    ]
+    assert job.normalize_names(names) == [
+        "codigo_venta",
+        "importe",
+        "region",
+        "codigo_venta_2",
+        "col_2024_total",
+        "col_6",
+        "region_2",
+        "cliente_nombre",
+        "no_factura",
+    ]
+
+
+def test_normalize_names_suffix_never_takes_an_existing_name() -> None:
+    assert job.normalize_names(["a", "A", "a_2"]) == ["a", "a_3", "a_2"]
+
+
+def test_normalize_column_names_renames_data_columns_only(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["Importe.Total", "Fecha  Venta "], [("1", "2")])
+    assert job.normalize_column_names(df).columns == ["importe_total", "fecha_venta", job.SOURCE_FILE, job.ROW_ID]
+
+
+def test_flatten_structs_names_leaves_with_underscores(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [(1, ("Ana", ("Vigo", "36201")))],
+        "id int, cliente struct<nombre: string, dir: struct<ciudad: string, cp: string>>",
+    )
+    assertDataFrameEqual(
+        job.flatten_structs(df),
+        [Row(id=1, cliente_nombre="Ana", cliente_dir_ciudad="Vigo", cliente_dir_cp="36201")],
+    )
+
+
+# --- strings and null tokens ----------------------------------------------------------------------------------
+
+
+def test_clean_strings_trims_and_maps_null_tokens_case_insensitively(spark: SparkSession) -> None:
+    values = ["  Madrid ", "N/A", "n/a", "NULL", "", "   ", "\tx\u00a0", None, "N/A tienda"]
+    df = spark.createDataFrame([(v, i) for i, v in enumerate(values)], "v string, n int")
+    cleaned = job.clean_strings(df, ["", "N/A", "null"])
+    assert cleaned.schema == df.schema
+    assertDataFrameEqual(
+        cleaned,
+        [Row(v=v, n=i) for i, v in enumerate(["Madrid", None, None, None, None, None, "x", None, "N/A tienda"])],
+    )
+
+
+# --- casts ----------------------------------------------------------------------------------------------------
+
+
+def test_locale_numbers_parse_and_bad_ones_are_rejected(spark: SparkSession) -> None:
+    schema = [ColumnSpec("importe", "decimal(12,2)"), ColumnSpec("cantidad", "bigint"), ColumnSpec("ratio", "double")]
+    df = raw_frame(
+        spark,
+        ["importe", "cantidad", "ratio"],
+        [
+            ("1.234,56", "1.234", "-3,5"),
+            ("1234,56", "+12", "1,5e3"),
+            ("1234.56", "12,5", "abc"),  # "1234.56" is not a valid grouping in a "1.234,56" locale
+            ("12.34,5", "99999999999999999999", "1.500,25"),
+        ],
+    )
+    assertDataFrameEqual(
+        reasons_of(job.apply_schema(df, schema, COMMA_LOCALE)).drop(job.SOURCE_FILE, job.ROW_ID),
+        [
+            Row(importe=Decimal("1234.56"), cantidad=1234, ratio=-3.5, reasons=[]),
+            Row(importe=Decimal("1234.56"), cantidad=12, ratio=1500.0, reasons=[]),
+            Row(
+                importe=None,
+                cantidad=None,
+                ratio=None,
+                reasons=[
+                    "cast_failed:importe:decimal(12,2)",
+                    "cast_failed:cantidad:bigint",
+                    "cast_failed:ratio:double",
+                ],
+            ),
+            Row(
+                importe=None,
+                cantidad=None,
+                ratio=1500.25,
+                reasons=["cast_failed:importe:decimal(12,2)", "cast_failed:cantidad:bigint"],  # bigint overflow
+            ),
+        ],
+    )
+
+
+def test_default_locale_reads_dot_decimals_and_no_thousands(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["importe"], [("1234.5",), ("1,234.50",), ("12.345",)])
+    typed = job.apply_schema(df, [ColumnSpec("importe", "decimal(12,2)")], NumberLocale())
+    assertDataFrameEqual(
+        reasons_of(typed).drop(job.SOURCE_FILE, job.ROW_ID),
+        [
+            Row(importe=Decimal("1234.50"), reasons=[]),
+            Row(importe=None, reasons=["cast_failed:importe:decimal(12,2)"]),
+            Row(importe=Decimal("12.35"), reasons=[]),  # rounded half-up to the column's scale
+        ],
+    )
+
+
+def test_booleans_accept_spanish_and_english_tokens(spark: SparkSession) -> None:
+    tokens = ["Sí", "si", "S", "yes", "Y", "TRUE", "1", "Verdadero", "no", "N", "false", "0", "FALSO", "quizás"]
+    df = raw_frame(spark, ["pagado"], [(t,) for t in tokens])
+    typed = job.apply_schema(df, [ColumnSpec("pagado", "boolean")], NumberLocale())
+    expected = [True] * 8 + [False] * 5
+    assertDataFrameEqual(
+        reasons_of(typed).drop(job.SOURCE_FILE, job.ROW_ID),
+        [Row(pagado=v, reasons=[]) for v in expected] + [Row(pagado=None, reasons=["cast_failed:pagado:boolean"])],
+    )
+
+
+def test_dates_and_timestamps_try_each_format_in_order(spark: SparkSession) -> None:
+    schema = [
+        ColumnSpec("fecha", "date", formats=("dd/MM/yyyy", "yyyy-MM-dd")),
+        ColumnSpec("alta", "timestamp", formats=("dd/MM/yyyy HH:mm", "yyyy-MM-dd'T'HH:mm:ss")),
+        ColumnSpec("iso", "date"),
+    ]
+    df = raw_frame(
+        spark,
+        ["fecha", "alta", "iso"],
+        [
+            ("01/11/2026", "01/11/2026 08:30", "2026-11-01"),
+            ("2026-11-02", "2026-11-02T23:59:58", None),
+            ("31/02/2026", "2026-11-02 23:59", "2026-11"),
+        ],
+    )
+    assertDataFrameEqual(
+        reasons_of(job.apply_schema(df, schema, NumberLocale())).drop(job.SOURCE_FILE, job.ROW_ID),
+        [
+            Row(fecha=dt.date(2026, 11, 1), alta=dt.datetime(2026, 11, 1, 8, 30), iso=dt.date(2026, 11, 1), reasons=[]),
+            Row(fecha=dt.date(2026, 11, 2), alta=dt.datetime(2026, 11, 2, 23, 59, 58), iso=None, reasons=[]),
+            Row(
+                fecha=None,
+                alta=None,
+                iso=None,
+                reasons=["cast_failed:fecha:date", "cast_failed:alta:timestamp", "cast_failed:iso:date"],
+            ),
+        ],
+    )
+
+
+def test_schema_column_missing_from_data_fails_loudly(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["a"], [("1",)])
+    with pytest.raises(ValueError, match=r"\['b'\] of the schema are not in the data"):
+        job.apply_schema(df, [ColumnSpec("a", "int"), ColumnSpec("b", "int")], NumberLocale())
+
+
+# --- rejects --------------------------------------------------------------------------------------------------
+
+
+def test_cast_failures_and_missing_required_values_are_rejected_with_raw_values(spark: SparkSession) -> None:
+    cfg = config(
+        null_tokens=("", "N/A"),
+        keys=("codigo",),
+        schema=(
+            ColumnSpec("codigo", "bigint"),  # a key: required although the schema says nullable
+            ColumnSpec("tienda", "string", nullable=False),
+            ColumnSpec("importe", "decimal(10,2)"),
+        ),
+        locale=COMMA_LOCALE,
+    )
+    df = raw_frame(
+        spark,
+        ["Código", "Tienda", "Importe"],
+        [
+            (" 7 ", "Vigo", "N/A"),  # clean: importe is nullable
+            ("N/A", "Vigo", "1,00"),
+            ("8", " n/a ", "1,00"),
+            ("x9", "Lugo", "dos"),
+        ],
+    )
+    classified = job.classify_rows(df, cfg)
+    assertDataFrameEqual(job.clean_rows(classified), [Row(codigo=7, tienda="Vigo", importe=None)])
+    assertDataFrameEqual(
+        job.reject_rows(classified),
+        [
+            Row(
+                codigo="N/A", tienda="Vigo", importe="1,00", reject_reason="required:codigo", reject_columns=["codigo"]
+            ),
+            Row(codigo="8", tienda=" n/a ", importe="1,00", reject_reason="required:tienda", reject_columns=["tienda"]),
+            Row(
+                codigo="x9",
+                tienda="Lugo",
+                importe="dos",
+                reject_reason="cast_failed:codigo:bigint",
+                reject_columns=["codigo", "importe"],
+            ),
+        ],
+    )
+
+
+def test_malformed_records_are_rejected_first(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["a"], [("1",), ("2",)]).withColumn(
+        job.CORRUPT_RECORD, F.when(F.col(job.ROW_ID) == 1, F.lit("2;;;")).cast("string")
+    )
+    classified = job.classify_rows(df, config(schema=(ColumnSpec("a", "int"),)))
+    assertDataFrameEqual(
+        job.reject_rows(classified),
+        [Row(a="2", reject_reason="malformed_record", reject_columns=[], raw_record="2;;;")],
+    )
+
+
+# --- duplicates -----------------------------------------------------------------------------------------------
+
+
+def outcomes(classified: DataFrame) -> list[tuple]:
+    return sorted((r["id"], r["v"], r[job.OUTCOME]) for r in classified.collect())
+
+
+def test_exact_duplicates_then_key_duplicates_keep_first_seen(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["id", "v"],
+        [
+            ("1", "a"),
+            ("1", "a"),  # exact duplicate
+            ("2", "c"),  # same key as the next row but seen later: b.csv sorts after a.csv
+            ("2", "b"),
+            ("3", "x"),
+            ("3", "1.0"),
+        ],
+        files=["file:///raw/a.csv"] * 2 + ["file:///raw/b.csv", "file:///raw/a.csv"] + ["file:///raw/a.csv"] * 2,
+    )
+    cfg = config(keys=("id",), schema=(ColumnSpec("id", "int"), ColumnSpec("v", "string")))
+    assert outcomes(job.classify_rows(df, cfg)) == [
+        (1, "a", "clean"),
+        (1, "a", "duplicate"),
+        (2, "b", "clean"),
+        (2, "c", "duplicate"),
+        (3, "1.0", "duplicate"),
+        (3, "x", "clean"),
+    ]
+
+
+def test_exact_duplicates_compare_clean_values(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["importe"], [("1.234,5",), (" 1234,50",), ("1234,51",)])
+    cfg = config(schema=(ColumnSpec("importe", "decimal(10,2)"),), locale=COMMA_LOCALE)
+    rows = sorted((r["importe"], r[job.OUTCOME]) for r in job.classify_rows(df, cfg).collect())
+    assert rows == [(Decimal("1234.50"), "clean"), (Decimal("1234.50"), "duplicate"), (Decimal("1234.51"), "clean")]
+
+
+def test_key_duplicates_keep_latest_by_order_by(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["id", "v", "actualizado"],
+        [
+            ("2", "b", "01/11/2026"),
+            ("2", "c", "03/11/2026"),
+            ("2", "d", "02/11/2026"),
+            ("2", "e", None),  # no date: never the latest
+            ("4", "early", "05/11/2026"),
+            ("4", "late", "05/11/2026"),  # tie: the later row in the export wins
+        ],
+    )
+    cfg = config(
+        keys=("id",),
+        order_by="actualizado",
+        schema=(
+            ColumnSpec("id", "int"),
+            ColumnSpec("v", "string"),
+            ColumnSpec("actualizado", "date", formats=("dd/MM/yyyy",)),
+        ),
+    )
+    assert outcomes(job.classify_rows(df, cfg)) == [
+        (2, "b", "duplicate"),
+        (2, "c", "clean"),
+        (2, "d", "duplicate"),
+        (2, "e", "duplicate"),
+        (4, "early", "duplicate"),
+        (4, "late", "clean"),
+    ]
+
+
+# --- accounting -----------------------------------------------------------------------------------------------
+
+
+def test_counts_account_for_every_input_row(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["id", "v"],
+        [("1", "a"), ("1", "a"), ("1", "b"), ("x", "a"), ("x", "a"), (None, "z"), ("2", "b")],
+    )
+    cfg = config(keys=("id",), schema=(ColumnSpec("id", "int"), ColumnSpec("v", "string")))
+    counts = job.count_outcomes(job.classify_rows(df, cfg), df.count(), "ventas", "2026-11-01")
+    # Identical bad rows are both rejected, not counted as duplicates: rejects keep what the source held.
+    assert (counts.input, counts.clean, counts.rejected, counts.duplicates) == (7, 2, 3, 2)
+    assert counts.rejects_by_reason == {"cast_failed:id:int": 2, "required:id": 1}
+    assert counts.columns == ["id", "v"]
+
+
+def test_counts_refuse_a_broken_identity() -> None:
+    with pytest.raises(RuntimeError, match=r"input 10 != clean 4 \+ rejected 3 \+ duplicates 2 = 9"):
+        job.Counts("ventas", "2026-11-01", 10, 4, 3, 2, {}, [])
+
+
+# --- inference ------------------------------------------------------------------------------------------------
+
+
+def test_inference_is_conservative(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["n", "d", "b", "f", "m", "e", "mixed"],
+        [
+            ("1", "1,5", "sí", "2026-11-01", "2026-11", None, "1"),
+            ("2", "2", "NO", "2026-11-02", "x", None, "a"),
+            (None, None, None, None, None, None, None),
+        ],
+    )
+    assert job.infer_schema(df, COMMA_LOCALE, keys=("n",)) == [
+        ColumnSpec("n", "bigint", nullable=False),
+        ColumnSpec("d", "double"),
+        ColumnSpec("b", "boolean"),
+        ColumnSpec("f", "date"),
+        ColumnSpec("m", "string"),
+        ColumnSpec("e", "string"),
+        ColumnSpec("mixed", "string"),
+    ]
+
+
+def test_config_from_json_validates_types_keys_and_format() -> None:
+    with pytest.raises(ValueError, match="Unsupported column type 'decimal\\(40,2\\)'"):
+        DatasetConfig.from_json('{"format": "csv", "schema": [{"name": "a", "type": "decimal(40,2)"}]}')
+    with pytest.raises(ValueError, match=r"keys/order_by \['id'\] are not in the dataset_config schema"):
+        DatasetConfig.from_json('{"format": "csv", "keys": ["id"], "schema": [{"name": "a", "type": "int"}]}')
+    with pytest.raises(ValueError, match="format must be csv, json or parquet, got 'xlsx'"):
+        DatasetConfig.from_json('{"format": "xlsx"}')
+    parsed = DatasetConfig.from_json(
+        '{"format": "csv", "keys": ["a"], "locale": {"decimal": ",", "thousands": "."},'
+        ' "schema": [{"name": "a", "type": "decimal(12, 2)", "nullable": false, "formats": []}]}'
+    )
+    assert parsed.schema == (ColumnSpec("a", "decimal(12, 2)", nullable=False),)
+    assert parsed.schema[0].data_type == T.DecimalType(12, 2)
+    assert parsed.locale == COMMA_LOCALE and parsed.null_tokens == ("",)
+
+
+def test_parse_args_without_awsglue_ignores_unknown_keys() -> None:
+    argv = ["clean_dataset.py", "--JOB_RUN_ID", "jr_1", "--enable-metrics", "true"]
+    for name in job.JOB_ARGUMENTS:
+        argv += [f"--{name}", f"value-{name}"]
+    assert job.parse_args(argv) == {name: f"value-{name}" for name in job.JOB_ARGUMENTS}
+    with pytest.raises(SystemExit):
+        job.parse_args(argv[:-2])
