@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from moto.backends import get_backend
-from moto.s3.models import FakeBucket, FakeKey, MultipartDict, s3_backends
+from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, MultipartDict, s3_backends
 from moto.s3.utils import _VersionedKeyStore
 
 S3_REGION = "aws"  # moto keeps one S3 backend per partition, under the partition's name
@@ -98,6 +98,10 @@ class StateStore:
                 return
             metas = []
             for version in versions:
+                if isinstance(version, FakeDeleteMarker):
+                    # The marker points at the version it hides; that version is saved on its own.
+                    metas.append({"delete_marker": {k: v for k, v in version.__dict__.items() if k != "key"}})
+                    continue
                 self._save_version_bytes(version, data_dir)
                 meta = {k: v for k, v in version.__dict__.items() if k not in _KEY_RUNTIME_FIELDS}
                 meta["multipart"] = None  # its parts hold buffers of their own; the assembled bytes are enough
@@ -137,10 +141,21 @@ class StateStore:
             for meta_file in (bucket_file.parent / "keys").glob("*.pkl"):
                 record = pickle.loads(meta_file.read_bytes())
                 data_dir = bucket_file.parent / "data" / meta_file.stem
-                versions = [self._restore_version(meta, data_dir) for meta in record["versions"]]
-                bucket.keys.setlist(record["name"], versions)
+                bucket.keys.setlist(record["name"], self._restore_versions(record["versions"], data_dir))
                 restored += 1
         return restored
+
+    def _restore_versions(self, metas: list[dict[str, Any]], data_dir: Path) -> list[Any]:
+        versions: list[Any] = []
+        for meta in metas:
+            if "delete_marker" in meta:
+                marker = FakeDeleteMarker.__new__(FakeDeleteMarker)
+                marker.__dict__.update(meta["delete_marker"])
+                marker.key = next((v for v in reversed(versions) if isinstance(v, FakeKey)), None)
+                versions.append(marker)
+            else:
+                versions.append(self._restore_version(meta, data_dir))
+        return versions
 
     @staticmethod
     def _restore_version(meta: dict[str, Any], data_dir: Path) -> FakeKey:

@@ -5,8 +5,6 @@ Fake credentials only: nothing here can reach real AWS.
 from __future__ import annotations
 
 import os
-import socket
-
 import boto3
 import pytest
 
@@ -17,16 +15,12 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(_var, None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A plain moto server (no data plane): the baseline the local stack builds on."""
     from moto.server import ThreadedMotoServer
+
+    from local_aws.testing import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -41,3 +35,35 @@ def moto_clients(moto_endpoint):
         return boto3.client(service, endpoint_url=moto_endpoint, region_name="us-east-1")
 
     return client
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The local AWS stack in its own process, shared by the session; its state survives restarts by design."""
+    from local_aws.testing import StackProcess
+
+    process = StackProcess(tmp_path_factory.mktemp("local-aws") / "state")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def aws(stack):
+    """boto3 clients for the local stack."""
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=stack.endpoint, region_name="us-east-1")
+
+    return client
+
+
+@pytest.fixture()
+def aws_connection(stack, monkeypatch):
+    """The Airflow `aws_default` connection pointing at the local stack, through the environment."""
+    import json
+
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": stack.endpoint, "region_name": "us-east-1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    return "aws_default"
