@@ -81,11 +81,12 @@ Known limits
     statements, ORC / Avro data (tables can be created but not read), complex types in text tables,
     JSON SerDe options (mapping.*, case-insensitive keys), per-partition SerDe overrides (the table's is
     used), text compression other than gzip / zstd, encodings other than the three above.
-    Semantics that differ from Trino: division by zero gives NULL (Trino: DIVISION_BY_ZERO for integers,
-    Infinity / NaN for doubles); decimal / decimal yields a double;
-    parse_datetime returns a timestamp without time zone; `"$path"` also shows up in SELECT * of a query
-    that names it; DATE - INTERVAL on expressions not visibly dates (e.g. a date returned by a
-    function) still yields a timestamp; approx_distinct / approx_percentile use DuckDB's estimators.
+    Semantics that differ from Trino: division by zero gives NULL (Trino: DIVISION_BY_ZERO for
+    integers, Infinity / NaN for doubles); decimal / decimal yields a double; parse_datetime returns a
+    timestamp without time zone; "$path" also shows up in SELECT * of a query that names it; DATE -
+    INTERVAL on an expression not visibly a date (e.g. a date returned by a function) still yields a
+    timestamp; approx_distinct / approx_percentile use DuckDB's estimators; reals nested in arrays, maps
+    or rows print with double digits; unnamed struct fields and dereferences are named _colN.
     The object cache is never evicted: superseded ETags stay on disk until cache_dir is removed.
 """
 from __future__ import annotations
@@ -311,10 +312,11 @@ class AthenaEngine:
         table = self._catalog.table(db, name)
         keys = [key["Name"].lower() for key in table.get("PartitionKeys", [])]
         location = _folder(table["StorageDescriptor"]["Location"])
+        prefix = _split_s3_uri(location)[1]
         known = {tuple(partition["Values"]) for partition in self._catalog.partitions(db, name)}
         found: dict[tuple[str, ...], str] = {}
         for obj in self._objects.list(location):
-            values = _partition_values_from_path(obj.key[len(_split_s3_uri(location)[1]):], keys)
+            values = _partition_values_from_path(obj.key[len(prefix):], keys)
             if values is not None and values not in known:
                 found.setdefault(values, location + _partition_path(keys, values))
         self._catalog.add_partitions(db, name, table, sorted(found.items()))
@@ -643,7 +645,8 @@ def _storage_descriptor(properties: list[exp.Expression]) -> dict:
             serde, explicit_serde = prop.this.name, True
             serde_parameters = {"serialization.format": "1"}
             if prop.args.get("serde_properties"):
-                serde_parameters.update({p.name: p.args["value"].name for p in prop.args["serde_properties"].expressions})
+                entries = prop.args["serde_properties"].expressions
+                serde_parameters.update({entry.name: entry.args["value"].name for entry in entries})
         elif isinstance(prop, exp.RowFormatDelimitedProperty):
             serde, explicit_serde = _LAZY_SIMPLE, True
             serde_parameters = {_DELIMITED_PARAMETERS[arg]: value.name for arg, value in prop.args.items()
@@ -1107,7 +1110,9 @@ class _QueryRun:
             nulls = [f"CAST(NULL AS {t}) AS {name}" for t, name in zip(types + ["VARCHAR"], names)]
             return f"SELECT {', '.join(nulls)} WHERE false"
         file_table = self._file_table(view, layout, files)
-        scan, projection = _scan(layout, [local for _, local, _ in files], self._file_columns)
+        # Each file is scanned once; a file shared by two partitions then joins to both, as Athena reads it twice.
+        paths = list(dict.fromkeys(local for _, local, _ in files))
+        scan, projection = _scan(layout, paths, self._file_columns)
         values = projection + _typed_partition_columns(layout, "f", with_alias=False)
         if wants_path:
             values.append('f."$path"')
