@@ -10,7 +10,7 @@ LOCAL_AWS_STATE ?= .local/aws
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv java test aws
+.PHONY: venv java test aws run
 
 venv: $(STAMP)
 
@@ -30,3 +30,7 @@ test: venv java
 
 aws: venv
 	$(PY) -m local_aws --port $(LOCAL_AWS_PORT) --state-dir $(LOCAL_AWS_STATE)
+
+DATE ?= 2026-11-01
+run: venv java
+	$(PY) scripts/run_local.py --date $(DATE) --port $(LOCAL_AWS_PORT)

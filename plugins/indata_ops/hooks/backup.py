@@ -47,7 +47,8 @@ class BackupHook(S3Hook):
     def upload(self, path: Path, bucket: str, key: str, checksum_sha256: str, extra_args: dict[str, Any]) -> str | None:
         """PUT the file with its SHA-256, which S3 checks against the bytes it receives; returns the version id."""
         with path.open("rb") as body:
-            response = self.get_conn().put_object(Bucket=bucket, Key=key, Body=body, ChecksumSHA256=checksum_sha256,
+            response = self.get_conn().put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
+                                                  ChecksumSHA256=checksum_sha256,
                                                   **extra_args)
         return response.get("VersionId")
 
@@ -62,7 +63,7 @@ class BackupHook(S3Hook):
         body = json.dumps(document, indent=2, sort_keys=True).encode()
         checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
         response = self.get_conn().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                                              ChecksumSHA256=checksum)
+                                              ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
         return response.get("VersionId")
 
     def get_json(self, bucket: str, key: str) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""`make run`: the indata_backup DAG for one date on the embedded local AWS stack, with a summary.
+
+Starts the local AWS stack (state in .local/aws) unless one already answers on LOCAL_AWS_PORT, prepares the
+Airflow metadata DB under .local/airflow, runs the DAG for the date in-process (`dag.test`), prints a per-dataset
+summary and writes it to .local/runs/<date>/summary.json. Exits non-zero when a task fails, showing its error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL = REPO / ".local"
+sys.path.insert(0, str(REPO))
+
+
+def airflow_environment(endpoint: str) -> dict[str, str]:
+    """What Airflow needs to run this repo's DAG against the local stack; only the connection names the endpoint."""
+    connection = {"conn_type": "aws", "login": "local", "password": "local",
+                  "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    return {
+        "AIRFLOW_HOME": str(LOCAL / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    }
+
+
+def ensure_stack(port: int):
+    """A running stack on the port, or a new one; returns (endpoint, process or None when reused)."""
+    from local_aws.server import HEALTH_PATH
+    from local_aws.testing import StackProcess
+
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1):
+            return endpoint, None
+    except OSError:
+        pass
+    stack = StackProcess(Path(os.environ.get("LOCAL_AWS_STATE", LOCAL / "aws")), port=port)
+    seconds = stack.start()
+    print(f"Local AWS stack started on {endpoint} in {seconds:.1f} s (log: {stack.log_path})")
+    return endpoint, stack
+
+
+def ensure_bucket(endpoint: str, bucket: str) -> None:
+    """The bucket is infrastructure (on AWS it exists before the DAG runs); locally it is made here."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+
+
+def run_dag(run_date: str) -> dict:
+    """Run the DAG in this process; return per-task states and XComs (imports Airflow only now, env set)."""
+    import pendulum
+    from airflow.models import TaskInstance
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "indata_backup.py"))
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    dag = bag.get_dag("indata_backup")
+    logical_date = pendulum.parse(run_date).in_timezone("UTC")
+    dag_run = dag.test(logical_date=logical_date)
+    with create_session() as session:
+        instances = session.scalars(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id)).all()
+        results = {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(
+            select(XComModel).where(XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"))}
+        tasks = {ti.task_id: {"state": str(ti.state), "xcom": results.get(ti.task_id)} for ti in instances}
+    return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": tasks}
+
+
+def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> dict:
+    import boto3
+
+    from indata_ops.config import load_config
+
+    config = load_config()
+    glue = boto3.client("glue", endpoint_url=endpoint, region_name="us-east-1")
+    datasets = {}
+    for dataset in config.datasets:
+        task = lambda name: outcome["tasks"].get(f"{dataset.name}.{name}", {})  # noqa: E731
+        backup, validation = task("backup_files").get("xcom") or {}, task("validate_clean").get("xcom") or {}
+        try:
+            table = glue.get_table(DatabaseName=config.settings.raw_database, Name=dataset.name)["Table"]
+            raw_table = f"{config.settings.raw_database}.{table['Name']} ({len(table['StorageDescriptor']['Columns'])} columns)"
+        except glue.exceptions.EntityNotFoundException:
+            raw_table = None
+        checks = validation.get("checks", [])
+        datasets[dataset.name] = {
+            "states": {name.split(".", 1)[1]: t["state"] for name, t in outcome["tasks"].items()
+                       if name.startswith(dataset.name + ".")},
+            "files": backup.get("files"), "bytes": backup.get("bytes"), "bytes_sent": backup.get("bytes_sent"),
+            "raw_table": raw_table, "counts": validation.get("counts"),
+            "checks_passed": f"{sum(c['passed'] for c in checks)}/{len(checks)}" if checks else None,
+        }
+    return {"run_date": run_date, "state": outcome["state"], "seconds": round(seconds, 1), "datasets": datasets}
+
+
+def print_summary(summary: dict) -> None:
+    print(f"\nindata_backup {summary['run_date']}: {summary['state']} in {summary['seconds']} s")
+    header = f"{'dataset':<10} {'files':>5} {'bytes':>8} {'sent':>8}  {'raw table':<28} {'in':>5} {'clean':>5} " \
+             f"{'rej':>4} {'dup':>4}  checks"
+    print(header)
+    print("-" * len(header))
+    for name, d in summary["datasets"].items():
+        c = d["counts"] or {}
+        print(f"{name:<10} {d['files'] or '-':>5} {d['bytes'] or '-':>8} {d['bytes_sent'] if d['bytes_sent'] is not None else '-':>8}  "
+              f"{d['raw_table'] or '-':<28} {c.get('input', '-'):>5} {c.get('clean', '-'):>5} "
+              f"{c.get('rejected', '-'):>4} {c.get('duplicates', '-'):>4}  {d['checks_passed'] or '-'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--date", default="2026-11-01")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
+    args = parser.parse_args()
+    started = time.monotonic()
+    endpoint, stack = ensure_stack(args.port)
+    try:
+        os.environ.update(airflow_environment(endpoint))
+        sys.path.insert(0, str(REPO / "plugins"))
+        from indata_ops.config import load_config
+
+        ensure_bucket(endpoint, load_config().settings.bucket)
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+        outcome = run_dag(args.date)
+        summary = summarize(args.date, outcome, endpoint, time.monotonic() - started)
+    finally:
+        if stack is not None:
+            stack.stop()
+    out = LOCAL / "runs" / args.date / "summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    print_summary(summary)
+    print(f"Summary written to {out.relative_to(REPO)}")
+    failed = [name for name, task in outcome["tasks"].items() if task["state"] != "success"]
+    if failed or summary["state"] != "success":
+        print(f"FAILED tasks: {', '.join(failed)} (their errors are in the log above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
