@@ -13,32 +13,48 @@ Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` 
 ``--rejects_path``    rejects root, e.g. ``s3://B/rejects/ventas/``.
 ``--counts_path``     S3 key for the counts JSON, e.g. ``s3://B/job-reports/ventas/dt=2026-11-01/counts.json``.
 ``--clean_database``  Glue database of the clean table (created when missing).
-``--dataset_config``  JSON: format, reader options, null tokens, keys, order_by, schema, locale.
+``--dataset_config``  JSON: format, reader options, null tokens, keys, order_by, schema (name, source, type,
+                      nullable, formats), locale (decimal, thousands, true_values, false_values).
 
 Outputs, all replaced as a whole on a rerun of the same date and never touching other dates:
 
 * ``<clean_path>dt=<run_date>/``   clean rows, Parquet (snappy), typed per the schema.
-* ``<rejects_path>dt=<run_date>/`` rejected rows, JSON lines: the raw values as read (strings, normalized column
-  names), ``reject_reason`` (the first failed check), ``reject_columns`` (every column that failed) and, for
-  records the reader could not parse, ``raw_record``.
+* ``<rejects_path>dt=<run_date>/`` rejected rows, JSON lines: the raw values as read (strings, under the clean
+  column names), ``reject_reason`` (the first failed check), ``reject_columns`` (every column that failed) and,
+  for records the reader could not parse, ``raw_record``.
 * Glue table ``<clean_database>.<dataset>`` (Parquet, partitioned by ``dt``) and its partition ``dt=<run_date>``.
-* ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "rejects_by_reason",
-  "columns"}`` with ``input == clean + rejected + duplicates``, checked before anything is written.
+* ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
+  "key_duplicates", "rejects_by_reason", "columns"}`` with ``input == clean + rejected + duplicates`` and
+  ``duplicates == exact_duplicates + key_duplicates``, checked before anything is written.
 
-Reject reasons: ``malformed_record`` (the reader could not split the record into the header's columns),
-``required:<column>`` (NULL in a non-nullable or key column), ``cast_failed:<column>:<type>`` (a value that does
-not parse as its type). Every input row is exactly one of clean, rejected or duplicate: among the rows not
-rejected, exact duplicates (equal in every column after cleaning) are dropped first, then rows sharing the keys,
-keeping the latest by ``order_by`` or else the first seen (by source file, then position in the file).
+Every input row is exactly one of clean, rejected or duplicate, decided in this order (the rules of
+include/sample_data/README.md):
 
-Columns are renamed to unique snake_case ASCII; the schema (normalized names) types them and comes first in the
-output; source columns the schema does not list pass through unchanged. Without a schema, string columns are
+1. Exact duplicates: rows identical in every column *as read* (before trimming or null tokens) are kept once, the
+   first seen (by source file, then position in the file); the copies are ``exact_duplicates``, valid or not.
+2. Rejects, with the first failed check as the reason: ``malformed_record`` (the reader could not split the
+   record into the header's columns), ``missing:<column>`` (NULL in a non-nullable or key column),
+   ``unparseable:<column>`` (a value that does not parse as the column's type).
+3. Key duplicates: among the rows left, rows sharing the keys keep the latest by ``order_by`` (ties: the later
+   row in the export) or else the first seen; the others are ``key_duplicates``.
+
+Naming: a schema column reads the source field its ``source`` names, the CSV header exactly as written or, for
+JSON and Parquet, a dotted path into nested objects (``direccion.cp``); a column whose ``source`` is absent (or
+equal to its name) reads the field whose normalized name equals its name. Normalized names are unique
+snake_case ASCII, nested fields joined with ``_``. The schema's columns come first, in schema order; source
+fields the schema does not list pass through under their normalized names. Without a schema, string columns are
 inferred conservatively (bigint, double, boolean, ISO date, else string). Timestamps are read as UTC.
+
+Values are trimmed and null tokens become NULL (ignoring case). Numbers take the locale's decimal mark and
+optional thousands separator (groups of three digits only) and must otherwise be plain: ``-?\\d+`` for integers,
+``-?\\d+(\\.\\d+)?`` for decimals and doubles. Booleans are the locale's ``true_values``/``false_values``
+(ignoring case), or a built-in Spanish/English list when the config gives none.
 """
 from __future__ import annotations
 
 import argparse
 import codecs
+import dataclasses
 import datetime
 import json
 import os
@@ -76,9 +92,12 @@ REASONS = "__reasons"
 OUTCOME = "__outcome"
 INTERNAL_COLUMNS = frozenset({ROW_ID, SOURCE_FILE, CORRUPT_RECORD, RAW_VALUES, REASONS, OUTCOME})
 
-CLEAN, REJECTED, DUPLICATE = "clean", "rejected", "duplicate"
+CLEAN, REJECTED = "clean", "rejected"
+EXACT_DUPLICATE, KEY_DUPLICATE = "exact_duplicate", "key_duplicate"
 MALFORMED_RECORD = "malformed_record"
+MISSING, UNPARSEABLE = "missing", "unparseable"  # reasons "missing:<column>", "unparseable:<column>"
 
+# Boolean spellings when the config's locale gives no true_values / false_values.
 TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
 FALSE_TOKENS = ("no", "n", "false", "0", "falso")
 # Strict ISO day when a date column lists no formats: Spark's plain cast would also accept "2026" or "2026-11".
@@ -125,30 +144,54 @@ def _is_config_type(type_name: str) -> bool:
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column of the clean schema; ``name`` is the normalized column name."""
+    """One column of the clean schema.
+
+    ``name`` is the clean column's name. ``source`` is the field it is read from when that differs: the CSV header
+    exactly as written (``Importe (€)``), or for JSON and Parquet a dotted path (``direccion.cp``). Without it (or
+    when it equals ``name``) the column reads the source field whose normalized name is ``name``.
+    """
 
     name: str
     type: str
     nullable: bool = True
     formats: tuple[str, ...] = ()
+    source: str | None = None
 
     @property
     def data_type(self) -> T.DataType:
         return spark_type(self.type)
 
+    @property
+    def names_its_source(self) -> bool:
+        """True when ``source`` is given and differs from ``name``: then only that field will do."""
+        return self.source is not None and self.source != self.name
+
+
+def _folded(tokens: Sequence[str]) -> tuple[str, ...]:
+    """Tokens as values are compared with them: trimmed and lowercased."""
+    return tuple(token.strip().lower() for token in tokens)
+
 
 @dataclass(frozen=True)
-class NumberLocale:
-    """How numbers are written in text sources: decimal mark and optional thousands separator."""
+class Locale:
+    """How text sources write numbers (decimal mark, optional thousands separator) and booleans.
+
+    Boolean tokens match trimmed values ignoring case; they default to common Spanish and English spellings.
+    """
 
     decimal: str = "."
     thousands: str | None = None
+    true_values: tuple[str, ...] = TRUE_TOKENS
+    false_values: tuple[str, ...] = FALSE_TOKENS
 
     def __post_init__(self) -> None:
         if len(self.decimal) != 1 or (self.thousands is not None and len(self.thousands) != 1):
             raise ValueError("locale decimal and thousands must be single characters")
         if self.decimal == self.thousands:
             raise ValueError("locale decimal and thousands separators must differ")
+        both = sorted(set(_folded(self.true_values)) & set(_folded(self.false_values)))
+        if both:
+            raise ValueError(f"locale true_values and false_values share {both}")
 
 
 @dataclass(frozen=True)
@@ -161,7 +204,7 @@ class DatasetConfig:
     keys: tuple[str, ...] = ()
     order_by: str | None = None
     schema: tuple[ColumnSpec, ...] = ()
-    locale: NumberLocale = NumberLocale()
+    locale: Locale = Locale()
 
     def __post_init__(self) -> None:
         # Fail on a bad config before any data is read.
@@ -169,8 +212,15 @@ class DatasetConfig:
             raise ValueError(f"dataset_config format must be csv, json or parquet, got {self.format!r}")
         for column in self.schema:
             spark_type(column.type)
+        for what, values in (
+            ("names", [c.name for c in self.schema]),
+            ("sources", [c.source for c in self.schema if c.names_its_source]),
+        ):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise ValueError(f"dataset_config schema repeats the column {what} {repeated}")
         if self.schema:
-            # Keys must be in the schema so that a NULL key is caught as required:<key>.
+            # Keys must be in the schema so that a NULL key is caught as missing:<key>.
             schema_names = {column.name for column in self.schema}
             unknown = [name for name in (*self.keys, self.order_by) if name is not None and name not in schema_names]
             if unknown:
@@ -185,10 +235,15 @@ class DatasetConfig:
                 type=column["type"],
                 nullable=column.get("nullable", True),
                 formats=tuple(column.get("formats") or ()),
+                source=column.get("source") or None,
             )
             for column in raw.get("schema") or ()
         )
         locale = raw.get("locale") or {}
+        # Given token lists define the booleans, even when short; absent (or null) ones keep the defaults.
+        tokens = {
+            key: tuple(locale[key]) for key in ("true_values", "false_values") if locale.get(key) is not None
+        }
         return cls(
             format=raw.get("format"),
             reader=raw.get("reader") or {},
@@ -196,7 +251,8 @@ class DatasetConfig:
             keys=tuple(raw.get("keys") or ()),
             order_by=raw.get("order_by"),
             schema=schema,
-            locale=NumberLocale(decimal=locale.get("decimal", "."), thousands=locale.get("thousands")),
+            # The config model writes "no thousands separator" as "".
+            locale=Locale(decimal=locale.get("decimal") or ".", thousands=locale.get("thousands") or None, **tokens),
         )
 
 
@@ -219,20 +275,22 @@ def _string_columns(df: DataFrame) -> list[str]:
     return [f.name for f in df.schema.fields if isinstance(f.dataType, T.StringType) and f.name not in INTERNAL_COLUMNS]
 
 
-def flatten_structs(df: DataFrame) -> DataFrame:
-    """Replace every struct column by its leaf fields, named ``parent_child``; arrays and maps are kept as they are."""
-    columns: list[Column] = []
+def _leaves(df: DataFrame) -> list[tuple[tuple[str, ...], Column]]:
+    """Every data leaf as (path from the top-level field, column); structs are walked, arrays and maps are leaves."""
+    leaves: list[tuple[tuple[str, ...], Column]] = []
 
-    def add_leaves(column: Column, name: str, data_type: T.DataType) -> None:
+    def add(column: Column, path: tuple[str, ...], data_type: T.DataType) -> None:
         if isinstance(data_type, T.StructType):
             for child in data_type.fields:
-                add_leaves(column.getField(child.name), f"{name}_{child.name}", child.dataType)
+                # getField takes the name as written: a key holding a dot is not split.
+                add(column.getField(child.name), (*path, child.name), child.dataType)
         else:
-            columns.append(column.alias(name))
+            leaves.append((path, column))
 
     for top in df.schema.fields:
-        add_leaves(_quoted(top.name), top.name, top.dataType)
-    return df.select(*columns)
+        if top.name not in INTERNAL_COLUMNS:
+            add(_quoted(top.name), (top.name,), top.dataType)
+    return leaves
 
 
 def to_snake_case(name: str) -> str:
@@ -242,8 +300,11 @@ def to_snake_case(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", split_camel).strip("_").lower()
 
 
-def normalize_names(names: Sequence[str]) -> list[str]:
-    """Unique snake_case names: a leading digit or an empty name gets a ``col_`` prefix, repeats get ``_2``, ``_3``."""
+def normalize_names(names: Sequence[str], reserved: Sequence[str] = ()) -> list[str]:
+    """Unique snake_case names: a leading digit or an empty name gets a ``col_`` prefix, repeats get ``_2``, ``_3``.
+
+    ``reserved`` names are taken already (the schema's): a name that would repeat one gets a suffix too.
+    """
     bases = []
     for position, name in enumerate(names, start=1):
         base = to_snake_case(name)
@@ -253,7 +314,7 @@ def normalize_names(names: Sequence[str]) -> list[str]:
             base = f"col_{base}"
         bases.append(base)
 
-    taken: set[str] = set()
+    taken: set[str] = set(reserved)
     unique = []
     for base in bases:
         candidate, suffix = base, 2
@@ -265,12 +326,68 @@ def normalize_names(names: Sequence[str]) -> list[str]:
     return unique
 
 
-def normalize_column_names(df: DataFrame) -> DataFrame:
-    """Rename the dataset's columns with :func:`normalize_names`; bookkeeping columns keep their names."""
-    names = data_columns(df)
-    renamed = dict(zip(names, normalize_names(names)))
-    # toDF renames by position, so raw names with dots or backticks need no quoting.
-    return df.toDF(*[renamed.get(name, name) for name in df.columns])
+def _header_key(name: str) -> str:
+    """A header as written, forgiving only what cannot be seen: Unicode composition, edge spaces and a BOM."""
+    return unicodedata.normalize("NFC", name).strip().strip("\ufeff").strip()
+
+
+def _source_leaf(
+    spec: ColumnSpec, paths: Sequence[tuple[str, ...]], normalized: Sequence[str], nested: bool
+) -> int | None:
+    """The index in ``paths`` of the field ``spec`` reads, or None.
+
+    A field named exactly ``source`` wins over a dotted path (JSON keys and Parquet names may hold dots); headers
+    that differ only invisibly (NFC vs NFD accents, edge spaces, a BOM) still match when only one does.
+    """
+    source = spec.source or spec.name
+    wanted = [(source,)]
+    if nested and "." in source:
+        wanted.append(tuple(source.split(".")))
+    for path in wanted:
+        if path in paths:
+            return paths.index(path)
+    loose_wanted = {tuple(map(_header_key, path)) for path in wanted}
+    loose = [i for i, path in enumerate(paths) if tuple(map(_header_key, path)) in loose_wanted]
+    if len(loose) == 1:
+        return loose[0]
+    if not spec.names_its_source and spec.name in normalized:
+        return list(normalized).index(spec.name)
+    return None
+
+
+def name_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
+    """Flatten the raw columns and name them: each schema column reads its ``source``, the rest are normalized.
+
+    Output: the data leaves in source order (schema columns under their ``name``, others under unique snake_case
+    names that never take a schema name), then the bookkeeping columns. Raises when a schema column's source is
+    not in the data, naming what the data holds.
+    """
+    leaves = _leaves(df)
+    paths = [path for path, _ in leaves]
+    normalized = normalize_names(["_".join(path) for path in paths])
+    nested = config.format != "csv"  # a CSV header is one name, dots and all
+
+    claimed: dict[int, str] = {}
+    not_found: list[str] = []
+    for spec in config.schema:
+        index = _source_leaf(spec, paths, normalized, nested)
+        if index is None:
+            not_found.append(f"{spec.name} (source {spec.source or spec.name!r})")
+        elif index in claimed:
+            raise ValueError(
+                f"Schema columns {claimed[index]!r} and {spec.name!r} both read the field {'.'.join(paths[index])!r}"
+            )
+        else:
+            claimed[index] = spec.name
+    if not_found:
+        found = ", ".join(repr(".".join(path)) for path in paths)
+        raise ValueError(f"Schema columns not found in the data: {', '.join(not_found)}; the data has {found}")
+
+    others = [i for i in range(len(leaves)) if i not in claimed]
+    other_names = normalize_names(["_".join(paths[i]) for i in others], reserved=[s.name for s in config.schema])
+    names = {**claimed, **dict(zip(others, other_names))}
+    internal = [_quoted(name) for name in df.columns if name in INTERNAL_COLUMNS]
+    return df.select(*[column.alias(names[i]) for i, (_, column) in enumerate(leaves)], *internal)
 
 
 def capture_raw_values(df: DataFrame) -> DataFrame:
@@ -296,29 +413,30 @@ def clean_strings(df: DataFrame, null_tokens: Sequence[str]) -> DataFrame:
     )
 
 
-def _number_patterns(locale: NumberLocale) -> tuple[str, str]:
-    """Regexes for an integer and a plain decimal number as written in the locale.
+def _number_patterns(locale: Locale) -> tuple[str, str]:
+    """Regexes for an integer and a decimal number as written in the locale.
 
-    With a thousands separator, groups must be of three digits: in a "1.234,56" locale, "1234.56" is not read as
-    123456 but rejected.
+    Once the locale's marks are read, a number must be plain: ``-?\\d+`` or ``-?\\d+(\\.\\d+)?`` (no ``+``, no
+    exponent, digits on both sides of the mark), as include/sample_data/README.md has it. Stricter than simply
+    dropping the thousands separator: it must separate groups of three digits, so that in a "1.234,56" locale
+    "1234.56" is rejected rather than read as 123456.
     """
     digits = r"\d+"
     if locale.thousands is not None:
         digits = rf"(?:\d{{1,3}}(?:{re.escape(locale.thousands)}\d{{3}})+|\d+)"
-    mark = re.escape(locale.decimal)
-    integer = rf"[+-]?{digits}"
-    decimal = rf"[+-]?(?:{digits}(?:{mark}\d*)?|{mark}\d+)"
+    integer = rf"-?{digits}"
+    decimal = rf"-?{digits}(?:{re.escape(locale.decimal)}\d+)?"
     return integer, decimal
 
 
-def _delocalized(value: Column, locale: NumberLocale) -> Column:
+def _delocalized(value: Column, locale: Locale) -> Column:
     """The number with thousands separators removed and a ``.`` decimal mark, ready for Spark's cast."""
     if locale.thousands is not None:
         value = F.translate(value, locale.thousands, "")
     return F.translate(value, locale.decimal, ".")
 
 
-def parse_string(value: Column, spec: ColumnSpec, locale: NumberLocale) -> Column:
+def parse_string(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
     """Parse a trimmed string as ``spec.type``; NULL when the value does not parse (a try-cast).
 
     Spark 3.5's non-ANSI cast is too lenient for a gate ("12.5" -> 12 as int, "1d" -> 1.0 as double), so numbers
@@ -327,13 +445,13 @@ def parse_string(value: Column, spec: ColumnSpec, locale: NumberLocale) -> Colum
     integer_pattern, decimal_pattern = _number_patterns(locale)
     if spec.type in ("int", "bigint"):
         looks_valid = value.rlike(f"^{integer_pattern}$")
-    elif spec.type == "double":
-        looks_valid = value.rlike(f"^{decimal_pattern}(?:[eE][+-]?\\d+)?$")
-    elif spec.type.startswith("decimal"):
+    elif spec.type == "double" or spec.type.startswith("decimal"):
         looks_valid = value.rlike(f"^{decimal_pattern}$")
     elif spec.type == "boolean":
         lowered = F.lower(value)
-        return F.when(lowered.isin(list(TRUE_TOKENS)), True).when(lowered.isin(list(FALSE_TOKENS)), False)
+        is_true = lowered.isin(list(_folded(locale.true_values)))
+        is_false = lowered.isin(list(_folded(locale.false_values)))
+        return F.when(is_true, True).when(is_false, False)
     elif spec.type == "date":
         # With timeParserPolicy=CORRECTED a value that does not match a format is NULL, so the first match wins.
         return F.coalesce(*[F.to_date(value, fmt) for fmt in spec.formats or (ISO_DATE_FORMAT,)])
@@ -346,14 +464,14 @@ def parse_string(value: Column, spec: ColumnSpec, locale: NumberLocale) -> Colum
     return F.when(looks_valid, _delocalized(value, locale).cast(spec.data_type))
 
 
-def _typed_value(df: DataFrame, spec: ColumnSpec, locale: NumberLocale) -> Column:
+def _typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale) -> Column:
     source_type = df.schema[spec.name].dataType
     column = F.col(spec.name)
     if source_type == spec.data_type:
         return column
     if isinstance(source_type, T.StringType):
         return parse_string(column, spec, locale)
-    # Typed sources (Parquet): Spark's cast gives NULL where it cannot convert, which is caught as cast_failed.
+    # Typed sources (Parquet): Spark's cast gives NULL where it cannot convert, which is caught as unparseable.
     return column.cast(spec.data_type)
 
 
@@ -361,7 +479,7 @@ def _reason(reason: str, column: str | None) -> Column:
     return F.struct(F.lit(reason).alias("reason"), F.lit(column).cast("string").alias("column"))
 
 
-def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: NumberLocale) -> DataFrame:
+def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale) -> DataFrame:
     """Cast the schema's columns and record why a row cannot be kept.
 
     Output: the schema's columns (typed, in schema order), then the source's other columns unchanged, the
@@ -381,10 +499,10 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: NumberLoca
         typed = _typed_value(df, spec, locale)
         has_value = F.col(spec.name).isNotNull()
         is_missing_required = ~has_value & F.lit(not spec.nullable)
-        is_cast_failure = has_value & typed.isNull()
+        is_unparseable = has_value & typed.isNull()
         reasons.append(
-            F.when(is_missing_required, _reason(f"required:{spec.name}", spec.name)).when(
-                is_cast_failure, _reason(f"cast_failed:{spec.name}:{spec.type}", spec.name)
+            F.when(is_missing_required, _reason(f"{MISSING}:{spec.name}", spec.name)).when(
+                is_unparseable, _reason(f"{UNPARSEABLE}:{spec.name}", spec.name)
             )
         )
         typed_columns.append(typed.alias(spec.name))
@@ -395,7 +513,7 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: NumberLoca
     return df.select(*typed_columns, *others, found_reasons.alias(REASONS))
 
 
-def infer_schema(df: DataFrame, locale: NumberLocale, keys: Sequence[str] = ()) -> list[ColumnSpec]:
+def infer_schema(df: DataFrame, locale: Locale, keys: Sequence[str] = ()) -> list[ColumnSpec]:
     """Conservative inference for a dataset without a configured schema (runs one aggregation).
 
     A string column becomes bigint, double, boolean or date (ISO) only when every non-null value parses as that
@@ -427,36 +545,42 @@ def infer_schema(df: DataFrame, locale: NumberLocale, keys: Sequence[str] = ()) 
 
 
 def mark_outcomes(df: DataFrame, keys: Sequence[str], order_by: str | None) -> DataFrame:
-    """Add ``__outcome``: rejected (any reason), duplicate, or clean.
+    """Add ``__outcome``: exact_duplicate, rejected (any reason), key_duplicate or clean, decided in that order.
 
-    Among rows without reasons, exact duplicates (equal in every data column) are removed first, keeping the first
-    seen; then rows sharing the keys, keeping the latest by ``order_by`` (ties and NULLs: the later row in the
-    export wins) or, without ``order_by``, the first seen. "Seen" is source file, then position in the file.
+    Exact duplicates are rows equal in every column as read (``__raw``, and ``__corrupt_record`` so that two
+    different unparseable records are not taken for copies), whether valid or not; the first seen is kept. Among
+    the kept rows without reasons, rows sharing the keys keep the latest by ``order_by`` (ties and NULLs: the later
+    row in the export wins) or, without ``order_by``, the first seen. "Seen" is source file, then position.
     """
     names = data_columns(df)
     missing = [name for name in (*keys, *([order_by] if order_by else [])) if name not in names]
     if missing:
         raise ValueError(f"keys/order_by columns {missing} are not in the data; found {names}")
 
-    is_rejected = F.size(REASONS) > 0
     first_seen = [F.col(SOURCE_FILE).asc(), F.col(ROW_ID).asc()]
     last_seen = [F.col(SOURCE_FILE).desc(), F.col(ROW_ID).desc()]
 
+    # Without __raw (a frame that skipped capture_raw_values) the columns themselves are what was read.
+    as_read = [RAW_VALUES] if RAW_VALUES in df.columns else names
+    as_read += [CORRUPT_RECORD] if CORRUPT_RECORD in df.columns else []
     exact_rank = "__exact_rank"
-    exact_window = Window.partitionBy(is_rejected, *[F.col(name) for name in names]).orderBy(*first_seen)
+    exact_window = Window.partitionBy(*[F.col(name) for name in as_read]).orderBy(*first_seen)
     ranked = df.select(*df.columns, F.row_number().over(exact_window).alias(exact_rank))
-    is_exact_duplicate = ~is_rejected & (F.col(exact_rank) > 1)
+    is_exact_duplicate = F.col(exact_rank) > 1
+    is_rejected = F.size(REASONS) > 0
+    is_set_aside = is_exact_duplicate | is_rejected
 
     if keys:
         key_order = [F.col(order_by).desc_nulls_last(), *last_seen] if order_by else first_seen
-        key_window = Window.partitionBy(is_rejected | is_exact_duplicate, *[F.col(k) for k in keys]).orderBy(*key_order)
-        is_key_duplicate = F.row_number().over(key_window) > 1
+        key_window = Window.partitionBy(is_set_aside, *[F.col(k) for k in keys]).orderBy(*key_order)
+        is_key_duplicate = ~is_set_aside & (F.row_number().over(key_window) > 1)
     else:
         is_key_duplicate = F.lit(False)
 
     outcome = (
-        F.when(is_rejected, F.lit(REJECTED))
-        .when(is_exact_duplicate | is_key_duplicate, F.lit(DUPLICATE))
+        F.when(is_exact_duplicate, F.lit(EXACT_DUPLICATE))
+        .when(is_rejected, F.lit(REJECTED))
+        .when(is_key_duplicate, F.lit(KEY_DUPLICATE))
         .otherwise(F.lit(CLEAN))
     )
     return ranked.select(*df.columns, outcome.alias(OUTCOME))
@@ -467,12 +591,12 @@ def classify_rows(df: DataFrame, config: DatasetConfig) -> DataFrame:
 
     Not strictly pure when the schema is inferred: inference runs one aggregation over the data.
     """
-    normalized = normalize_column_names(flatten_structs(df))
-    cleaned = clean_strings(capture_raw_values(normalized), config.null_tokens)
+    named = name_columns(df, config)
+    cleaned = clean_strings(capture_raw_values(named), config.null_tokens)
     if config.schema:
         # Keys are required even when the schema forgot to say so.
         schema = [
-            ColumnSpec(spec.name, spec.type, spec.nullable and spec.name not in config.keys, spec.formats)
+            dataclasses.replace(spec, nullable=spec.nullable and spec.name not in config.keys)
             for spec in config.schema
         ]
     else:
@@ -514,9 +638,14 @@ class Counts:
     input: int
     clean: int
     rejected: int
-    duplicates: int
+    exact_duplicates: int
+    key_duplicates: int
     rejects_by_reason: dict[str, int]
     columns: list[str]
+
+    @property
+    def duplicates(self) -> int:
+        return self.exact_duplicates + self.key_duplicates
 
     def __post_init__(self) -> None:
         accounted = self.clean + self.rejected + self.duplicates
@@ -530,7 +659,8 @@ class Counts:
         reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(self.rejects_by_reason.items()))
         return (
             f"clean_dataset {self.dataset} dt={self.run_date}: input={self.input} clean={self.clean} "
-            f"rejected={self.rejected} duplicates={self.duplicates}" + (f" ({reasons})" if reasons else "")
+            f"rejected={self.rejected} duplicates={self.duplicates} (exact={self.exact_duplicates} "
+            f"key={self.key_duplicates})" + (f" rejects: {reasons}" if reasons else "")
         )
 
 
@@ -546,7 +676,8 @@ def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_dat
         input=input_rows,
         clean=by_outcome.get(CLEAN, 0),
         rejected=by_outcome.get(REJECTED, 0),
-        duplicates=by_outcome.get(DUPLICATE, 0),
+        exact_duplicates=by_outcome.get(EXACT_DUPLICATE, 0),
+        key_duplicates=by_outcome.get(KEY_DUPLICATE, 0),
         rejects_by_reason=by_reason,
         columns=data_columns(classified),
     )
@@ -559,7 +690,7 @@ def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_dat
 
 def configure_session(spark: SparkSession) -> None:
     """Session settings the cleaning and the writes rely on."""
-    # A date that does not match a format must give NULL (next format, or cast_failed), not a SparkUpgradeException.
+    # A date that does not match a format must give NULL (next format, or unparseable), not a SparkUpgradeException.
     spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
     # Timestamps without a zone are read as UTC, whatever the host's zone.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -622,7 +753,8 @@ def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame
         if not header and config.schema:
             if len(names) != len(config.schema):
                 raise ValueError(f"{path} has {len(names)} columns but the schema lists {len(config.schema)}")
-            names = [spec.name for spec in config.schema]
+            # Named as the schema's sources say, so name_columns maps them like headers.
+            names = [spec.source or spec.name for spec in config.schema]
         string_schema = T.StructType(
             [T.StructField(name, T.StringType()) for name in names] + [T.StructField(CORRUPT_RECORD, T.StringType())]
         )
@@ -723,6 +855,8 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "clean": counts.clean,
             "rejected": counts.rejected,
             "duplicates": counts.duplicates,
+            "exact_duplicates": counts.exact_duplicates,
+            "key_duplicates": counts.key_duplicates,
             "rejects_by_reason": counts.rejects_by_reason,
             "columns": counts.columns,
         },

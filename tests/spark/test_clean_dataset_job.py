@@ -130,14 +130,10 @@ def test_run_job_writes_clean_rejects_catalog_and_counts(spark: SparkSession, tm
         return {**dict(zip(raw_columns, values)), **reject_fields}
 
     assert read_rejects(tmp_path, "2026-11-01") == [
-        reject(("1005", "31/02/2026", "Aragón", "1,00", "n"), "cast_failed:fecha_venta:date", ["fecha_venta"]),
-        reject(
-            ("1004", "02/11/2026", "Castilla; León", "abc", "no"),
-            "cast_failed:importe_eur:decimal(12,2)",
-            ["importe_eur"],
-        ),
         reject(("1007", "05/11/2026", "Murcia", None, None), "malformed_record", [], "1007;05/11/2026;Murcia"),
-        reject((None, "01/11/2026", "Madrid", "5,00", "no"), "required:codigo_venta", ["codigo_venta"]),
+        reject((None, "01/11/2026", "Madrid", "5,00", "no"), "missing:codigo_venta", ["codigo_venta"]),
+        reject(("1005", "31/02/2026", "Aragón", "1,00", "n"), "unparseable:fecha_venta", ["fecha_venta"]),
+        reject(("1004", "02/11/2026", "Castilla; León", "abc", "no"), "unparseable:importe_eur", ["importe_eur"]),
     ]
 
     counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
@@ -148,16 +144,19 @@ def test_run_job_writes_clean_rejects_catalog_and_counts(spark: SparkSession, tm
         "clean": 4,
         "rejected": 4,
         "duplicates": 2,
+        "exact_duplicates": 1,
+        "key_duplicates": 1,
         "rejects_by_reason": {
-            "cast_failed:fecha_venta:date": 1,
-            "cast_failed:importe_eur:decimal(12,2)": 1,
             "malformed_record": 1,
-            "required:codigo_venta": 1,
+            "missing:codigo_venta": 1,
+            "unparseable:fecha_venta": 1,
+            "unparseable:importe_eur": 1,
         },
         "columns": list(raw_columns),
     }
-    assert capsys.readouterr().out.splitlines()[-1].startswith(
-        "clean_dataset ventas dt=2026-11-01: input=10 clean=4 rejected=4 duplicates=2 (cast_failed:fecha_venta:date=1"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "clean_dataset ventas dt=2026-11-01: input=10 clean=4 rejected=4 duplicates=2 (exact=1 key=1) rejects: "
+        "malformed_record=1, missing:codigo_venta=1, unparseable:fecha_venta=1, unparseable:importe_eur=1"
     )
 
     glue = boto3.client("glue", region_name="us-east-1")
@@ -208,7 +207,7 @@ def test_rerun_replaces_only_its_own_partition(spark: SparkSession, tmp_path: Pa
 
     assert (counts.input, counts.clean, counts.rejected) == (1, 0, 1)
     assert clean_values(spark, tmp_path, "2026-11-01") == []
-    assert [r["reject_reason"] for r in read_rejects(tmp_path, "2026-11-01")] == ["required:codigo_venta"]
+    assert [r["reject_reason"] for r in read_rejects(tmp_path, "2026-11-01")] == ["missing:codigo_venta"]
     assert clean_values(spark, tmp_path, "2026-11-02") == [(3, "Vigo")]
     glue = boto3.client("glue", region_name="us-east-1")
     partitions = glue.get_partitions(DatabaseName="indata_clean", TableName="ventas")["Partitions"]
@@ -287,7 +286,7 @@ def test_read_parquet_keeps_source_types_and_casts_to_the_schema(spark: SparkSes
                 id="2",
                 importe="x",
                 fecha=None,
-                reject_reason="cast_failed:importe:decimal(6,2)",
+                reject_reason="unparseable:importe",
                 reject_columns=["importe"],
             )
         ],

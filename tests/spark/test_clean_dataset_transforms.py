@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import unicodedata
 from decimal import Decimal
 
 import pytest
@@ -11,9 +13,9 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 import clean_dataset as job
-from clean_dataset import ColumnSpec, DatasetConfig, NumberLocale
+from clean_dataset import ColumnSpec, DatasetConfig, Locale
 
-COMMA_LOCALE = NumberLocale(decimal=",", thousands=".")
+COMMA_LOCALE = Locale(decimal=",", thousands=".")
 
 
 def raw_frame(spark: SparkSession, columns: list[str], rows: list[tuple], files: list[str] | None = None) -> DataFrame:
@@ -68,19 +70,87 @@ def test_normalize_names_suffix_never_takes_an_existing_name() -> None:
     assert job.normalize_names(["a", "A", "a_2"]) == ["a", "a_3", "a_2"]
 
 
-def test_normalize_column_names_renames_data_columns_only(spark: SparkSession) -> None:
+def test_name_columns_without_schema_normalizes_data_columns_only(spark: SparkSession) -> None:
     df = raw_frame(spark, ["Importe.Total", "Fecha  Venta "], [("1", "2")])
-    assert job.normalize_column_names(df).columns == ["importe_total", "fecha_venta", job.SOURCE_FILE, job.ROW_ID]
+    assert job.name_columns(df, config()).columns == ["importe_total", "fecha_venta", job.SOURCE_FILE, job.ROW_ID]
 
 
-def test_flatten_structs_names_leaves_with_underscores(spark: SparkSession) -> None:
+def test_csv_sources_are_headers_as_written_and_absent_sources_match_normalized_names(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["Código Venta", "Importe (€)", "Total.Neto", "Región", "id_venta", "Notas"],
+        [("V1", "1,00", "2,00", "Lugo", "x", "n")],
+    )
+    cfg = config(
+        schema=(
+            ColumnSpec("id_venta", "string", source="Código Venta"),
+            ColumnSpec("importe", "string", source="Importe (€)"),
+            ColumnSpec("neto", "string", source="Total.Neto"),  # a CSV header: the dot is not a path
+            ColumnSpec("region", "string"),  # no source: the header whose normalized name is "region"
+            ColumnSpec("notas", "string", source="notas"),  # source equal to name: the same as no source
+        )
+    )
+    named = job.name_columns(df, cfg)
+    # The raw "id_venta" column is not the schema's id_venta: it passes through under a name of its own.
+    assert named.columns == [
+        "id_venta", "importe", "neto", "region", "id_venta_2", "notas", job.SOURCE_FILE, job.ROW_ID
+    ]
+    assert named.select(*job.data_columns(named)).first() == ("V1", "1,00", "2,00", "Lugo", "x", "n")
+
+
+def test_json_sources_are_dotted_paths_and_exact_keys_win(spark: SparkSession) -> None:
     df = spark.createDataFrame(
-        [(1, ("Ana", ("Vigo", "36201")))],
-        "id int, cliente struct<nombre: string, dir: struct<ciudad: string, cp: string>>",
+        [(" C1 ", ("Vigo", "36201"), "k", "Ana")],
+        "id string, direccion struct<ciudad: string, cp: string>, `direccion.cp` string, nombre string",
+    )
+    json_config = DatasetConfig(
+        format="json",
+        schema=(
+            ColumnSpec("id_cliente", "string", source="id"),
+            ColumnSpec("ciudad", "string", source="direccion.ciudad"),
+            ColumnSpec("codigo_postal", "string", source="direccion.cp"),  # the key named "direccion.cp" wins
+            ColumnSpec("nombre", "string"),
+        ),
     )
     assertDataFrameEqual(
-        job.flatten_structs(df),
-        [Row(id=1, cliente_nombre="Ana", cliente_dir_ciudad="Vigo", cliente_dir_cp="36201")],
+        job.name_columns(df, json_config),
+        [Row(id_cliente=" C1 ", ciudad="Vigo", direccion_cp="36201", codigo_postal="k", nombre="Ana")],
+    )
+
+
+def test_headers_that_differ_only_invisibly_still_match(spark: SparkSession) -> None:
+    decomposed = unicodedata.normalize("NFD", "Región")
+    df = raw_frame(spark, ["\ufeffCódigo", f" {decomposed} "], [("1", "Lugo")])
+    cfg = config(schema=(ColumnSpec("codigo", "int", source="Código"), ColumnSpec("zona", "string", source="Región")))
+    assert job.name_columns(df, cfg).columns[:2] == ["codigo", "zona"]
+
+
+def test_schema_source_missing_from_data_names_what_the_data_has(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["Código Venta", "Importe (EUR)"], [("1", "2")])
+    cfg = config(
+        schema=(
+            ColumnSpec("codigo_venta", "string"),
+            # An explicit source must be found as written, not guessed from the name.
+            ColumnSpec("importe", "string", source="Importe (€)"),
+            ColumnSpec("fecha", "date"),
+        )
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"not found in the data: importe \(source 'Importe \(€\)'\), fecha \(source 'fecha'\); "
+        r"the data has 'Código Venta', 'Importe \(EUR\)'$",
+    ):
+        job.name_columns(df, cfg)
+
+
+def test_name_columns_flattens_structs_naming_leaves_with_underscores(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [(1, ("Ana", ("Vigo", "36201")), [1, 2])],
+        "id int, Cliente struct<nombre: string, dir: struct<ciudad: string, cp: string>>, tags array<int>",
+    )
+    assertDataFrameEqual(
+        job.name_columns(df, DatasetConfig(format="json")),
+        [Row(id=1, cliente_nombre="Ana", cliente_dir_ciudad="Vigo", cliente_dir_cp="36201", tags=[1, 2])],
     )
 
 
@@ -108,44 +178,32 @@ def test_locale_numbers_parse_and_bad_ones_are_rejected(spark: SparkSession) -> 
         ["importe", "cantidad", "ratio"],
         [
             ("1.234,56", "1.234", "-3,5"),
-            ("1234,56", "+12", "1,5e3"),
+            ("-1234,56", "-12", "1.500,25"),
             ("1234.56", "12,5", "abc"),  # "1234.56" is not a valid grouping in a "1.234,56" locale
-            ("12.34,5", "99999999999999999999", "1.500,25"),
+            ("12.34,5", "99999999999999999999", "1,5e3"),  # bigint overflow; no exponents
+            ("12,", "+12", ",5"),  # plain numbers only: digits on both sides of the mark, no "+"
+            ("12,50,3", "1.2.3", "1..5"),
         ],
     )
+    every_column_fails = ["unparseable:importe", "unparseable:cantidad", "unparseable:ratio"]
     assertDataFrameEqual(
         reasons_of(job.apply_schema(df, schema, COMMA_LOCALE)).drop(job.SOURCE_FILE, job.ROW_ID),
         [
             Row(importe=Decimal("1234.56"), cantidad=1234, ratio=-3.5, reasons=[]),
-            Row(importe=Decimal("1234.56"), cantidad=12, ratio=1500.0, reasons=[]),
-            Row(
-                importe=None,
-                cantidad=None,
-                ratio=None,
-                reasons=[
-                    "cast_failed:importe:decimal(12,2)",
-                    "cast_failed:cantidad:bigint",
-                    "cast_failed:ratio:double",
-                ],
-            ),
-            Row(
-                importe=None,
-                cantidad=None,
-                ratio=1500.25,
-                reasons=["cast_failed:importe:decimal(12,2)", "cast_failed:cantidad:bigint"],  # bigint overflow
-            ),
+            Row(importe=Decimal("-1234.56"), cantidad=-12, ratio=1500.25, reasons=[]),
+            *[Row(importe=None, cantidad=None, ratio=None, reasons=every_column_fails)] * 4,
         ],
     )
 
 
 def test_default_locale_reads_dot_decimals_and_no_thousands(spark: SparkSession) -> None:
     df = raw_frame(spark, ["importe"], [("1234.5",), ("1,234.50",), ("12.345",)])
-    typed = job.apply_schema(df, [ColumnSpec("importe", "decimal(12,2)")], NumberLocale())
+    typed = job.apply_schema(df, [ColumnSpec("importe", "decimal(12,2)")], Locale())
     assertDataFrameEqual(
         reasons_of(typed).drop(job.SOURCE_FILE, job.ROW_ID),
         [
             Row(importe=Decimal("1234.50"), reasons=[]),
-            Row(importe=None, reasons=["cast_failed:importe:decimal(12,2)"]),
+            Row(importe=None, reasons=["unparseable:importe"]),
             Row(importe=Decimal("12.35"), reasons=[]),  # rounded half-up to the column's scale
         ],
     )
@@ -154,11 +212,30 @@ def test_default_locale_reads_dot_decimals_and_no_thousands(spark: SparkSession)
 def test_booleans_accept_spanish_and_english_tokens(spark: SparkSession) -> None:
     tokens = ["Sí", "si", "S", "yes", "Y", "TRUE", "1", "Verdadero", "no", "N", "false", "0", "FALSO", "quizás"]
     df = raw_frame(spark, ["pagado"], [(t,) for t in tokens])
-    typed = job.apply_schema(df, [ColumnSpec("pagado", "boolean")], NumberLocale())
+    typed = job.apply_schema(df, [ColumnSpec("pagado", "boolean")], Locale())
     expected = [True] * 8 + [False] * 5
     assertDataFrameEqual(
         reasons_of(typed).drop(job.SOURCE_FILE, job.ROW_ID),
-        [Row(pagado=v, reasons=[]) for v in expected] + [Row(pagado=None, reasons=["cast_failed:pagado:boolean"])],
+        [Row(pagado=v, reasons=[]) for v in expected] + [Row(pagado=None, reasons=["unparseable:pagado"])],
+    )
+
+
+def test_configured_boolean_tokens_replace_the_defaults(spark: SparkSession) -> None:
+    cfg = DatasetConfig.from_json(
+        json.dumps(
+            {
+                "format": "csv",
+                "schema": [{"name": "pagado", "type": "boolean"}],
+                "locale": {"true_values": ["Pagado", "ok"], "false_values": ["pendiente"]},
+            }
+        )
+    )
+    tokens = ["pagado", "OK", "PENDIENTE", "sí", "true", "no"]  # the defaults' spellings no longer count
+    typed = job.apply_schema(raw_frame(spark, ["pagado"], [(t,) for t in tokens]), cfg.schema, cfg.locale)
+    failed = Row(pagado=None, reasons=["unparseable:pagado"])
+    assertDataFrameEqual(
+        reasons_of(typed).drop(job.SOURCE_FILE, job.ROW_ID),
+        [Row(pagado=True, reasons=[]), Row(pagado=True, reasons=[]), Row(pagado=False, reasons=[])] + [failed] * 3,
     )
 
 
@@ -178,7 +255,7 @@ def test_dates_and_timestamps_try_each_format_in_order(spark: SparkSession) -> N
         ],
     )
     assertDataFrameEqual(
-        reasons_of(job.apply_schema(df, schema, NumberLocale())).drop(job.SOURCE_FILE, job.ROW_ID),
+        reasons_of(job.apply_schema(df, schema, Locale())).drop(job.SOURCE_FILE, job.ROW_ID),
         [
             Row(fecha=dt.date(2026, 11, 1), alta=dt.datetime(2026, 11, 1, 8, 30), iso=dt.date(2026, 11, 1), reasons=[]),
             Row(fecha=dt.date(2026, 11, 2), alta=dt.datetime(2026, 11, 2, 23, 59, 58), iso=None, reasons=[]),
@@ -186,7 +263,7 @@ def test_dates_and_timestamps_try_each_format_in_order(spark: SparkSession) -> N
                 fecha=None,
                 alta=None,
                 iso=None,
-                reasons=["cast_failed:fecha:date", "cast_failed:alta:timestamp", "cast_failed:iso:date"],
+                reasons=["unparseable:fecha", "unparseable:alta", "unparseable:iso"],
             ),
         ],
     )
@@ -195,7 +272,7 @@ def test_dates_and_timestamps_try_each_format_in_order(spark: SparkSession) -> N
 def test_schema_column_missing_from_data_fails_loudly(spark: SparkSession) -> None:
     df = raw_frame(spark, ["a"], [("1",)])
     with pytest.raises(ValueError, match=r"\['b'\] of the schema are not in the data"):
-        job.apply_schema(df, [ColumnSpec("a", "int"), ColumnSpec("b", "int")], NumberLocale())
+        job.apply_schema(df, [ColumnSpec("a", "int"), ColumnSpec("b", "int")], Locale())
 
 
 # --- rejects --------------------------------------------------------------------------------------------------
@@ -227,15 +304,13 @@ def test_cast_failures_and_missing_required_values_are_rejected_with_raw_values(
     assertDataFrameEqual(
         job.reject_rows(classified),
         [
-            Row(
-                codigo="N/A", tienda="Vigo", importe="1,00", reject_reason="required:codigo", reject_columns=["codigo"]
-            ),
-            Row(codigo="8", tienda=" n/a ", importe="1,00", reject_reason="required:tienda", reject_columns=["tienda"]),
+            Row(codigo="N/A", tienda="Vigo", importe="1,00", reject_reason="missing:codigo", reject_columns=["codigo"]),
+            Row(codigo="8", tienda=" n/a ", importe="1,00", reject_reason="missing:tienda", reject_columns=["tienda"]),
             Row(
                 codigo="x9",
                 tienda="Lugo",
                 importe="dos",
-                reject_reason="cast_failed:codigo:bigint",
+                reject_reason="unparseable:codigo",
                 reject_columns=["codigo", "importe"],
             ),
         ],
@@ -277,19 +352,38 @@ def test_exact_duplicates_then_key_duplicates_keep_first_seen(spark: SparkSessio
     cfg = config(keys=("id",), schema=(ColumnSpec("id", "int"), ColumnSpec("v", "string")))
     assert outcomes(job.classify_rows(df, cfg)) == [
         (1, "a", "clean"),
-        (1, "a", "duplicate"),
+        (1, "a", "exact_duplicate"),
         (2, "b", "clean"),
-        (2, "c", "duplicate"),
-        (3, "1.0", "duplicate"),
+        (2, "c", "key_duplicate"),
+        (3, "1.0", "key_duplicate"),
         (3, "x", "clean"),
     ]
 
 
-def test_exact_duplicates_compare_clean_values(spark: SparkSession) -> None:
-    df = raw_frame(spark, ["importe"], [("1.234,5",), (" 1234,50",), ("1234,51",)])
+def test_exact_duplicates_compare_values_as_read(spark: SparkSession) -> None:
+    df = raw_frame(spark, ["importe"], [("1.234,5",), (" 1234,50",), ("1.234,5",), ("1234,51",)])
     cfg = config(schema=(ColumnSpec("importe", "decimal(10,2)"),), locale=COMMA_LOCALE)
-    rows = sorted((r["importe"], r[job.OUTCOME]) for r in job.classify_rows(df, cfg).collect())
-    assert rows == [(Decimal("1234.50"), "clean"), (Decimal("1234.50"), "duplicate"), (Decimal("1234.51"), "clean")]
+    rows = sorted((r[job.ROW_ID], r["importe"], r[job.OUTCOME]) for r in job.classify_rows(df, cfg).collect())
+    # " 1234,50" is the same amount written differently: not a copy of the record (keys would catch it).
+    assert rows == [
+        (0, Decimal("1234.50"), "clean"),
+        (1, Decimal("1234.50"), "clean"),
+        (2, Decimal("1234.50"), "exact_duplicate"),
+        (3, Decimal("1234.51"), "clean"),
+    ]
+
+
+def test_exact_duplicates_of_rejected_rows_are_duplicates_and_malformed_records_are_compared_by_text(
+    spark: SparkSession,
+) -> None:
+    df = raw_frame(spark, ["id", "v"], [("x", "a"), ("x", "a"), (None, None), (None, None), (None, None)])
+    df = df.withColumn(
+        job.CORRUPT_RECORD,
+        F.when(F.col(job.ROW_ID) == 2, "1;2;3").when(F.col(job.ROW_ID) >= 3, "4;5;6").cast("string"),
+    )
+    cfg = config(keys=("id",), schema=(ColumnSpec("id", "int"), ColumnSpec("v", "string")))
+    rows = sorted((r[job.ROW_ID], r[job.OUTCOME]) for r in job.classify_rows(df, cfg).collect())
+    assert rows == [(0, "rejected"), (1, "exact_duplicate"), (2, "rejected"), (3, "rejected"), (4, "exact_duplicate")]
 
 
 def test_key_duplicates_keep_latest_by_order_by(spark: SparkSession) -> None:
@@ -315,11 +409,11 @@ def test_key_duplicates_keep_latest_by_order_by(spark: SparkSession) -> None:
         ),
     )
     assert outcomes(job.classify_rows(df, cfg)) == [
-        (2, "b", "duplicate"),
+        (2, "b", "key_duplicate"),
         (2, "c", "clean"),
-        (2, "d", "duplicate"),
-        (2, "e", "duplicate"),
-        (4, "early", "duplicate"),
+        (2, "d", "key_duplicate"),
+        (2, "e", "key_duplicate"),
+        (4, "early", "key_duplicate"),
         (4, "late", "clean"),
     ]
 
@@ -335,15 +429,16 @@ def test_counts_account_for_every_input_row(spark: SparkSession) -> None:
     )
     cfg = config(keys=("id",), schema=(ColumnSpec("id", "int"), ColumnSpec("v", "string")))
     counts = job.count_outcomes(job.classify_rows(df, cfg), df.count(), "ventas", "2026-11-01")
-    # Identical bad rows are both rejected, not counted as duplicates: rejects keep what the source held.
-    assert (counts.input, counts.clean, counts.rejected, counts.duplicates) == (7, 2, 3, 2)
-    assert counts.rejects_by_reason == {"cast_failed:id:int": 2, "required:id": 1}
+    # Exact duplicates go first, valid or not: the second ("x", "a") is a copy, so only one bad "x" is rejected.
+    assert (counts.input, counts.clean, counts.rejected, counts.duplicates) == (7, 2, 2, 3)
+    assert (counts.exact_duplicates, counts.key_duplicates) == (2, 1)
+    assert counts.rejects_by_reason == {"unparseable:id": 1, "missing:id": 1}
     assert counts.columns == ["id", "v"]
 
 
 def test_counts_refuse_a_broken_identity() -> None:
     with pytest.raises(RuntimeError, match=r"input 10 != clean 4 \+ rejected 3 \+ duplicates 2 = 9"):
-        job.Counts("ventas", "2026-11-01", 10, 4, 3, 2, {}, [])
+        job.Counts("ventas", "2026-11-01", 10, 4, 3, 1, 1, {}, [])
 
 
 # --- inference ------------------------------------------------------------------------------------------------
@@ -377,6 +472,13 @@ def test_config_from_json_validates_types_keys_and_format() -> None:
         DatasetConfig.from_json('{"format": "csv", "keys": ["id"], "schema": [{"name": "a", "type": "int"}]}')
     with pytest.raises(ValueError, match="format must be csv, json or parquet, got 'xlsx'"):
         DatasetConfig.from_json('{"format": "xlsx"}')
+    with pytest.raises(ValueError, match=r"true_values and false_values share \['no'\]"):
+        DatasetConfig.from_json('{"format": "csv", "locale": {"true_values": ["No"], "false_values": ["no "]}}')
+    with pytest.raises(ValueError, match=r"schema repeats the column sources \['Fecha'\]"):
+        DatasetConfig.from_json(
+            '{"format": "csv", "schema": [{"name": "a", "type": "date", "source": "Fecha"},'
+            ' {"name": "b", "type": "date", "source": "Fecha"}]}'
+        )
     parsed = DatasetConfig.from_json(
         '{"format": "csv", "keys": ["a"], "locale": {"decimal": ",", "thousands": "."},'
         ' "schema": [{"name": "a", "type": "decimal(12, 2)", "nullable": false, "formats": []}]}'
@@ -384,6 +486,25 @@ def test_config_from_json_validates_types_keys_and_format() -> None:
     assert parsed.schema == (ColumnSpec("a", "decimal(12, 2)", nullable=False),)
     assert parsed.schema[0].data_type == T.DecimalType(12, 2)
     assert parsed.locale == COMMA_LOCALE and parsed.null_tokens == ("",)
+    assert parsed.locale.true_values == job.TRUE_TOKENS and parsed.locale.false_values == job.FALSE_TOKENS
+
+
+def test_config_from_json_reads_sources_and_the_config_models_locale() -> None:
+    # As plugins/indata_ops/config.py writes it: every source spelled out, "" for no thousands separator.
+    parsed = DatasetConfig.from_json(
+        json.dumps(
+            {
+                "format": "json",
+                "schema": [
+                    {"name": "id_cliente", "source": "id", "type": "string", "nullable": False, "formats": []},
+                    {"name": "cp", "source": "direccion.cp", "type": "string", "nullable": True, "formats": []},
+                ],
+                "locale": {"decimal": ".", "thousands": "", "true_values": ["sí"], "false_values": ["no"]},
+            }
+        )
+    )
+    assert [(c.name, c.source) for c in parsed.schema] == [("id_cliente", "id"), ("cp", "direccion.cp")]
+    assert parsed.locale == Locale(decimal=".", thousands=None, true_values=("sí",), false_values=("no",))
 
 
 def test_parse_args_without_awsglue_ignores_unknown_keys() -> None:
