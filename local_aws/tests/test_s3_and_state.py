@@ -45,6 +45,8 @@ def test_awscli_cp_ls_sync(stack, aws, tmp_path):
     files = {"a.csv": b"x,y\n1,2\n", "nested/b c.json": b'{"k": 1}\n'}
     for name, data in files.items():
         (source / name).write_bytes(data)
+        # S3 LastModified has whole seconds: an mtime in the past keeps `sync` from seeing the file as newer.
+        os.utime(source / name, (1_700_000_000, 1_700_000_000))
     aws("s3").create_bucket(Bucket="cli-test")
     aws_cli(stack, "s3", "cp", str(source / "a.csv"), "s3://cli-test/one/a.csv")
     aws_cli(stack, "s3", "sync", str(source), "s3://cli-test/synced/")
