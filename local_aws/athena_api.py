@@ -90,13 +90,13 @@ class AthenaService:
                                                              "result": self.results.get(query_id)})
 
     def _output_location(self, payload: dict[str, Any], workgroup: str) -> str:
+        backend = get_backend("athena")["123456789012"][REGION]
+        group = backend.work_groups.get(workgroup)
+        if group is None:  # Athena refuses an unknown workgroup even when the request names an output location
+            raise AWSError("InvalidRequestException", f"WorkGroup {workgroup} is not found.")
         location = (payload.get("ResultConfiguration") or {}).get("OutputLocation")
         if location:
             return location
-        backend = get_backend("athena")["123456789012"][REGION]
-        group = backend.work_groups.get(workgroup)
-        if group is None:
-            raise AWSError("InvalidRequestException", f"WorkGroup {workgroup} is not found.")
         configuration = group.configuration or {}
         location = (configuration.get("ResultConfiguration") or {}).get("OutputLocation")
         if not location:
@@ -218,7 +218,8 @@ class AthenaService:
     def GetQueryResults(self, payload: dict[str, Any]) -> dict[str, Any]:
         query_id = payload.get("QueryExecutionId", "")
         with self._lock:
-            status = self._execution(query_id)["Status"]
+            execution = self._execution(query_id)
+            status = execution["Status"]
             if status["State"] == "FAILED":
                 raise AWSError("InvalidRequestException", status.get("StateChangeReason", "Query failed"))
             if status["State"] != "SUCCEEDED":
@@ -227,8 +228,10 @@ class AthenaService:
             result = self.results.get(query_id, {"columns": [], "rows": []})
         size = min(int(payload.get("MaxResults") or MAX_PAGE), MAX_PAGE)
         start = int(payload.get("NextToken") or 0)
-        header = [[c["Name"] for c in result["columns"]]] if result["columns"] else []
-        # Like Athena, the first page starts with the header row, and that row counts toward MaxResults.
+        # Like Athena, the first page of a query's (DML) result starts with the header row, and that row counts
+        # toward MaxResults; SHOW / DESCRIBE (UTILITY) results have no header row.
+        header = [[c["Name"] for c in result["columns"]]] if result["columns"] and (
+            execution["StatementType"] == "DML") else []
         rows = header + result["rows"]
         page = rows[start:start + size]
         response: dict[str, Any] = {
