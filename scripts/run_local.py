@@ -16,16 +16,15 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LOCAL = REPO / ".local"
 sys.path.insert(0, str(REPO))
 
 
-def airflow_environment(endpoint: str) -> dict[str, str]:
+def airflow_environment(endpoint: str, local: Path) -> dict[str, str]:
     """What Airflow needs to run this repo's DAG against the local stack; only the connection names the endpoint."""
     connection = {"conn_type": "aws", "login": "local", "password": "local",
                   "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
     return {
-        "AIRFLOW_HOME": str(LOCAL / "airflow"),
+        "AIRFLOW_HOME": str(local / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -38,7 +37,7 @@ def airflow_environment(endpoint: str) -> dict[str, str]:
     }
 
 
-def ensure_stack(port: int):
+def ensure_stack(port: int, local: Path):
     """A running stack on the port, or a new one; returns (endpoint, process or None when reused)."""
     from local_aws.server import HEALTH_PATH
     from local_aws.testing import StackProcess
@@ -49,7 +48,7 @@ def ensure_stack(port: int):
             return endpoint, None
     except OSError:
         pass
-    stack = StackProcess(Path(os.environ.get("LOCAL_AWS_STATE", LOCAL / "aws")), port=port)
+    stack = StackProcess(Path(os.environ.get("LOCAL_AWS_STATE", local / "aws")), port=port)
     seconds = stack.start()
     print(f"Local AWS stack started on {endpoint} in {seconds:.1f} s (log: {stack.log_path})")
     return endpoint, stack
@@ -131,11 +130,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", default="2026-11-01")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
+    parser.add_argument("--local-dir", type=Path, default=REPO / ".local",
+                        help="where the Airflow home, the stack's state and run summaries live")
     args = parser.parse_args()
+    local = args.local_dir.resolve()
     started = time.monotonic()
-    endpoint, stack = ensure_stack(args.port)
+    endpoint, stack = ensure_stack(args.port, local)
     try:
-        os.environ.update(airflow_environment(endpoint))
+        os.environ.update(airflow_environment(endpoint, local))
         sys.path.insert(0, str(REPO / "plugins"))
         from indata_ops.config import load_config
 
@@ -146,11 +148,11 @@ def main() -> int:
     finally:
         if stack is not None:
             stack.stop()
-    out = LOCAL / "runs" / args.date / "summary.json"
+    out = local / "runs" / args.date / "summary.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     print_summary(summary)
-    print(f"Summary written to {out.relative_to(REPO)}")
+    print(f"Summary written to {out}")
     failed = [name for name, task in outcome["tasks"].items() if task["state"] != "success"]
     if failed or summary["state"] != "success":
         print(f"FAILED tasks: {', '.join(failed)} (their errors are in the log above)", file=sys.stderr)
