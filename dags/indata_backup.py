@@ -112,7 +112,7 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         task_id="validate_clean", dataset=dataset.name, keys=list(dataset.keys), run_date=RUN_DATE_TEMPLATE,
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
         workgroup=settings.athena_workgroup, aws_conn_id=conn,
-        outlets=[Asset(name=f"indata_clean_{dataset.name}", uri=s3_uri(settings.bucket, clean_root(dataset.name)))])
+        outlets=[Asset(name=f"indata_clean_{dataset.name}", uri=s3_uri(settings.bucket, f"clean/{dataset.name}"))])
     chain(backup, wait, crawl, clean, validate)
 
 
