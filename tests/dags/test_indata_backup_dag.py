@@ -65,7 +65,7 @@ def test_tasks_get_their_aws_settings_from_config(dag, config):
     assert validate.database == settings.clean_database
     assert [o.uri for o in validate.outlets] == [f"s3://{settings.bucket}/clean/{dataset.name}"]
     wait = dag.get_task(f"{dataset.name}.wait_for_manifest")
-    assert wait.bucket_key == [f"manifests/{dataset.name}/dt={{{{ params.run_date or ds }}}}/manifest.json"]
+    assert wait.bucket_key == f"manifests/{dataset.name}/dt={{{{ params.run_date or ds }}}}/manifest.json"
 
 
 PARSE_WITHOUT_NETWORK_OR_DB = r"""
