@@ -1,0 +1,88 @@
+"""ValidateCleanOperator against the local stack: Athena really answers; a failed check fails with a table."""
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from airflow.sdk.exceptions import AirflowException
+
+from indata_ops.operators.validate import ValidateCleanOperator
+
+BUCKET = "optest-validate"
+DATABASE = "optest_clean"
+DAY = "2026-11-01"
+
+
+def put_partition(s3, table: str, ids: list[int | None]) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array(ids, pa.int64()), "amount": pa.array([1.5] * len(ids))}), buffer)
+    s3.put_object(Bucket=BUCKET, Key=f"clean/{table}/dt={DAY}/part-0.parquet", Body=buffer.getvalue())
+
+
+def storage(location: str) -> dict:
+    """A Parquet StorageDescriptor as the clean job registers it."""
+    return {"Columns": [{"Name": "id", "Type": "bigint"}, {"Name": "amount", "Type": "double"}],
+            "Location": location,
+            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
+
+
+@pytest.fixture(scope="module")
+def catalog(aws):
+    s3, glue = aws("s3"), aws("glue")
+    s3.create_bucket(Bucket=BUCKET)
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+
+    def table(name: str, ids: list[int | None], counts: dict) -> None:
+        put_partition(s3, name, ids)
+        glue.create_table(DatabaseName=DATABASE, TableInput={
+            "Name": name, "TableType": "EXTERNAL_TABLE", "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+            "StorageDescriptor": storage(f"s3://{BUCKET}/clean/{name}/"), "Parameters": {"classification": "parquet"}})
+        glue.batch_create_partition(DatabaseName=DATABASE, TableName=name, PartitionInputList=[
+            {"Values": [DAY], "StorageDescriptor": storage(f"s3://{BUCKET}/clean/{name}/dt={DAY}/")}])
+        s3.put_object(Bucket=BUCKET, Key=f"job-reports/{name}/dt={DAY}/counts.json", Body=json.dumps(counts).encode())
+
+    table("good", [1, 2, 3], {"input": 5, "clean": 3, "rejected": 1, "duplicates": 1})
+    table("bad", [1, 1, None], {"input": 5, "clean": 4, "rejected": 1, "duplicates": 1})
+    return glue
+
+
+def validate(name: str, conn: str) -> ValidateCleanOperator:
+    return ValidateCleanOperator(task_id="validate_clean", dataset=name, keys=["id"], run_date=DAY, bucket=BUCKET,
+                                 database=DATABASE, output_location=f"s3://{BUCKET}/athena-results/",
+                                 aws_conn_id=conn)
+
+
+def test_all_checks_pass_on_a_good_partition(catalog, aws_connection):
+    result = validate("good", aws_connection).execute({})
+    assert [(c["name"], c["actual"], c["passed"]) for c in result["checks"]] == [
+        ("clean rows > 0", "3", True),
+        ("clean rows = job's clean count", "3", True),
+        ("input = clean + rejected + duplicates", "5", True),
+        ("rows with a NULL key (id)", "0", True),
+        ("duplicated keys (id)", "0", True)]
+    assert result["counts"]["clean"] == 3
+
+
+def test_failed_checks_fail_the_task_with_a_readable_table(catalog, aws_connection):
+    with pytest.raises(AirflowException) as failure:
+        validate("bad", aws_connection).execute({})
+    report = str(failure.value)
+    assert report.startswith(f"Validation of {DATABASE}.bad dt={DAY}")
+    lines = {line.split("|")[0].strip(): line for line in report.splitlines() if "|" in line}
+    assert lines["clean rows = job's clean count"].split("|")[1:] == [" 4        ", " 3      ", " FAILED"]
+    assert lines["input = clean + rejected + duplicates"].rstrip().endswith("FAILED")  # 5 != 4 + 1 + 1
+    assert lines["rows with a NULL key (id)"].rstrip().endswith("FAILED")
+    assert lines["duplicated keys (id)"].rstrip().endswith("FAILED")
+    assert lines["clean rows > 0"].rstrip().endswith("ok")
+
+
+def test_a_run_date_that_is_not_a_date_is_refused(aws_connection):
+    operator = validate("good", aws_connection)
+    operator.run_date = "2026-11-01' OR '1'='1"
+    with pytest.raises(ValueError, match="run_date must be a date as YYYY-MM-DD"):
+        operator.execute({})
