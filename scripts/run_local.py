@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -86,6 +87,36 @@ def run_dag(run_date: str) -> dict:
     return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": tasks}
 
 
+TASK_START = re.compile(r"\[DAG TEST\] running task <TaskInstance: indata_backup\.(\S+) ")
+TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[")
+
+
+def run_dag_logged(run_date: str, log_path: Path) -> tuple[dict, dict[str, str]]:
+    """Run the DAG in a child process with its log in a file; returns the outcome and each failed task's error."""
+    outcome_path = log_path.with_name("outcome.json")
+    command = [sys.executable, __file__, "--dag-test", run_date, "--outcome", str(outcome_path)]
+    errors: dict[str, list[str]] = {}
+    current, capturing = None, False
+    with log_path.open("w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                      text=True) as child:
+        for line in child.stdout:
+            log.write(line)
+            if started := TASK_START.search(line):
+                current = started.group(1)
+            if ended := TASK_END.search(line):
+                print(f"  finished {ended.group(1)}", flush=True)
+            if "Task failed with exception" in line:
+                capturing, errors[current or "?"] = True, []
+            elif capturing and LOG_LINE.match(line):
+                capturing = False
+            elif capturing:
+                errors[current or "?"].append(line.rstrip())
+    if child.returncode != 0 and not outcome_path.exists():
+        raise SystemExit(f"The DAG could not run; see {log_path}")
+    return json.loads(outcome_path.read_text()), {task: "\n".join(lines) for task, lines in errors.items()}
+
+
 def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> dict:
     import boto3
 
@@ -132,7 +163,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
     parser.add_argument("--local-dir", type=Path, default=REPO / ".local",
                         help="where the Airflow home, the stack's state and run summaries live")
+    parser.add_argument("--dag-test", metavar="DATE", help=argparse.SUPPRESS)  # the child that runs the DAG
+    parser.add_argument("--outcome", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dag_test:
+        args.outcome.write_text(json.dumps(run_dag(args.dag_test), default=str))
+        return 0
     local = args.local_dir.resolve()
     started = time.monotonic()
     endpoint, stack = ensure_stack(args.port, local)
@@ -143,19 +179,23 @@ def main() -> int:
 
         ensure_bucket(endpoint, load_config().settings.bucket)
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
-        outcome = run_dag(args.date)
+        run_dir = local / "runs" / args.date
+        run_dir.mkdir(parents=True, exist_ok=True)
+        print(f"Running indata_backup for {args.date} (Airflow log: {run_dir / 'airflow.log'})", flush=True)
+        outcome, errors = run_dag_logged(args.date, run_dir / "airflow.log")
         summary = summarize(args.date, outcome, endpoint, time.monotonic() - started)
     finally:
         if stack is not None:
             stack.stop()
-    out = local / "runs" / args.date / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = run_dir / "summary.json"
     out.write_text(json.dumps(summary, indent=2))
     print_summary(summary)
     print(f"Summary written to {out}")
     failed = [name for name, task in outcome["tasks"].items() if task["state"] != "success"]
     if failed or summary["state"] != "success":
-        print(f"FAILED tasks: {', '.join(failed)} (their errors are in the log above)", file=sys.stderr)
+        for task, error in errors.items():
+            print(f"\n--- {task} failed ---\n{error}", file=sys.stderr)
+        print(f"\nNot successful: {', '.join(failed)} (full log: {run_dir / 'airflow.log'})", file=sys.stderr)
         return 1
     return 0
 
