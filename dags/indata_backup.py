@@ -79,13 +79,13 @@ def clean_job_arguments(config: BackupConfig, dataset: Dataset) -> dict[str, str
 
 def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     settings = config.settings
-    conn = settings.aws_conn_id
+    aws = {"aws_conn_id": settings.aws_conn_id, "region_name": settings.region}
     backup = BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(settings.source_root),
-                                 run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket, aws_conn_id=conn)
+                                 run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket, **aws)
     wait = S3KeySensor(task_id="wait_for_manifest", bucket_name=settings.bucket,
-                       bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE), aws_conn_id=conn,
+                       bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE), **aws,
                        poke_interval=POLL_SECONDS, timeout=timedelta(hours=6).total_seconds())
-    crawl = CrawlRawOperator(task_id="crawl_raw", config=crawler_config(config, dataset), aws_conn_id=conn,
+    crawl = CrawlRawOperator(task_id="crawl_raw", config=crawler_config(config, dataset), **aws,
                              poll_interval=POLL_SECONDS)
     clean = GlueJobOperator(
         task_id="clean_dataset",
@@ -106,12 +106,12 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         stop_job_run_on_kill=True,
         verbose=True,
         job_poll_interval=POLL_SECONDS,
-        aws_conn_id=conn,
+        **aws,
     )
     validate = ValidateCleanOperator(
         task_id="validate_clean", dataset=dataset.name, keys=list(dataset.keys), run_date=RUN_DATE_TEMPLATE,
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
-        workgroup=settings.athena_workgroup, aws_conn_id=conn,
+        workgroup=settings.athena_workgroup, **aws,
         outlets=[Asset(name=f"indata_clean_{dataset.name}", uri=s3_uri(settings.bucket, f"clean/{dataset.name}"))])
     chain(backup, wait, crawl, clean, validate)
 

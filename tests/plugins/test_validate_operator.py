@@ -45,6 +45,9 @@ def catalog(aws):
         glue.batch_create_partition(DatabaseName=DATABASE, TableName=name, PartitionInputList=[
             {"Values": [DAY], "StorageDescriptor": storage(f"s3://{BUCKET}/clean/{name}/dt={DAY}/")}])
         s3.put_object(Bucket=BUCKET, Key=f"job-reports/{name}/dt={DAY}/counts.json", Body=json.dumps(counts).encode())
+        if name == "good":  # "bad" has no committed backup
+            s3.put_object(Bucket=BUCKET, Key=f"manifests/{name}/dt={DAY}/manifest.json",
+                          Body=json.dumps({"totals": {"files": 2, "bytes": 10}}).encode())
 
     table("good", [1, 2, 3], {"input": 5, "clean": 3, "rejected": 1, "duplicates": 1})
     table("bad", [1, 1, None], {"input": 5, "clean": 4, "rejected": 1, "duplicates": 1})
@@ -60,6 +63,7 @@ def validate(name: str, conn: str) -> ValidateCleanOperator:
 def test_all_checks_pass_on_a_good_partition(catalog, aws_connection):
     result = validate("good", aws_connection).execute({})
     assert [(c["name"], c["actual"], c["passed"]) for c in result["checks"]] == [
+        ("backup manifest committed, files", "2", True),
         ("clean rows > 0", "3", True),
         ("clean rows = job's clean count", "3", True),
         ("input = clean + rejected + duplicates", "5", True),
@@ -79,6 +83,7 @@ def test_failed_checks_fail_the_task_with_a_readable_table(catalog, aws_connecti
     assert lines["rows with a NULL key (id)"].rstrip().endswith("FAILED")
     assert lines["duplicated keys (id)"].rstrip().endswith("FAILED")
     assert lines["clean rows > 0"].rstrip().endswith("ok")
+    assert lines["backup manifest committed, files"].rstrip().endswith("FAILED")
 
 
 def test_a_run_date_that_is_not_a_date_is_refused(aws_connection):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -43,17 +44,18 @@ class BackupFilesOperator(BaseOperator):
     ui_color = "#d8f3dc"
 
     def __init__(self, *, dataset: Dataset, source_root: str, run_date: str, bucket: str,
-                 aws_conn_id: str | None = "aws_default", **kwargs: Any):
+                 aws_conn_id: str | None = "aws_default", region_name: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.source_root = source_root
         self.run_date = run_date
         self.bucket = bucket
         self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
 
-    @property
+    @cached_property
     def hook(self) -> BackupHook:
-        return BackupHook(aws_conn_id=self.aws_conn_id)
+        return BackupHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def _source_files(self, run_date: str) -> tuple[Path, list[Path]]:
         root = Path(self.source_root)

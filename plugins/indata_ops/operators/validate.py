@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.hooks.validation import ValidationQueryHook
-from indata_ops.layout import job_counts_key
+from indata_ops.layout import job_counts_key, manifest_key
 from indata_ops.run_date import checked_run_date
 
 
@@ -52,9 +52,9 @@ def report(title: str, checks: Sequence[Check]) -> str:
 class ValidateCleanOperator(BaseOperator):
     """Check the clean partition of a run date with Athena queries and the job's counts.
 
-    Checks: the partition has rows; Athena's row count equals the job's clean count; the job's accounting holds
-    (input = clean + rejected + duplicates); key columns are never NULL; keys are unique. All checks run; the task
-    fails when any fails, with the whole table in the error.
+    Checks: the backup's manifest is committed with files; the partition has rows; Athena's row count equals the
+    job's clean count; the job's accounting holds (input = clean + rejected + duplicates); key columns are never
+    NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error.
     """
 
     template_fields: Sequence[str] = ("run_date", "bucket", "database", "output_location", "workgroup")
@@ -62,7 +62,7 @@ class ValidateCleanOperator(BaseOperator):
 
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
                  output_location: str, workgroup: str = "primary", aws_conn_id: str | None = "aws_default",
-                 poll_seconds: int = 1, **kwargs: Any):
+                 region_name: str | None = None, poll_seconds: int = 1, **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.keys = keys
@@ -72,20 +72,31 @@ class ValidateCleanOperator(BaseOperator):
         self.output_location = output_location
         self.workgroup = workgroup
         self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
         self.poll_seconds = poll_seconds
 
     def _rows(self, sql: str) -> list[dict[str, str | None]]:
-        hook = ValidationQueryHook(aws_conn_id=self.aws_conn_id)
+        hook = ValidationQueryHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
         return hook.query_rows(sql, self.database, self.output_location, self.workgroup, self.poll_seconds)
+
+    def _manifest_files(self, s3: BackupHook, run_date: str) -> int:
+        """Files in the date's committed backup; 0 when the manifest is missing (the backup did not happen)."""
+        key = manifest_key(self.dataset, run_date)
+        if s3.stored(self.bucket, key) is None:
+            return 0
+        return int(s3.get_json(self.bucket, key)["totals"]["files"])
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
-        counts = BackupHook(aws_conn_id=self.aws_conn_id).get_json(self.bucket, job_counts_key(self.dataset, run_date))
+        s3 = BackupHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        counts = s3.get_json(self.bucket, job_counts_key(self.dataset, run_date))
+        manifest_files = self._manifest_files(s3, run_date)
         summary = self._rows(summary_sql(self.database, self.dataset, run_date, self.keys))[0]
         clean_rows = int(summary["clean_rows"] or 0)
         null_keys = int(summary["null_key_rows"] or 0)
         accounted = counts["clean"] + counts["rejected"] + counts["duplicates"]
         checks = [
+            Check("backup manifest committed, files", "> 0", str(manifest_files), manifest_files > 0),
             Check("clean rows > 0", "> 0", str(clean_rows), clean_rows > 0),
             Check("clean rows = job's clean count", str(counts["clean"]), str(clean_rows),
                   clean_rows == counts["clean"]),
