@@ -5,6 +5,7 @@ Fake credentials only: nothing here can reach real AWS.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -55,6 +56,8 @@ def spark() -> Iterator[SparkSession]:
     clean_dataset.configure_session(session)
     yield session
     session.stop()
+    # py4j logs from __del__ at interpreter exit, after pytest has closed the streams it captured.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _free_port() -> int:
