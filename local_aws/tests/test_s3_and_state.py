@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -130,3 +131,18 @@ def test_glue_errors_are_aws_errors(aws):
     with pytest.raises(glue.exceptions.CrawlerNotRunningException):
         glue.create_crawler(Name="idle", Role="r", DatabaseName="d", Targets={"S3Targets": [{"Path": "s3://b/p"}]})
         glue.stop_crawler(Name="idle")
+
+
+def test_iam_sts_and_logs_are_served(aws):
+    assert aws("sts").get_caller_identity()["Account"] == "123456789012"
+    role = aws("iam").create_role(RoleName="glue-served", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    assert role["Arn"] == "arn:aws:iam::123456789012:role/glue-served"
+    logs = aws("logs")
+    logs.create_log_group(logGroupName="/served/test")
+    logs.create_log_stream(logGroupName="/served/test", logStreamName="s")
+    logs.put_log_events(logGroupName="/served/test", logStreamName="s",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "hola"}])
+    events = logs.get_log_events(logGroupName="/served/test", logStreamName="s")["events"]
+    assert [e["message"] for e in events] == ["hola"]
