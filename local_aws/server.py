@@ -202,12 +202,14 @@ class LocalAWS:
         from local_aws.athena_api import AthenaService
         from local_aws.glue_api import GlueService
 
-        glue = GlueService(self.endpoint, self.store, work_dir=self._work_dir())
-        athena = AthenaService(self.endpoint, self.store, cache_dir=self._work_dir() / "athena-cache")
+        work_dir = self._work_dir()
+        glue = GlueService(self.endpoint, self.store, work_dir=work_dir)
+        athena = AthenaService(self.endpoint, self.store, cache_dir=work_dir / "athena-cache")
         self.data_plane = [glue, athena]
         return LocalAWSApp(self.store, {"glue": glue.handlers(), "athena": athena.handlers()})
 
     def _work_dir(self) -> Path:
+        """Job run mirrors and the Athena cache: inside the state dir, or a temporary one for a memory-only stack."""
         if self.state_dir:
             return self.state_dir / "work"
         import tempfile
