@@ -23,9 +23,11 @@ import yaml
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = _REPO_ROOT / "include" / "config" / "datasets.yaml"
 DEFAULT_SOURCE_ROOT = _REPO_ROOT / "include" / "sample_data"
+DEFAULT_RESTORE_ROOT = _REPO_ROOT / ".local" / "restores"
 
 ENV_CONFIG = "BACKUP_CONFIG"
 ENV_SOURCE_ROOT = "BACKUP_SOURCE_ROOT"
+ENV_RESTORE_ROOT = "BACKUP_RESTORE_ROOT"
 
 FORMATS = ("csv", "json", "parquet")
 SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
@@ -59,6 +61,8 @@ class Settings:
     max_active_runs: int = 1
     aws_conn_id: str = "aws_default"
     source_root: Path = DEFAULT_SOURCE_ROOT
+    # The restore DAG writes only below it: the UI must not let anyone write anywhere the worker can.
+    restore_root: Path = DEFAULT_RESTORE_ROOT
 
 
 @dataclass(frozen=True)
@@ -404,7 +408,7 @@ def _load_settings(
         problems.add("top level", "settings", f"must be a mapping of global settings (got {raw!r})")
         return None
     before = len(problems.lines)
-    problems.unknown_keys("settings", "", raw, (*_SETTING_RULES, "source_root"))
+    problems.unknown_keys("settings", "", raw, (*_SETTING_RULES, *_FOLDER_SETTINGS))
 
     values: dict[str, Any] = {}
     for name, rule in _SETTING_RULES.items():  # bucket comes first: athena_output may derive from it
@@ -424,11 +428,11 @@ def _load_settings(
     if "raw_database" in values and values["raw_database"] == values.get("clean_database"):
         # Raw and clean tables are both named after the dataset: one database would make them collide.
         problems.add("settings", "clean_database", "must differ from raw_database")
-    source_root = _source_root(raw.get("source_root"), env, config_dir, problems)
+    folders = {name: _folder(name, raw.get(name), env, config_dir, problems) for name in _FOLDER_SETTINGS}
 
-    if len(problems.lines) > before or source_root is None:
+    if len(problems.lines) > before or None in folders.values():
         return None
-    return Settings(**values, source_root=source_root)
+    return Settings(**values, **folders)
 
 
 def _setting_value(
@@ -453,15 +457,23 @@ def _setting_value(
     return _SETTINGS_DEFAULTS[name], ""
 
 
-def _source_root(raw: Any, env: Mapping[str, str], config_dir: Path, problems: _Problems) -> Path | None:
-    # The folder is not required to exist: where an agent uploads, Airflow never reads local files.
-    if ENV_SOURCE_ROOT in env:
-        return Path(env[ENV_SOURCE_ROOT]).expanduser().absolute()
+# Local folders: setting -> (environment variable, default).
+_FOLDER_SETTINGS = {
+    "source_root": (ENV_SOURCE_ROOT, DEFAULT_SOURCE_ROOT),
+    "restore_root": (ENV_RESTORE_ROOT, DEFAULT_RESTORE_ROOT),
+}
+
+
+def _folder(name: str, raw: Any, env: Mapping[str, str], config_dir: Path, problems: _Problems) -> Path | None:
+    # Not required to exist: where an agent uploads, Airflow never reads local files; restores create theirs.
+    env_var, default = _FOLDER_SETTINGS[name]
+    if env_var in env:
+        return Path(env[env_var]).expanduser().absolute()
     if raw is None:
-        return DEFAULT_SOURCE_ROOT
+        return default
     problem = _type_problem(raw, str) or (None if raw else "must not be empty")
     if problem:
-        problems.add("settings", "source_root", problem)
+        problems.add("settings", name, problem)
         return None
     root = Path(raw).expanduser()
     return root if root.is_absolute() else (config_dir / root).resolve()

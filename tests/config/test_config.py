@@ -12,6 +12,7 @@ import pytest
 
 from indata_ops.config import (
     DEFAULT_CONFIG_PATH,
+    DEFAULT_RESTORE_ROOT,
     DEFAULT_SOURCE_ROOT,
     ColumnSpec,
     ConfigError,
@@ -89,14 +90,15 @@ def test_yaml_header_documents_every_environment_variable() -> None:
     from indata_ops.config import _SETTING_RULES  # the table the loader reads the variables from
 
     header = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").split("\nsettings:")[0]
-    for variable in [rule.env_var for rule in _SETTING_RULES.values()] + ["BACKUP_CONFIG", "BACKUP_SOURCE_ROOT"]:
+    folders = ["BACKUP_CONFIG", "BACKUP_SOURCE_ROOT", "BACKUP_RESTORE_ROOT"]
+    for variable in [rule.env_var for rule in _SETTING_RULES.values()] + folders:
         assert re.search(rf"^#\s+{variable}\s", header, re.MULTILINE), variable
 
 
 def test_every_settings_field_has_a_rule() -> None:
     from indata_ops.config import _SETTING_RULES
 
-    assert set(_SETTING_RULES) | {"source_root"} == {f.name for f in dataclasses.fields(Settings)}
+    assert set(_SETTING_RULES) | {"source_root", "restore_root"} == {f.name for f in dataclasses.fields(Settings)}
 
 
 # --- where the config comes from ------------------------------------------------------------------------------
@@ -118,24 +120,33 @@ def test_explicit_path_wins_over_backup_config(write_config, document) -> None:
     assert config.settings.bucket == "test-bucket"
 
 
-def test_source_root_defaults_to_the_bundled_sample_data(write_config, document) -> None:
-    assert load_config(write_config(document), environ={}).settings.source_root == DEFAULT_SOURCE_ROOT
+FOLDERS = pytest.mark.parametrize(("name", "variable"), [("source_root", "BACKUP_SOURCE_ROOT"),
+                                                          ("restore_root", "BACKUP_RESTORE_ROOT")])
 
 
-def test_relative_source_root_is_relative_to_the_config_file(write_config, document) -> None:
-    document["settings"]["source_root"] = "../exports"
+def test_folders_default_to_the_sample_data_and_the_local_restores(write_config, document) -> None:
+    settings = load_config(write_config(document), environ={}).settings
+
+    assert settings.source_root == DEFAULT_SOURCE_ROOT == REPO_ROOT / "include" / "sample_data"
+    assert settings.restore_root == DEFAULT_RESTORE_ROOT == REPO_ROOT / ".local" / "restores"
+
+
+@FOLDERS
+def test_a_relative_folder_is_relative_to_the_config_file(write_config, document, name, variable) -> None:
+    document["settings"][name] = "../exports"
     path = write_config(document)
 
-    assert load_config(path, environ={}).settings.source_root == path.parent.parent / "exports"
+    assert getattr(load_config(path, environ={}).settings, name) == path.parent.parent / "exports"
 
 
-def test_source_root_variable_wins_over_the_file(write_config, document, tmp_path) -> None:
-    document["settings"]["source_root"] = "/srv/from-file"
+@FOLDERS
+def test_the_folder_variable_wins_over_the_file(write_config, document, tmp_path, name, variable) -> None:
+    document["settings"][name] = "/srv/from-file"
     path = write_config(document)
 
-    config = load_config(path, environ={"BACKUP_SOURCE_ROOT": str(tmp_path / "server")})
+    config = load_config(path, environ={variable: str(tmp_path / "server")})
 
-    assert config.settings.source_root == tmp_path / "server"
+    assert getattr(config.settings, name) == tmp_path / "server"
 
 
 # --- environment overrides ------------------------------------------------------------------------------------
@@ -340,6 +351,8 @@ SINGLE_PROBLEMS: list[tuple[str, Mutation, str]] = [
     ("worker type", setting("glue_worker_type", "g1x"),
      "settings: field 'glue_worker_type': must be a Glue worker type"),
     ("source root type", setting("source_root", 5), "settings: field 'source_root': must be a string"),
+    ("restore root type", setting("restore_root", ["/srv"]), "settings: field 'restore_root': must be a string"),
+    ("empty restore root", setting("restore_root", ""), "settings: field 'restore_root': must not be empty"),
     ("same separators", dataset_field(0, "locale", {"decimal": ".", "thousands": "."}),
      "dataset 'ventas': field 'locale.thousands': must differ from locale.decimal"),
     ("true and false", dataset_field(0, "locale", {"true_values": ["sí"], "false_values": ["SÍ", "no"]}),
