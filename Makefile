@@ -10,7 +10,7 @@ LOCAL_AWS_STATE ?= .local/aws
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv java test aws run
+.PHONY: venv java test aws run verify restore
 
 venv: $(STAMP)
 
@@ -34,3 +34,12 @@ aws: venv
 DATE ?= 2026-11-01
 run: venv java
 	$(PY) scripts/run_local.py --date $(DATE) --port $(LOCAL_AWS_PORT)
+
+# Both read the local stack on LOCAL_AWS_PORT (started if none answers, as for run); REAL_AWS=1 uses boto3's
+# default chain instead (credentials, region, AWS_ENDPOINT_URL).
+BACKUPS = $(PY) scripts/backups.py$(if $(REAL_AWS),, --local-port $(LOCAL_AWS_PORT))
+verify: venv
+	$(BACKUPS) verify --date $(DATE) $(if $(DATASET),--dataset $(DATASET)) $(if $(DEEP),--deep)
+
+restore: venv
+	$(BACKUPS) restore $(if $(DATASET),--dataset $(DATASET)) --date $(DATE) $(if $(TARGET),--target "$(TARGET)")

@@ -14,11 +14,13 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
 
 from indata_ops.layout import manifest_key
 from indata_ops.run_date import checked_run_date
@@ -107,15 +109,12 @@ class Report:
 
 def read_manifest(s3: Any, bucket: str, dataset: str, run_date: str) -> list[ManifestFile]:
     """The files of a committed backup; NoCommittedBackup when the date has no manifest, ValueError for a bad date."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=manifest_key(dataset, checked_run_date(run_date)))["Body"].read()
-    except s3.exceptions.ClientError as error:
-        if _is_missing(error):
-            raise NoCommittedBackup(dataset, run_date) from None
-        raise
+    response = _unless_missing(s3.get_object, Bucket=bucket, Key=manifest_key(dataset, checked_run_date(run_date)))
+    if response is None:
+        raise NoCommittedBackup(dataset, run_date)
     return [ManifestFile(path=entry["path"], key=entry["key"], mtime=entry["mtime"],
                          expected=ObjectState(entry["size"], entry["sha256"], entry["version_id"]))
-            for entry in json.loads(body)["files"]]
+            for entry in json.loads(response["Body"].read())["files"]]
 
 
 # --- verify -----------------------------------------------------------------------------------------------------
@@ -142,18 +141,15 @@ def _verify_dataset(s3: Any, bucket: str, dataset: str, run_date: str, deep: boo
 
 
 def _stored_state(s3: Any, bucket: str, key: str) -> ObjectState | None:
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    except s3.exceptions.ClientError as error:
-        if _is_missing(error):
-            return None
-        raise
+    head = _unless_missing(s3.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    if head is None:
+        return None
     # An object overwritten without an additional checksum has no ChecksumSHA256: that is a mismatch too.
     return ObjectState(head["ContentLength"], head.get("ChecksumSHA256"), head.get("VersionId"))
 
 
 def _downloaded_state(s3: Any, bucket: str, key: str) -> ObjectState | None:
-    response = _get(s3, bucket, key)
+    response = _unless_missing(s3.get_object, Bucket=bucket, Key=key)
     if response is None:
         return None
     size, sha256 = _hash_stream(response["Body"])
@@ -178,7 +174,8 @@ def restore(s3: Any, bucket: str, dataset: str, run_date: str, target_dir: Path)
 
 
 def _restore_file(s3: Any, bucket: str, file: ManifestFile, destination: Path) -> FileCheck:
-    response = _get(s3, bucket, file.key, file.expected.version_id)
+    version = {"VersionId": file.expected.version_id} if file.expected.version_id else {}
+    response = _unless_missing(s3.get_object, Bucket=bucket, Key=file.key, **version)
     if response is None:
         return FileCheck(file.path, file.key, file.expected, None)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -211,13 +208,12 @@ def path_under(root: Path, relative: str) -> Path:
 # --- shared -----------------------------------------------------------------------------------------------------
 
 
-def _get(s3: Any, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
-    """GetObject's response (the body still unread), or None when there is no such object or version."""
-    version = {"VersionId": version_id} if version_id else {}
+def _unless_missing(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any] | None:
+    """The response of an S3 object call, or None when there is no such object (or version)."""
     try:
-        return s3.get_object(Bucket=bucket, Key=key, **version)
-    except s3.exceptions.ClientError as error:
-        if _is_missing(error):
+        return call(**kwargs)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in _MISSING_CODES:
             return None
         raise
 
@@ -238,15 +234,15 @@ def _chunks(body: Any) -> Iterator[bytes]:
         yield from body.iter_chunks(READ_CHUNK)
 
 
-def _is_missing(error: Any) -> bool:
-    return error.response.get("Error", {}).get("Code") in _MISSING_CODES
-
-
 # --- report -----------------------------------------------------------------------------------------------------
 
 
 def format_reports(reports: Iterable[Report]) -> str:
-    """A plain-text table, one row per file (or per dataset without a backup), and a closing count."""
+    """A plain-text table, one row per file (or per dataset without a backup), and a closing count.
+
+    Problems are in capitals so they stand out among the ``ok`` rows; the detail column comes last and is not
+    padded, because full base64 checksums make it long.
+    """
     reports = list(reports)
     rows = [("dataset", "date", "status", "bytes", "path", "detail")]
     for report in reports:
@@ -257,10 +253,15 @@ def format_reports(reports: Iterable[Report]) -> str:
             rows.append((report.dataset, report.run_date, status, str(check.expected.size), check.path,
                          check.detail()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
-    lines.insert(1, "-" * max(map(len, lines)))
+    lines = [_table_line(row, widths) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
     counts = {status: sum(r.count(status) for r in reports) for status in (OK, MISMATCH, MISSING)}
     without = sum(r.error is not None for r in reports)
     summary = f"{sum(counts.values())} files: " + ", ".join(f"{n} {status}" for status, n in counts.items())
-    lines.append(summary + (f"; {without} dataset(s) without a committed backup" if without else ""))
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join([*lines, summary + (f"; {without} dataset(s) without a committed backup" if without else "")])
+
+
+def _table_line(row: tuple[str, ...], widths: list[int]) -> str:
+    cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+    cells[3] = row[3].rjust(widths[3])  # the byte counts, aligned right as numbers are
+    return "  ".join([*cells, row[-1]]).rstrip()

@@ -18,7 +18,7 @@ def dag():
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
-    assert list(bag.dag_ids) == ["indata_backup"]
+    assert sorted(bag.dag_ids) == ["indata_backup", "indata_restore"]
     return bag.dags["indata_backup"]
 
 
@@ -82,15 +82,17 @@ print(sorted(module.dag.task_ids)[0])
 """
 
 
-def test_parsing_needs_no_network_and_no_database(tmp_path):
+@pytest.mark.parametrize(("dag_file", "first_task"), [("indata_backup.py", "clientes.backup_files"),
+                                                     ("indata_restore.py", "restore_files")])
+def test_parsing_needs_no_network_and_no_database(tmp_path, dag_file, first_task):
     env = {**os.environ, "PYTHONPATH": str(REPO / "plugins"),
            # A metadata DB that cannot exist: any DB access while parsing fails.
            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/missing/dir/airflow.db",
            "AIRFLOW_HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", PARSE_WITHOUT_NETWORK_OR_DB, str(REPO / "dags" / "indata_backup.py")],
+    result = subprocess.run([sys.executable, "-c", PARSE_WITHOUT_NETWORK_OR_DB, str(REPO / "dags" / dag_file)],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("clientes.backup_files")
+    assert result.stdout.strip().endswith(first_task)
     assert not (tmp_path / "missing").exists()
 
 
@@ -102,5 +104,7 @@ def test_a_bad_config_is_an_import_error_naming_dataset_and_field(tmp_path, monk
     bad.write_text(text)
     monkeypatch.setenv("BACKUP_CONFIG", str(bad))
     bag = DagBag(dag_folder=str(REPO / "dags"))
-    (error,) = bag.import_errors.values()
-    assert "dataset 'clientes'" in error and "field 'format'" in error
+    # Both DAGs read the one config: each reports the problem.
+    assert sorted(Path(file).name for file in bag.import_errors) == ["indata_backup.py", "indata_restore.py"]
+    for error in bag.import_errors.values():
+        assert "dataset 'clientes'" in error and "field 'format'" in error

@@ -1,0 +1,66 @@
+"""Restore one dataset's committed backup for a date into a folder under the allowed restore root."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from indata_ops.hooks.backup import BackupHook
+from indata_ops.restore import format_reports, path_under, restore
+from indata_ops.run_date import checked_run_date
+
+
+class RestoreBackupOperator(BaseOperator):
+    """Download every file of the date's manifest to ``target``, verified byte for byte (see indata_ops.restore).
+
+    The request comes from a trigger form, so everything is checked before the first download: the dataset must be
+    configured, the date real, and the target must resolve inside ``restore_root`` (no ``..``, no absolute path
+    elsewhere, no link out). Fails with the per-file report when any file is missing or does not match.
+
+    :param dataset: the dataset to restore (templated), one of ``datasets``
+    :param run_date: YYYY-MM-DD (templated)
+    :param target: folder relative to ``restore_root``, or absolute inside it (templated); empty: <dataset>/<date>
+    :param datasets: the configured dataset names
+    :param bucket: the backup bucket
+    :param restore_root: the only folder restores may write in
+    """
+
+    template_fields: Sequence[str] = ("dataset", "run_date", "target")
+    ui_color = "#e0f0ff"
+
+    def __init__(self, *, dataset: str, run_date: str, target: str, datasets: Sequence[str], bucket: str,
+                 restore_root: str, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.dataset = dataset
+        self.run_date = run_date
+        self.target = target
+        self.datasets = datasets
+        self.bucket = bucket
+        self.restore_root = restore_root
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+
+    @cached_property
+    def hook(self) -> BackupHook:
+        return BackupHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        run_date, target = self._checked_request()
+        report = restore(self.hook.get_conn(), self.bucket, self.dataset, run_date, target)
+        table = format_reports([report])
+        if not report.ok:
+            raise AirflowException(f"Restore of {self.dataset} on {run_date} into {target} failed:\n{table}")
+        self.log.info("Restored %s on %s into %s:\n%s", self.dataset, run_date, target, table)
+        return {"dataset": self.dataset, "run_date": run_date, "target": str(target), "files": len(report.files),
+                "bytes": sum(check.expected.size for check in report.files)}
+
+    def _checked_request(self) -> tuple[str, Path]:
+        if self.dataset not in self.datasets:
+            raise ValueError(f"unknown dataset {self.dataset!r} (known: {', '.join(self.datasets)})")
+        run_date = checked_run_date(self.run_date)
+        return run_date, path_under(Path(self.restore_root), self.target or f"{self.dataset}/{run_date}")

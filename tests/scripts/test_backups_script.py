@@ -1,0 +1,95 @@
+"""scripts/backups.py (make verify / make restore) as a user runs it: a subprocess against the local stack's port."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def backups(stack, backup, tmp_path):
+    """Runs the script in tmp_path on the stack's port (found healthy, so reused and left running) with the backup's
+    bucket."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "BACKUP_BUCKET": backup.bucket}
+        return subprocess.run([sys.executable, str(REPO / "scripts" / "backups.py"), "--local-port", str(stack.port),
+                               *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+
+    return run
+
+
+def rows(output: str, status: str) -> list[str]:
+    """The paths of the table rows with that status."""
+    return [line.split(None, 4)[4].split("  ")[0] for line in output.splitlines() if f"  {status}  " in line]
+
+
+def test_verify_passes_then_fails_on_a_tampered_and_a_deleted_object(backups, backup, aws):
+    passed = backups("verify", "--date", backup.run_date, "--dataset", "ventas")
+    assert passed.returncode == 0, passed.stderr
+    assert passed.stdout.rstrip().endswith("3 files: 3 ok, 0 mismatch, 0 missing")
+
+    s3 = aws("s3")
+    s3.put_object(Bucket=backup.bucket, Key=backup.key("bytes.csv"), Body=b"other bytes", ChecksumAlgorithm="SHA256")
+    s3.delete_object(Bucket=backup.bucket, Key=backup.key("sub dir/Ñandú café.csv"))
+    for deep in ([], ["--deep"]):
+        failed = backups("verify", "--date", backup.run_date, "--dataset", "ventas", *deep)
+        assert failed.returncode == 1, failed.stderr
+        assert rows(failed.stdout, "MISMATCH") == ["bytes.csv"]
+        assert rows(failed.stdout, "MISSING") == ["sub dir/Ñandú café.csv"]
+        assert rows(failed.stdout, "ok") == ["ventas mañana.csv"]
+        assert "size expected 260, got 11" in failed.stdout
+        assert failed.stdout.rstrip().endswith("3 files: 1 ok, 1 mismatch, 1 missing")
+
+
+def test_verify_of_every_dataset_names_the_ones_without_a_backup(backups, backup):
+    result = backups("verify", "--date", backup.run_date)
+
+    assert result.returncode == 1
+    assert "no committed backup for clientes on 2026-11-01" in result.stdout
+    assert result.stdout.rstrip().endswith("3 files: 3 ok, 0 mismatch, 0 missing; 1 dataset(s) without a committed "
+                                           "backup")
+
+
+def test_restore_writes_the_files_and_reports_them(backups, backup, tmp_path):
+    result = backups("restore", "--dataset", "ventas", "--date", backup.run_date, "--target", str(tmp_path / "a b"))
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(rows(result.stdout, "ok")) == sorted(backup.files)
+    assert {path: (tmp_path / "a b" / path).read_bytes() for path in backup.files} == backup.files
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["restore", "--dataset", "ventas", "--date", "2026-11-02", "--target", "x"],
+     "error: no committed backup for ventas on 2026-11-02"),
+    (["restore", "--dataset", "nope", "--date", "2026-11-01", "--target", "x"],
+     "error: no dataset 'nope' in the config (known: ventas, clientes)"),
+    (["verify", "--date", "2026-13-01"], "error: run_date must be a date as YYYY-MM-DD, got '2026-13-01'"),
+])
+def test_bad_requests_fail_with_one_clear_line(backups, tmp_path, args, message):
+    result = backups(*args)
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == message
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+@pytest.mark.parametrize(("make_args", "command"), [
+    (["verify", "DATE=2026-11-02"], "scripts/backups.py --local-port 4999 verify --date 2026-11-02"),
+    (["verify", "DATE=2026-11-02", "DATASET=ventas", "DEEP=1"],
+     "scripts/backups.py --local-port 4999 verify --date 2026-11-02 --dataset ventas --deep"),
+    (["restore", "DATASET=ventas", "DATE=2026-11-03", "TARGET=/tmp/a b"],
+     'scripts/backups.py --local-port 4999 restore --dataset ventas --date 2026-11-03 --target "/tmp/a b"'),
+    (["verify", "DATE=2026-11-02", "REAL_AWS=1"], "scripts/backups.py verify --date 2026-11-02"),
+])
+def test_make_targets_call_the_script(make_args, command):
+    result = subprocess.run(["make", "-n", "LOCAL_AWS_PORT=4999", *make_args], cwd=REPO, capture_output=True,
+                            text=True, timeout=30)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].endswith(command)
