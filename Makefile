@@ -36,7 +36,7 @@ run: venv java
 	$(PY) scripts/run_local.py --date $(DATE) --port $(LOCAL_AWS_PORT)
 
 # Both read the local stack on LOCAL_AWS_PORT (started if none answers, as for run); REAL_AWS=1 uses boto3's
-# default chain instead (credentials, region, AWS_ENDPOINT_URL).
+# default chain instead (credentials, AWS_ENDPOINT_URL); region and bucket come from the config.
 BACKUPS = $(PY) scripts/backups.py$(if $(REAL_AWS),, --local-port $(LOCAL_AWS_PORT))
 verify: venv
 	$(BACKUPS) verify --date $(DATE) $(if $(DATASET),--dataset $(DATASET)) $(if $(DEEP),--deep)

@@ -4,8 +4,8 @@
     backups.py [--local-port PORT] restore --dataset NAME --date D --target DIR
 
 With --local-port the local AWS stack on that port is used, started (state in .local/aws) when none answers, as
-`make run` does. Without it boto3's default chain decides: credentials, region and AWS_ENDPOINT_URL as usual.
-The bucket and dataset names come from the config (datasets.yaml and its BACKUP_* overrides).
+`make run` does. Without it boto3's default chain finds the credentials (and AWS_ENDPOINT_URL, if set).
+Bucket, region and dataset names come from the config (datasets.yaml and its BACKUP_* overrides).
 Prints one row per file; exits 1 on any mismatch, missing object or date without a committed backup.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -55,8 +55,11 @@ class ObjectState:
 class ManifestFile:
     path: str  # relative to the dataset's source folder, and so to the restore target
     key: str
-    expected: ObjectState
+    expected: ObjectState  # sha256: the whole file's
     mtime: str  # ISO 8601, from the local file at backup time
+    # What HEAD reports as ChecksumSHA256: the file's SHA-256, except for a multipart upload (a checksum of the
+    # parts' checksums), which manifests from version 2 record as s3_checksum.
+    s3_checksum: str
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,8 @@ def read_manifest(s3: Any, bucket: str, dataset: str, run_date: str) -> list[Man
     if response is None:
         raise NoCommittedBackup(dataset, run_date)
     return [ManifestFile(path=entry["path"], key=entry["key"], mtime=entry["mtime"],
-                         expected=ObjectState(entry["size"], entry["sha256"], entry["version_id"]))
+                         expected=ObjectState(entry["size"], entry["sha256"], entry["version_id"]),
+                         s3_checksum=entry.get("s3_checksum") or entry["sha256"])
             for entry in json.loads(response["Body"].read())["files"]]
 
 
@@ -135,9 +139,14 @@ def _verify_dataset(s3: Any, bucket: str, dataset: str, run_date: str, deep: boo
         files = read_manifest(s3, bucket, dataset, run_date)
     except NoCommittedBackup as error:
         return Report(dataset, run_date, error=str(error))
-    state = _downloaded_state if deep else _stored_state
-    return Report(dataset, run_date, tuple(
-        FileCheck(f.path, f.key, f.expected, state(s3, bucket, f.key)) for f in files))
+    return Report(dataset, run_date, tuple(_check_object(s3, bucket, f, deep) for f in files))
+
+
+def _check_object(s3: Any, bucket: str, file: ManifestFile, deep: bool) -> FileCheck:
+    if deep:
+        return FileCheck(file.path, file.key, file.expected, _downloaded_state(s3, bucket, file.key))
+    expected = replace(file.expected, sha256=file.s3_checksum)
+    return FileCheck(file.path, file.key, expected, _stored_state(s3, bucket, file.key))
 
 
 def _stored_state(s3: Any, bucket: str, key: str) -> ObjectState | None:

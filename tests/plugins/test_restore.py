@@ -30,6 +30,14 @@ def tamper(s3, backup, path: str = TAMPERED, with_checksum: bool = True) -> byte
     return other
 
 
+def edit_manifest(s3, backup, change) -> None:
+    """Rewrites the committed manifest with ``change(files)`` applied to its file list."""
+    key = f"manifests/{backup.dataset}/dt={backup.run_date}/manifest.json"
+    manifest = json.loads(s3.get_object(Bucket=backup.bucket, Key=key)["Body"].read())
+    change(manifest["files"])
+    s3.put_object(Bucket=backup.bucket, Key=key, Body=json.dumps(manifest).encode())
+
+
 def statuses(report) -> dict[str, str]:
     return {check.path: check.status for check in report.files}
 
@@ -110,6 +118,36 @@ def test_a_versioned_bucket_restores_the_recorded_version_after_an_overwrite(mak
     assert restored.ok and tree(tmp_path / "restored") == backup.files
 
 
+def upload_in_two_parts(s3, bucket: str, key: str, data: bytes, part_size: int) -> str:
+    """A multipart upload with SHA-256 checksums, as large files go; returns the checksum HEAD reports."""
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256")["UploadId"]
+    parts = []
+    for number, chunk in enumerate((data[:part_size], data[part_size:]), start=1):
+        part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk,
+                              ChecksumAlgorithm="SHA256")
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": part["ChecksumSHA256"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    return s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")["ChecksumSHA256"]
+
+
+def test_a_multipart_object_is_checked_by_s3_checksum_on_head_and_by_sha256_on_download(backup, aws, tmp_path):
+    s3 = aws("s3")
+    part_size = 5 * 1024 * 1024  # S3's smallest part
+    data = bytes(range(256)) * (part_size // 256 + 1)
+    s3_checksum = upload_in_two_parts(s3, backup.bucket, backup.key("big.csv"), data, part_size)
+    assert s3_checksum != sha256_b64(data)  # a checksum of the parts' checksums
+    # What a version 2 manifest records for it: the file's SHA-256 and S3's own checksum.
+    edit_manifest(s3, backup, lambda files: files.append({
+        "path": "big.csv", "key": backup.key("big.csv"), "size": len(data), "sha256": sha256_b64(data),
+        "s3_checksum": s3_checksum, "mtime": "2026-11-01T08:00:00+00:00", "version_id": None}))
+
+    reports = [verify(s3, backup.bucket, backup.run_date, [backup.dataset], deep=deep)[0] for deep in (False, True)]
+    restored = restore(s3, backup.bucket, backup.dataset, backup.run_date, tmp_path / "restored")
+
+    assert [report.ok for report in (*reports, restored)] == [True, True, True]
+    assert (tmp_path / "restored" / "big.csv").read_bytes() == data
+
+
 def test_a_date_without_manifest_has_no_committed_backup(backup, aws, tmp_path):
     (report,) = verify(aws("s3"), backup.bucket, "2026-11-02", [backup.dataset])
     assert not report.ok and report.error == "no committed backup for ventas on 2026-11-02"
@@ -122,10 +160,7 @@ def test_a_date_without_manifest_has_no_committed_backup(backup, aws, tmp_path):
 @pytest.mark.parametrize("bad_path", ["../escape.csv", "sub dir/../../escape.csv", "{outside}/escape.csv"])
 def test_a_manifest_path_escaping_the_target_restores_nothing(backup, aws, tmp_path, bad_path):
     s3 = aws("s3")
-    key = f"manifests/ventas/dt={backup.run_date}/manifest.json"
-    manifest = json.loads(s3.get_object(Bucket=backup.bucket, Key=key)["Body"].read())
-    manifest["files"][-1]["path"] = bad_path.format(outside=tmp_path / "outside")
-    s3.put_object(Bucket=backup.bucket, Key=key, Body=json.dumps(manifest).encode())
+    edit_manifest(s3, backup, lambda files: files[-1].update(path=bad_path.format(outside=tmp_path / "outside")))
 
     with pytest.raises(UnsafePath):
         restore(s3, backup.bucket, backup.dataset, backup.run_date, tmp_path / "target" / "restored")

@@ -13,13 +13,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def backups(stack, backup, tmp_path):
-    """Runs the script in tmp_path on the stack's port (found healthy, so reused and left running) with the backup's
-    bucket."""
+    """Runs the script in tmp_path with the backup's bucket: on the stack's port (found healthy, so reused and left
+    running), or like REAL_AWS=1 through boto3's chain, which honours AWS_ENDPOINT_URL."""
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, local: bool = True) -> subprocess.CompletedProcess:
         env = {**os.environ, "BACKUP_BUCKET": backup.bucket}
-        return subprocess.run([sys.executable, str(REPO / "scripts" / "backups.py"), "--local-port", str(stack.port),
-                               *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+        if not local:
+            env["AWS_ENDPOINT_URL"] = stack.endpoint
+        port = ["--local-port", str(stack.port)] if local else []
+        return subprocess.run([sys.executable, str(REPO / "scripts" / "backups.py"), *port, *args],
+                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
 
     return run
 
@@ -45,6 +48,13 @@ def test_verify_passes_then_fails_on_a_tampered_and_a_deleted_object(backups, ba
         assert rows(failed.stdout, "ok") == ["ventas mañana.csv"]
         assert "size expected 260, got 11" in failed.stdout
         assert failed.stdout.rstrip().endswith("3 files: 1 ok, 1 mismatch, 1 missing")
+
+
+def test_without_a_local_port_the_default_chain_is_used(backups, backup):
+    result = backups("verify", "--date", backup.run_date, "--dataset", "ventas", "--deep", local=False)
+
+    assert result.returncode == 0, result.stderr
+    assert "Local AWS stack" not in result.stdout and "3 files: 3 ok" in result.stdout
 
 
 def test_verify_of_every_dataset_names_the_ones_without_a_backup(backups, backup):
