@@ -8,7 +8,7 @@ backup into a clean, queryable table.
 flowchart LR
     L[(local server files)] --> B[backup_files<br/>raw/&lt;dataset&gt;/dt=D/ + SHA-256]
     B --> M[manifest.json written last]
-    M --> W[wait_for_manifest<br/>S3 sensor]
+    M --> W[wait_for_manifest<br/>S3 sensor: complete manifest]
     W --> C[crawl_raw<br/>Glue crawler: raw database]
     C --> J[clean_dataset<br/>Glue job: clean/ Parquet + rejects/]
     J --> V[validate_clean<br/>Athena checks]
@@ -18,7 +18,7 @@ flowchart LR
 | task | what it does |
 |---|---|
 | `backup_files` | uploads the files of the run date byte for byte, each with a SHA-256 checksum, verifies them, then writes `manifests/<dataset>/dt=D/manifest.json` |
-| `wait_for_manifest` | waits for that manifest (the same DAG serves sites where an agent uploads) |
+| `wait_for_manifest` | waits until that manifest exists and is complete (the same DAG serves sites where an agent uploads) |
 | `crawl_raw` | creates or updates the dataset's Glue crawler and crawls `raw/<dataset>/` into the raw database |
 | `clean_dataset` | runs `include/spark/clean_dataset.py` as a Glue job: clean Parquet under `clean/<dataset>/dt=D/`, rejected rows with reasons under `rejects/`, counts under `job-reports/` |
 | `validate_clean` | Athena queries on the clean partition against the job's counts; fails with a table of checks |
@@ -34,7 +34,6 @@ from pathlib import Path
 
 import pendulum
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import DAG, Asset, Param, TaskGroup, chain
 
 from indata_ops.config import BackupConfig, Dataset, load_config
@@ -43,6 +42,7 @@ from indata_ops.operators.backup import BackupFilesOperator
 from indata_ops.operators.crawl import CrawlRawOperator
 from indata_ops.operators.validate import ValidateCleanOperator
 from indata_ops.run_date import RUN_DATE_TEMPLATE
+from indata_ops.sensors.manifest import ManifestSensor
 
 CLEAN_SCRIPT = Path(__file__).resolve().parents[1] / "include" / "spark" / "clean_dataset.py"
 # Glue and the crawler take tens of seconds on AWS and a few locally: poll often enough for both.
@@ -81,10 +81,11 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     settings = config.settings
     aws = {"aws_conn_id": settings.aws_conn_id, "region_name": settings.region}
     backup = BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(settings.source_root),
-                                 run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket, **aws)
-    wait = S3KeySensor(task_id="wait_for_manifest", bucket_name=settings.bucket,
-                       bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE), **aws,
-                       poke_interval=POLL_SECONDS, timeout=timedelta(hours=6).total_seconds())
+                                 run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket,
+                                 full_refresh="{{ params.full_refresh }}", **aws)
+    wait = ManifestSensor(task_id="wait_for_manifest", bucket_name=settings.bucket, dataset=dataset.name,
+                          run_date=RUN_DATE_TEMPLATE, bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE),
+                          **aws, poke_interval=POLL_SECONDS, timeout=timedelta(hours=6).total_seconds())
     crawl = CrawlRawOperator(task_id="crawl_raw", config=crawler_config(config, dataset), **aws,
                              poll_interval=POLL_SECONDS)
     clean = GlueJobOperator(
@@ -129,7 +130,11 @@ with DAG(
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1),
                   "retry_exponential_backoff": True},
     params={"run_date": Param(None, type=["null", "string"], format="date",
-                              description="Date to process (YYYY-MM-DD); empty: the run's logical date")},
+                              description="Date to process (YYYY-MM-DD); empty: the run's logical date"),
+            "full_refresh": Param(False, type="boolean",
+                                  description="Re-read every file and re-check every object in S3 instead of "
+                                              "trusting the committed manifest for files whose size and mtime "
+                                              "did not change")},
     tags=["indata", "backup", "s3", "glue", "athena"],
 ) as dag:
     for dataset in CONFIG.datasets:

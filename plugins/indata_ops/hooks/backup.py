@@ -1,26 +1,27 @@
-"""S3 side of the verified backup: checksummed uploads, verification, the manifest."""
+"""S3 side of the verified backup: checksummed PUTs and multipart uploads, copies, verification, listings, the
+manifest and the bucket's safety settings. Every S3 call of the backup goes through this hook."""
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from botocore.config import Config
 
-READ_CHUNK = 8 * 1024 * 1024
+MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+# Throttling (503 SlowDown), 5xx and connection resets are retried by botocore with exponential backoff and
+# jitter; ten attempts ride out a minute-long brown-out, where the default three give up within seconds.
+RETRY_ATTEMPTS = 10
+# Enough pooled connections for every worker thread plus the part uploads, so no request waits for a socket.
+MAX_POOL_CONNECTIONS = 64
 
 
-def sha256_b64(path: Path) -> tuple[str, int]:
-    """SHA-256 of a file as S3 reports ChecksumSHA256 (base64), and the bytes read."""
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return base64.b64encode(digest.digest()).decode(), size
+def b64_sha256(data: bytes) -> str:
+    """SHA-256 as S3 writes ChecksumSHA256: base64 of the digest."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 @dataclass(frozen=True)
@@ -29,42 +30,131 @@ class StoredObject:
     size: int
     checksum_sha256: str | None
     version_id: str | None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    size: int
+    etag: str  # an opaque change token here, never taken as an MD5
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A multipart upload left unfinished (a run killed half-way), with the parts S3 already has."""
+
+    upload_id: str
+    parts: dict[int, tuple[int, str | None, str]]  # part number -> (size, ChecksumSHA256, ETag)
 
 
 class BackupHook(S3Hook):
     """S3Hook plus the calls a verified backup needs (additional checksums, ChecksumMode heads, listings)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("config", Config(retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+                                           max_pool_connections=MAX_POOL_CONNECTIONS))
+        super().__init__(*args, **kwargs)
+
+    def _is_missing(self, error: Exception) -> bool:
+        return isinstance(error, self.get_conn().exceptions.ClientError) and (
+            error.response["Error"]["Code"] in MISSING_CODES)
+
+    # --- objects ------------------------------------------------------------------------------------------------
     def stored(self, bucket: str, key: str) -> StoredObject | None:
-        """The object's size and SHA-256 as S3 stored them, or None when there is no such object."""
+        """The object's size and additional checksum as S3 stored them, or None when there is no such object."""
         try:
             head = self.get_conn().head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         except self.get_conn().exceptions.ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if self._is_missing(error):
                 return None
             raise
-        return StoredObject(key, head["ContentLength"], head.get("ChecksumSHA256"), head.get("VersionId"))
+        return StoredObject(key, head["ContentLength"], head.get("ChecksumSHA256"), head.get("VersionId"),
+                            head.get("ETag"))
 
-    def upload(self, path: Path, bucket: str, key: str, checksum_sha256: str, extra_args: dict[str, Any]) -> str | None:
-        """PUT the file with its SHA-256, which S3 checks against the bytes it receives; returns the version id."""
-        with path.open("rb") as body:
-            response = self.get_conn().put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
-                                                  ChecksumSHA256=checksum_sha256,
-                                                  **extra_args)
-        return response.get("VersionId")
+    def put_bytes(self, bucket: str, key: str, data: bytes, checksum_sha256: str, extra_args: dict[str, Any]) -> None:
+        """PUT with the SHA-256 computed while the file was read: S3 rejects the PUT when its bytes differ."""
+        self.get_conn().put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
+                                   ChecksumSHA256=checksum_sha256, **extra_args)
 
-    def keys_under(self, bucket: str, prefix: str) -> list[str]:
-        return self.list_keys(bucket_name=bucket, prefix=prefix) or []
+    def copy(self, bucket: str, source_key: str, source_version: str | None, key: str,
+             extra_args: dict[str, Any]) -> None:
+        """Server-side copy within the bucket: nothing is sent, S3 keeps (or recomputes) the SHA-256."""
+        source = {"Bucket": bucket, "Key": source_key, **({"VersionId": source_version} if source_version else {})}
+        self.get_conn().copy_object(Bucket=bucket, Key=key, CopySource=source, ChecksumAlgorithm="SHA256",
+                                    **extra_args)
+
+    def list_objects(self, bucket: str, prefix: str) -> dict[str, ListedObject]:
+        """Every object under the prefix with its size and ETag, in one paginated LIST."""
+        listed = {}
+        for page in self.get_conn().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                listed[item["Key"]] = ListedObject(item["Size"], item["ETag"])
+        return listed
+
+    def list_folders(self, bucket: str, prefix: str) -> list[str]:
+        """The 'sub-folders' right under the prefix (common prefixes), e.g. the dt=... of a dataset."""
+        folders = []
+        for page in self.get_conn().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix,
+                                                                              Delimiter="/"):
+            folders += [common["Prefix"] for common in page.get("CommonPrefixes", [])]
+        return folders
 
     def delete(self, bucket: str, keys: list[str]) -> None:
         if keys:
             self.delete_objects(bucket=bucket, keys=keys)
 
+    # --- multipart ----------------------------------------------------------------------------------------------
+    def pending_upload(self, bucket: str, key: str) -> PendingUpload | None:
+        """The newest unfinished multipart upload of exactly this key, with its parts; None when there is none."""
+        conn = self.get_conn()
+        uploads = [upload for upload in conn.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+                   if upload["Key"] == key]
+        if not uploads:
+            return None
+        upload_id = max(uploads, key=lambda upload: upload["Initiated"])["UploadId"]
+        parts: dict[int, tuple[int, str | None, str]] = {}
+        paginator = conn.get_paginator("list_parts")
+        for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+            for part in page.get("Parts", []):
+                parts[part["PartNumber"]] = (part["Size"], part.get("ChecksumSHA256"), part["ETag"])
+        return PendingUpload(upload_id, parts)
+
+    def start_upload(self, bucket: str, key: str, extra_args: dict[str, Any]) -> str:
+        response = self.get_conn().create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256",
+                                                           **extra_args)
+        return response["UploadId"]
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes,
+                    checksum_sha256: str) -> str:
+        """Sends one part with its SHA-256 (checked by S3 on receipt); returns its ETag."""
+        response = self.get_conn().upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                                               Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum_sha256)
+        return response["ETag"]
+
+    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        self.get_conn().complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                  MultipartUpload={"Parts": parts})
+
+    # --- JSON documents -----------------------------------------------------------------------------------------
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> str | None:
-        body = json.dumps(document, indent=2, sort_keys=True).encode()
-        checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode()
         response = self.get_conn().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                                              ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
+                                              ChecksumAlgorithm="SHA256", ChecksumSHA256=b64_sha256(body))
         return response.get("VersionId")
 
     def get_json(self, bucket: str, key: str) -> dict[str, Any]:
         return json.loads(self.read_key(key=key, bucket_name=bucket))
+
+    def get_json_or_none(self, bucket: str, key: str) -> Any:
+        """The parsed document, or None when there is no such object or it is not JSON."""
+        try:
+            body = self.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except self.get_conn().exceptions.ClientError as error:
+            if self._is_missing(error):
+                return None
+            raise
+        try:
+            return json.loads(body)
+        except ValueError:
+            self.log.warning("s3://%s/%s is not JSON", bucket, key)
+            return None

@@ -1,0 +1,58 @@
+"""The backup manifest: the commit marker of one dataset's date, written last (DESIGN.md).
+
+Readers rely on ``files[].path/key/size/sha256/version_id`` and ``totals`` (files, bytes); later versions only add
+fields. ``sha256`` is always the whole file's SHA-256 (base64), what a restore recomputes. ``s3_checksum`` is the
+additional checksum S3 reports for the object: the same value for a single PUT, a checksum of the parts' checksums
+("<base64>-<parts>") for a multipart upload. ``etag`` is kept only as an opaque change token (never as an MD5).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import metadata
+from typing import Any
+
+MANIFEST_VERSION = 2
+ENTRY_FIELDS = ("path", "key", "size", "sha256", "version_id")
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("indata-backup")
+    except metadata.PackageNotFoundError:  # run from the repository, not installed: the version of record
+        return "0.1.0"
+
+
+def build_manifest(*, dataset: str, run_date: str, bucket: str, prefix: str, package_version: str,
+                   entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    files = sorted(entries, key=lambda entry: entry["path"])
+    return {"manifest_version": MANIFEST_VERSION, "package_version": package_version, "dataset": dataset,
+            "run_date": run_date, "bucket": bucket, "prefix": prefix, "files": files,
+            "totals": {"files": len(files), "bytes": sum(entry["size"] for entry in files)}}
+
+
+def manifest_problems(document: Any, dataset: str, run_date: str) -> list[str]:
+    """Why a manifest is not a complete commit of the date (empty when it is).
+
+    A manifest cut short or written by something else must not let the chain go on: the file list has to be
+    whole, every entry under the date's prefix, and the totals have to add up.
+    """
+    if not isinstance(document, dict):
+        return ["not a JSON object"]
+    problems = [f"{name} is {document.get(name)!r}, expected {expected!r}"
+                for name, expected in (("dataset", dataset), ("run_date", run_date))
+                if document.get(name) != expected]
+    files, totals, prefix = document.get("files"), document.get("totals"), document.get("prefix")
+    if not isinstance(files, list) or not isinstance(totals, dict) or not isinstance(prefix, str):
+        return problems + ["files, totals or prefix missing"]
+    for index, entry in enumerate(files):
+        missing = [name for name in ENTRY_FIELDS if not isinstance(entry, dict) or name not in entry]
+        if missing:
+            problems.append(f"files[{index}] lacks {', '.join(missing)}")
+        elif not entry["key"].startswith(prefix):
+            problems.append(f"files[{index}] key {entry['key']!r} is outside {prefix!r}")
+    if problems:
+        return problems
+    counted = {"files": len(files), "bytes": sum(entry["size"] for entry in files)}
+    if {name: totals.get(name) for name in counted} != counted:
+        problems.append(f"totals {totals} do not match the file list {counted}")
+    return problems
