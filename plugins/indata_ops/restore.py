@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from botocore.exceptions import ClientError
 
 from indata_ops.layout import manifest_key
+from indata_ops.manifest import manifest_problems
 from indata_ops.run_date import checked_run_date
 
 OK, MISMATCH, MISSING = "ok", "mismatch", "missing"
@@ -36,6 +37,10 @@ class NoCommittedBackup(LookupError):
 
     def __init__(self, dataset: str, run_date: str) -> None:
         super().__init__(f"no committed backup for {dataset} on {run_date}")
+
+
+class BadManifest(ValueError):
+    """The manifest is there but is not a complete commit (cut short, hand-edited, or another date's)."""
 
 
 class UnsafePath(ValueError):
@@ -56,7 +61,7 @@ class ManifestFile:
     path: str  # relative to the dataset's source folder, and so to the restore target
     key: str
     expected: ObjectState  # sha256: the whole file's
-    mtime: str  # ISO 8601, from the local file at backup time
+    mtime: str | None  # ISO 8601, from the local file at backup time; not part of the manifest's reader contract
     # What HEAD reports as ChecksumSHA256: the file's SHA-256, except for a multipart upload (a checksum of the
     # parts' checksums), which manifests from version 2 record as s3_checksum.
     s3_checksum: str
@@ -111,14 +116,26 @@ class Report:
 
 
 def read_manifest(s3: Any, bucket: str, dataset: str, run_date: str) -> list[ManifestFile]:
-    """The files of a committed backup; NoCommittedBackup when the date has no manifest, ValueError for a bad date."""
-    response = _unless_missing(s3.get_object, Bucket=bucket, Key=manifest_key(dataset, checked_run_date(run_date)))
+    """The files of a committed backup.
+
+    NoCommittedBackup when the date has no manifest, BadManifest when it is not a complete commit, ValueError for
+    a bad date.
+    """
+    key = manifest_key(dataset, checked_run_date(run_date))
+    response = _unless_missing(s3.get_object, Bucket=bucket, Key=key)
     if response is None:
         raise NoCommittedBackup(dataset, run_date)
-    return [ManifestFile(path=entry["path"], key=entry["key"], mtime=entry["mtime"],
+    try:
+        document = json.loads(response["Body"].read())
+    except ValueError as error:
+        raise BadManifest(f"s3://{bucket}/{key} is not JSON: {error}") from None
+    problems = manifest_problems(document, dataset, run_date)
+    if problems:
+        raise BadManifest(f"s3://{bucket}/{key} is not a complete commit: {'; '.join(problems)}")
+    return [ManifestFile(path=entry["path"], key=entry["key"], mtime=entry.get("mtime"),
                          expected=ObjectState(entry["size"], entry["sha256"], entry["version_id"]),
                          s3_checksum=entry.get("s3_checksum") or entry["sha256"])
-            for entry in json.loads(response["Body"].read())["files"]]
+            for entry in document["files"]]
 
 
 # --- verify -----------------------------------------------------------------------------------------------------
@@ -129,7 +146,7 @@ def verify(s3: Any, bucket: str, run_date: str, datasets: Iterable[str], *, deep
 
     Without ``deep`` nothing is downloaded: a HEAD with ChecksumMode gives the size, the SHA-256 S3 checked on
     upload, and the version id. ``deep`` downloads and hashes every byte, for when S3's own checksum is not trusted.
-    A dataset without a manifest gets a report with that error, so one missing date does not hide the others.
+    A dataset without a complete manifest gets a report with that error, so it does not hide the others.
     """
     return [_verify_dataset(s3, bucket, dataset, run_date, deep) for dataset in datasets]
 
@@ -137,7 +154,7 @@ def verify(s3: Any, bucket: str, run_date: str, datasets: Iterable[str], *, deep
 def _verify_dataset(s3: Any, bucket: str, dataset: str, run_date: str, deep: bool) -> Report:
     try:
         files = read_manifest(s3, bucket, dataset, run_date)
-    except NoCommittedBackup as error:
+    except (NoCommittedBackup, BadManifest) as error:
         return Report(dataset, run_date, error=str(error))
     return Report(dataset, run_date, tuple(_check_object(s3, bucket, f, deep) for f in files))
 
@@ -195,8 +212,9 @@ def _restore_file(s3: Any, bucket: str, file: ManifestFile, destination: Path) -
             size, sha256 = _hash_stream(response["Body"], out)
         check = FileCheck(file.path, file.key, file.expected, ObjectState(size, sha256, response.get("VersionId")))
         if check.status == OK:
-            mtime = datetime.fromisoformat(file.mtime).timestamp()
-            os.utime(temporary, (mtime, mtime))
+            if file.mtime:
+                mtime = datetime.fromisoformat(file.mtime).timestamp()
+                os.utime(temporary, (mtime, mtime))
             temporary.replace(destination)
         return check
     finally:

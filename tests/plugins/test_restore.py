@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from indata_ops.restore import MISMATCH, MISSING, OK, NoCommittedBackup, UnsafePath, path_under, restore, verify
+from indata_ops.restore import (
+    MISMATCH,
+    MISSING,
+    OK,
+    BadManifest,
+    NoCommittedBackup,
+    UnsafePath,
+    path_under,
+    restore,
+    verify,
+)
 
 TAMPERED = "bytes.csv"
 
@@ -31,10 +41,10 @@ def tamper(s3, backup, path: str = TAMPERED, with_checksum: bool = True) -> byte
 
 
 def edit_manifest(s3, backup, change) -> None:
-    """Rewrites the committed manifest with ``change(files)`` applied to its file list."""
+    """Rewrites the committed manifest after ``change(manifest)``."""
     key = f"manifests/{backup.dataset}/dt={backup.run_date}/manifest.json"
     manifest = json.loads(s3.get_object(Bucket=backup.bucket, Key=key)["Body"].read())
-    change(manifest["files"])
+    change(manifest)
     s3.put_object(Bucket=backup.bucket, Key=key, Body=json.dumps(manifest).encode())
 
 
@@ -136,10 +146,13 @@ def test_a_multipart_object_is_checked_by_s3_checksum_on_head_and_by_sha256_on_d
     data = bytes(range(256)) * (part_size // 256 + 1)
     s3_checksum = upload_in_two_parts(s3, backup.bucket, backup.key("big.csv"), data, part_size)
     assert s3_checksum != sha256_b64(data)  # a checksum of the parts' checksums
-    # What a version 2 manifest records for it: the file's SHA-256 and S3's own checksum.
-    edit_manifest(s3, backup, lambda files: files.append({
-        "path": "big.csv", "key": backup.key("big.csv"), "size": len(data), "sha256": sha256_b64(data),
-        "s3_checksum": s3_checksum, "mtime": "2026-11-01T08:00:00+00:00", "version_id": None}))
+
+    def add_big_file(manifest: dict) -> None:  # as a version 2 manifest records it: SHA-256 and S3's checksum
+        manifest["files"].append({"path": "big.csv", "key": backup.key("big.csv"), "size": len(data),
+                                  "sha256": sha256_b64(data), "s3_checksum": s3_checksum, "version_id": None})
+        manifest["totals"] = {"files": len(manifest["files"]), "bytes": manifest["totals"]["bytes"] + len(data)}
+
+    edit_manifest(s3, backup, add_big_file)
 
     reports = [verify(s3, backup.bucket, backup.run_date, [backup.dataset], deep=deep)[0] for deep in (False, True)]
     restored = restore(s3, backup.bucket, backup.dataset, backup.run_date, tmp_path / "restored")
@@ -157,10 +170,26 @@ def test_a_date_without_manifest_has_no_committed_backup(backup, aws, tmp_path):
     assert not (tmp_path / "restored").exists()
 
 
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda manifest: manifest["files"].pop(), "do not match the file list"),
+    (lambda manifest: manifest["files"][0].update(key="raw/clientes/dt=2026-11-01/x.json"), "is outside"),
+    (lambda manifest: manifest.update(run_date="2026-11-02"), "run_date is '2026-11-02'"),
+], ids=["cut short", "foreign key", "another date"])
+def test_a_manifest_that_is_not_a_complete_commit_is_refused(backup, aws, tmp_path, change, problem):
+    edit_manifest(aws("s3"), backup, change)
+
+    (report,) = verify(aws("s3"), backup.bucket, backup.run_date, [backup.dataset])
+    assert "is not a complete commit" in report.error and problem in report.error and not report.ok
+    with pytest.raises(BadManifest, match=problem):
+        restore(aws("s3"), backup.bucket, backup.dataset, backup.run_date, tmp_path / "restored")
+    assert tree(tmp_path) == {}
+
+
 @pytest.mark.parametrize("bad_path", ["../escape.csv", "sub dir/../../escape.csv", "{outside}/escape.csv"])
 def test_a_manifest_path_escaping_the_target_restores_nothing(backup, aws, tmp_path, bad_path):
     s3 = aws("s3")
-    edit_manifest(s3, backup, lambda files: files[-1].update(path=bad_path.format(outside=tmp_path / "outside")))
+    edit_manifest(s3, backup, lambda manifest: manifest["files"][-1].update(
+        path=bad_path.format(outside=tmp_path / "outside")))
 
     with pytest.raises(UnsafePath):
         restore(s3, backup.bucket, backup.dataset, backup.run_date, tmp_path / "target" / "restored")
