@@ -10,7 +10,7 @@ LOCAL_AWS_STATE ?= .local/aws
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv java test aws run verify restore bench-backup
+.PHONY: venv java test aws run verify restore bench-backup bench-local-aws
 
 venv: $(STAMP)
 
@@ -47,3 +47,7 @@ restore: venv
 # The backup operator against `aws s3 sync` on a fresh local stack: 5,000 x 16 KiB, 2 x 256 MiB, no-change rerun.
 bench-backup: venv
 	$(PY) scripts/bench_backup.py
+
+# Start-up, crawl, job overhead, Athena COUNT(*) and S3 upload throughput vs plain moto, in one run.
+bench-local-aws: venv java
+	$(PY) scripts/bench_local_aws.py

@@ -232,7 +232,10 @@ class JobRunProcess:
             if time.monotonic() > deadline:
                 self.run["JobRunState"] = "TIMEOUT"
                 os.killpg(self._process.pid, signal.SIGKILL)
-            time.sleep(LOG_FLUSH_SECONDS)
+            try:  # wakes as soon as the script ends, not at the next flush
+                self._process.wait(timeout=LOG_FLUSH_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         shipper.ship()
         return self._process.returncode
 
