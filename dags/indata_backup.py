@@ -82,7 +82,8 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     aws = {"aws_conn_id": settings.aws_conn_id, "region_name": settings.region}
     backup = BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(settings.source_root),
                                  run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket,
-                                 full_refresh="{{ params.full_refresh }}", **aws)
+                                 extra_args=settings.encryption_args(), full_refresh="{{ params.full_refresh }}",
+                                 **aws)
     wait = ManifestSensor(task_id="wait_for_manifest", bucket_name=settings.bucket, dataset=dataset.name,
                           run_date=RUN_DATE_TEMPLATE, bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE),
                           **aws, poke_interval=POLL_SECONDS, timeout=timedelta(hours=6).total_seconds())

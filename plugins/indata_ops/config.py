@@ -32,6 +32,9 @@ ENV_RESTORE_ROOT = "BACKUP_RESTORE_ROOT"
 FORMATS = ("csv", "json", "parquet")
 SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
 RUN_DATE_PLACEHOLDER = "{ds}"
+ON_EMPTY = ("fail", "skip")
+SSE_MODES = ("sse-s3", "sse-kms")
+STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 
 
 class ConfigError(ValueError):
@@ -63,6 +66,21 @@ class Settings:
     source_root: Path = DEFAULT_SOURCE_ROOT
     # The restore DAG writes only below it: the UI must not let anyone write anywhere the worker can.
     restore_root: Path = DEFAULT_RESTORE_ROOT
+    # Storage safety: server-side encryption of every object the backup writes, and the bucket's lifecycle.
+    sse: str = "sse-s3"  # sse-s3 | sse-kms
+    sse_kms_key_id: str | None = None  # required with sse-kms
+    sse_bucket_key: bool = True  # with sse-kms: one data key per bucket, not per object (fewer KMS calls)
+    abort_multipart_days: int = 7  # unfinished multipart uploads (a killed run) are dropped after this
+    expire_after_days: int | None = None  # raw/ and manifests/ objects expire this long after they were written
+    transition_after_days: int | None = None  # ... and move to transition_storage_class after this
+    transition_storage_class: str = "GLACIER_IR"
+
+    def encryption_args(self) -> dict[str, Any]:
+        """The S3 arguments that encrypt an object as configured (PutObject, CreateMultipartUpload, CopyObject)."""
+        if self.sse == "sse-kms":
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.sse_kms_key_id,
+                    "BucketKeyEnabled": self.sse_bucket_key}
+        return {"ServerSideEncryption": "AES256"}
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,7 @@ class Dataset:
     schema: tuple[ColumnSpec, ...] = ()  # empty: the job infers the schema
     locale: Locale = Locale()
     order_by: str | None = None  # among rows sharing the keys, the one with the greatest value is kept
+    on_empty: str = "fail"  # a date without files: fail the backup, or skip it with an empty manifest
 
     @property
     def is_snapshot(self) -> bool:
@@ -327,6 +346,13 @@ def _s3_uri_problem(uri: str) -> str | None:
     return None if bucket_problem is None else f"must be an s3:// URI with a valid bucket: {bucket_problem}"
 
 
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)} (got {value!r})"
+
+    return check
+
+
 def _single_character(value: Any) -> str | None:
     return _type_problem(value, str) or (None if len(value) == 1 else f"must be one character (got {value!r})")
 
@@ -397,6 +423,14 @@ _SETTING_RULES: dict[str, _SettingRule] = {
     ),
     "max_active_runs": _SettingRule("BACKUP_MAX_ACTIVE_RUNS", int, _at_least(1)),
     "aws_conn_id": _SettingRule("BACKUP_AWS_CONN_ID", str, _matches(r"[\w.-]+", "an Airflow connection id")),
+    "sse": _SettingRule("BACKUP_SSE", str, _one_of(SSE_MODES)),
+    "sse_kms_key_id": _SettingRule("BACKUP_SSE_KMS_KEY_ID", str, _matches(r"[\w:/+=,.@-]{1,2048}",
+                                                                          "a KMS key id, ARN or alias")),
+    "sse_bucket_key": _SettingRule("BACKUP_SSE_BUCKET_KEY", bool, lambda value: None),
+    "abort_multipart_days": _SettingRule("BACKUP_ABORT_MULTIPART_DAYS", int, _at_least(1)),
+    "expire_after_days": _SettingRule("BACKUP_EXPIRE_AFTER_DAYS", int, _at_least(1)),
+    "transition_after_days": _SettingRule("BACKUP_TRANSITION_AFTER_DAYS", int, _at_least(1)),
+    "transition_storage_class": _SettingRule("BACKUP_TRANSITION_STORAGE_CLASS", str, _one_of(STORAGE_CLASSES)),
 }
 _SETTINGS_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -419,6 +453,9 @@ def _load_settings(
                 values[name] = f"s3://{values['bucket']}/athena-results/"
             continue
         value, origin = _setting_value(name, rule, raw, env, problems)
+        if value is None and _SETTINGS_DEFAULTS.get(name, MISSING) is None:
+            values[name] = None  # an optional setting left out (or written as null)
+            continue
         problem = None if value is MISSING else _type_problem(value, rule.kind) or rule.check(value)
         if problem:
             problems.add("settings", name, problem, origin)
@@ -428,6 +465,7 @@ def _load_settings(
     if "raw_database" in values and values["raw_database"] == values.get("clean_database"):
         # Raw and clean tables are both named after the dataset: one database would make them collide.
         problems.add("settings", "clean_database", "must differ from raw_database")
+    _check_storage(values, problems)
     folders = {name: _folder(name, raw.get(name), env, config_dir, problems) for name in _FOLDER_SETTINGS}
 
     if len(problems.lines) > before or None in folders.values():
@@ -445,8 +483,10 @@ def _setting_value(
     if rule.env_var in env:
         origin = f"from environment variable {rule.env_var}"
         text = env[rule.env_var]
+        if rule.kind is bool and text.lower() in ("true", "false"):
+            return text.lower() == "true", origin
         if rule.kind is not int:
-            return text, origin
+            return text, origin  # a bool variable that is neither true nor false is reported by its type check
         try:
             return int(text), origin
         except ValueError:
@@ -479,9 +519,21 @@ def _folder(name: str, raw: Any, env: Mapping[str, str], config_dir: Path, probl
     return root if root.is_absolute() else (config_dir / root).resolve()
 
 
+def _check_storage(values: dict[str, Any], problems: _Problems) -> None:
+    """Encryption and lifecycle settings that only make sense together."""
+    if values.get("sse") == "sse-kms" and not values.get("sse_kms_key_id"):
+        problems.add("settings", "sse_kms_key_id", "is required with sse: sse-kms")
+    if values.get("sse") == "sse-s3" and values.get("sse_kms_key_id"):
+        problems.add("settings", "sse_kms_key_id", "is only used with sse: sse-kms")
+    expire, transition = values.get("expire_after_days"), values.get("transition_after_days")
+    if expire is not None and transition is not None and transition >= expire:
+        problems.add("settings", "transition_after_days", f"must be less than expire_after_days ({expire})")
+
+
 # --- datasets -------------------------------------------------------------------------------------------------
 
-_DATASET_KEYS = ("name", "source", "format", "reader", "null_tokens", "keys", "schema", "locale", "order_by")
+_DATASET_KEYS = ("name", "source", "format", "reader", "null_tokens", "keys", "schema", "locale", "order_by",
+                 "on_empty")
 _DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,254}")
 _DECIMAL_TYPE = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
@@ -549,6 +601,7 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
     locale = _load_locale(raw.get("locale", {}), where, problems)
     keys = _checked(raw, "keys", where, problems, _name_list_problem, default=[])
     order_by = _checked(raw, "order_by", where, problems, _string_problem)
+    on_empty = _checked(raw, "on_empty", where, problems, _on_empty_problem, default="fail")
 
     # Cross-field checks run whenever their inputs are valid, so one run reports everything.
     if schema is not None and keys is not None:
@@ -567,6 +620,7 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
         schema=schema,
         locale=locale,
         order_by=order_by,
+        on_empty=on_empty,
     )
 
 
@@ -597,6 +651,11 @@ def _dataset_name_problem(value: Any) -> str | None:
         # It becomes an S3 prefix and a Glue table name in both databases.
         return f"must match ^[a-z][a-z0-9_]{{0,62}}$ (got {value!r})"
     return None
+
+
+def _on_empty_problem(value: Any) -> str | None:
+    return _type_problem(value, str) or (
+        None if value in ON_EMPTY else f"must be one of {', '.join(ON_EMPTY)} (got {value!r})")
 
 
 def _source_problem(value: Any) -> str | None:

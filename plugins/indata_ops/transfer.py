@@ -169,6 +169,8 @@ class BackupRun:
     # --- the transfer -------------------------------------------------------------------------------------------
     def _transfer(self, files: list[SourceFile], listed: dict[str, ListedObject], kept_bytes: int,
                   total_files: int) -> list[Outcome]:
+        if not files:
+            return []
         progress = Progress(f"Backup of {self.dataset} on {self.run_date}", total_files,
                             kept_bytes + sum(file.size for file in files))
         progress.advance(files=total_files - len(files), size=kept_bytes)

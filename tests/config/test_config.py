@@ -360,6 +360,18 @@ SINGLE_PROBLEMS: list[tuple[str, Mutation, str]] = [
     ("null and true",
      both(dataset_field(0, "null_tokens", ["N/A"]), dataset_field(0, "locale", {"true_values": ["n/a"]})),
      "dataset 'ventas': field 'locale.true_values': shares 'n/a' with null_tokens"),
+    ("on_empty", dataset_field(0, "on_empty", "ignore"),
+     "dataset 'ventas': field 'on_empty': must be one of fail, skip (got 'ignore')"),
+    ("sse mode", setting("sse", "aes256"), "settings: field 'sse': must be one of sse-s3, sse-kms (got 'aes256')"),
+    ("kms without key", setting("sse", "sse-kms"), "settings: field 'sse_kms_key_id': is required with sse: sse-kms"),
+    ("kms key with sse-s3", setting("sse_kms_key_id", "alias/x"),
+     "settings: field 'sse_kms_key_id': is only used with sse: sse-kms"),
+    ("bucket key type", setting("sse_bucket_key", "yes"), "settings: field 'sse_bucket_key': must be true or false"),
+    ("abort days", setting("abort_multipart_days", 0), "settings: field 'abort_multipart_days': must be >= 1 (got 0)"),
+    ("storage class", setting("transition_storage_class", "COLD"),
+     "settings: field 'transition_storage_class': must be one of STANDARD_IA, ONEZONE_IA"),
+    ("transition after expiry", both(setting("expire_after_days", 30), setting("transition_after_days", 30)),
+     "settings: field 'transition_after_days': must be less than expire_after_days (30)"),
     ("settings shape", lambda doc: doc.update(settings=["x"]), "top level: field 'settings': must be a mapping"),
     ("no datasets", lambda doc: doc.update(datasets=[]), "top level: field 'datasets': must be a non-empty list"),
 ]
@@ -454,6 +466,31 @@ def test_defaults_fill_settings_and_csv_reader(write_config, document) -> None:
         "delimiter": ",", "quote": '"', "escape": '"', "encoding": "UTF-8", "header": True,
     }
     assert config.dataset("clientes").schema == () and config.dataset("clientes").keys == ()
+
+
+def test_storage_safety_defaults_to_sse_s3_and_a_week_for_unfinished_uploads(write_config, document) -> None:
+    config = load_config(write_config(document), environ={})
+
+    settings = config.settings
+    assert settings.encryption_args() == {"ServerSideEncryption": "AES256"}
+    assert (settings.abort_multipart_days, settings.expire_after_days, settings.transition_after_days) == (7, None, None)
+    assert config.dataset("ventas").on_empty == "fail"
+
+
+def test_sse_kms_and_lifecycle_come_from_the_environment(write_config, document) -> None:
+    environ = {"BACKUP_SSE": "sse-kms", "BACKUP_SSE_KMS_KEY_ID": "alias/indata", "BACKUP_SSE_BUCKET_KEY": "False",
+               "BACKUP_EXPIRE_AFTER_DAYS": "365", "BACKUP_TRANSITION_AFTER_DAYS": "30"}
+    settings = load_config(write_config(document), environ=environ).settings
+
+    assert settings.encryption_args() == {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/indata",
+                                          "BucketKeyEnabled": False}
+    assert (settings.expire_after_days, settings.transition_after_days) == (365, 30)
+
+
+def test_a_dataset_may_skip_dates_without_files(write_config, document) -> None:
+    document["datasets"][1]["on_empty"] = "skip"
+
+    assert load_config(write_config(document), environ={}).dataset("clientes").on_empty == "skip"
 
 
 def test_decimal_types_are_written_canonically(write_config, document) -> None:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
+import dataclasses
 import hashlib
 import json
 import re
 import shutil
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from indata_ops.config import load_config
 from indata_ops.operators.backup import BackupFilesOperator
@@ -35,8 +38,8 @@ def source(tmp_path, aws):
     return tmp_path, folder, files
 
 
-def backup(root, conn) -> BackupFilesOperator:
-    return BackupFilesOperator(task_id="backup_files", dataset=DATASET, source_root=str(root), run_date=DAY,
+def backup(root, conn, dataset=DATASET) -> BackupFilesOperator:
+    return BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(root), run_date=DAY,
                                bucket=BUCKET, aws_conn_id=conn)
 
 
@@ -85,7 +88,7 @@ def test_a_changed_file_is_sent_again(source, aws, aws_connection):
     assert body == b"changed"
 
 
-@pytest.mark.parametrize("problem", ["missing root", "no files for the date"])
+@pytest.mark.parametrize("problem", ["missing root", "missing dataset folder", "no files for the date"])
 def test_bad_source_fails_clearly_and_commits_nothing(source, aws, aws_connection, problem):
     root, folder, _ = source
     s3 = aws("s3")
@@ -94,6 +97,9 @@ def test_bad_source_fails_clearly_and_commits_nothing(source, aws, aws_connectio
     if problem == "missing root":
         shutil.rmtree(root)
         message = f"Source root {root} does not exist"
+    elif problem == "missing dataset folder":
+        shutil.rmtree(root / "ventas")
+        message = f"Folder {root / 'ventas'} of dataset ventas does not exist"
     else:
         for path in folder.glob("*.csv"):
             path.unlink()
@@ -105,3 +111,72 @@ def test_bad_source_fails_clearly_and_commits_nothing(source, aws, aws_connectio
     for entry in before["files"]:
         assert s3.head_object(Bucket=BUCKET, Key=entry["key"], ChecksumMode="ENABLED")["ChecksumSHA256"] == (
             entry["sha256"])
+
+
+def test_a_date_without_files_may_be_skipped_with_an_empty_manifest(source, aws, aws_connection):
+    root, folder, _ = source
+    s3 = aws("s3")
+    backup(root, aws_connection).execute({})
+    shutil.rmtree(folder)  # the export of that date is gone: the date is now seen empty
+    skipping = backup(root, aws_connection, dataclasses.replace(DATASET, on_empty="skip"))
+    with pytest.raises(AirflowSkipException, match="date skipped \\(on_empty: skip\\), empty manifest committed"):
+        skipping.execute({})
+    assert (manifest(s3)["files"], manifest(s3)["totals"]) == ([], {"files": 0, "bytes": 0})
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"raw/ventas/dt={DAY}/")
+
+
+@contextlib.contextmanager
+def without_root_file_access():
+    """Root reads any file; drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this thread (and the threads it
+    starts) so that file modes apply to it as to the service account a worker runs as."""
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # _LINUX_CAPABILITY_VERSION_3, this thread
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.capget(ctypes.byref(header), data) == 0
+    saved = data[0].effective
+    data[0].effective &= ~((1 << 1) | (1 << 2))
+    assert libc.capset(ctypes.byref(header), data) == 0
+    try:
+        yield
+    finally:
+        data[0].effective = saved
+        assert libc.capset(ctypes.byref(header), data) == 0
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def test_an_unreadable_file_fails_naming_it_and_commits_nothing(source, aws, aws_connection):
+    root, folder, _ = source
+    locked = folder / "ventas_tarde.csv"
+    locked.chmod(0)
+    with without_root_file_access(), pytest.raises(AirflowException, match=re.escape(f"Cannot read {locked}")):
+        backup(root, aws_connection).execute({})
+    assert "Contents" not in aws("s3").list_objects_v2(Bucket=BUCKET, Prefix="manifests/")
+
+
+UNUSUAL_NAMES = ["año 2026/ventas día 1.csv", "a+b=c&d.csv", "100% sure #1 (copy).csv", "semi;colon, comma'.csv",
+                 "日本語 ファイル.csv", "tilde~and@at$.csv", "dot..dot .csv", "percent%20encoded.csv"]
+
+
+def test_paths_with_spaces_accents_and_unusual_characters_round_trip(tmp_path, aws, aws_connection):
+    aws("s3").create_bucket(Bucket=BUCKET)
+    folder = tmp_path / "ventas" / DAY
+    contents = {name: f"{name}\n".encode() for name in UNUSUAL_NAMES}
+    for name, data in contents.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    dataset = dataclasses.replace(DATASET, source="ventas/{ds}/**/*.csv")
+    BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(tmp_path), run_date=DAY,
+                        bucket=BUCKET, aws_conn_id=aws_connection).execute({})
+    s3 = aws("s3")
+    entries = manifest(s3)["files"]
+    assert sorted(entry["path"] for entry in entries) == sorted(UNUSUAL_NAMES)
+    listed = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"raw/ventas/dt={DAY}/")["Contents"]}
+    assert listed == {f"raw/ventas/dt={DAY}/{name}" for name in UNUSUAL_NAMES}
+    for entry in entries:
+        assert s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read() == contents[entry["path"]]

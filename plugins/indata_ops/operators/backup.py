@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
 
 from indata_ops.config import Dataset
 from indata_ops.hooks.backup import BackupHook
@@ -22,6 +23,7 @@ class BackupFilesOperator(BaseOperator):
     Each object carries a SHA-256 additional checksum computed while the file is read; after upload every object
     is checked against its local size and checksum (HEAD with ChecksumMode). Objects already there and identical
     are not sent again; for snapshot datasets, files unchanged since the previous date are copied server-side.
+    A date without files fails, or with the dataset's ``on_empty: skip`` commits an empty manifest and skips.
     Objects of that date that no longer match a local file are removed, so a rerun replaces exactly that date.
     The manifest goes last: a backup without its manifest did not happen. See indata_ops.transfer.
 
@@ -60,14 +62,18 @@ class BackupFilesOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
         listing = list_sources(Path(self.source_root), self.dataset, run_date)
-        if not listing.files:
-            raise SourceError(f"No files match {self.dataset.source_glob(run_date)!r} under {self.source_root} "
-                              f"for dataset {self.dataset.name} on {run_date}")
+        nothing = (f"No files match {self.dataset.source_glob(run_date)!r} under {self.source_root} for dataset "
+                   f"{self.dataset.name} on {run_date}")
+        if not listing.files and self.dataset.on_empty == "fail":
+            raise SourceError(nothing)
         summary = BackupRun(
             self.hook, bucket=self.bucket, dataset=self.dataset.name, run_date=run_date,
             snapshot=self.dataset.is_snapshot, package_version=package_version(),
             extra_args=self.extra_args if self.extra_args is not None else {"ServerSideEncryption": "AES256"},
             full_refresh=str(self.full_refresh).lower() == "true", settings=self.transfer).run(listing)
+        if not listing.files:
+            # The empty manifest records that the date was seen empty; the chain has nothing to crawl or clean.
+            raise AirflowSkipException(f"{nothing}: date skipped (on_empty: skip), empty manifest committed")
         self.log.info("Backed up %s files (%s bytes) of %s on %s: %s bytes sent in %s files, %s copied server-side, "
                       "%s already there, %s stale objects removed%s", summary.files, summary.bytes,
                       self.dataset.name, run_date, summary.bytes_sent, summary.sent, summary.copied, summary.kept,
