@@ -447,8 +447,8 @@ def limits(startup, crawl, job, athena, s3) -> list[str]:
         f"job_overhead_s ({job['median']:.2f} s): not the JVM - {jvm_note} ({job['script']:.2f} s). The overhead is "
         f"{job['before']:.2f} s before the script's first line (script download, Python start) and "
         f"{job['after']:.2f} s after its last line" + (
-            ": job_runner.py checks the script's process once per LOG_FLUSH_SECONDS (1.0 s sleep), so 0-1 s "
-            "(0.5 s on average) is waiting for that poll, then logs are shipped and SUCCEEDED is set."
+            ": after the script exits, job_runner.py ships the last log lines to CloudWatch Logs, syncs the S3 "
+            "mirror back and sets SUCCEEDED."
             if after_dominates else "."),
         f"count_1m_ms ({athena['median']:.0f} ms warm): " + (
             f"DuckDB ({athena['duckdb_direct_ms']:.0f} ms for the same COUNT(*) on the local file, "
