@@ -10,7 +10,7 @@ LOCAL_AWS_STATE ?= .local/aws
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv java test aws run verify restore bench-backup bench-local-aws
+.PHONY: venv java test aws run verify restore bench-backup setup-bucket bench-local-aws
 
 venv: $(STAMP)
 
@@ -51,3 +51,8 @@ bench-backup: venv
 # Start-up, crawl, job overhead, Athena COUNT(*) and S3 upload throughput vs plain moto, in one run.
 bench-local-aws: venv java
 	$(PY) scripts/bench_local_aws.py
+
+# Versioning, public access block, default encryption and lifecycle rules on the bucket, from the config
+# (idempotent). The local stack on LOCAL_AWS_PORT, as for verify; REAL_AWS=1 uses boto3's default chain.
+setup-bucket: venv
+	$(PY) scripts/setup_bucket.py $(if $(REAL_AWS),,--local-port $(LOCAL_AWS_PORT))
