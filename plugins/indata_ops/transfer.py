@@ -136,7 +136,7 @@ class BackupRun:
         # From here on objects change: until the new manifest lands, this date has no committed backup.
         self.hook.delete(self.bucket, [self.manifest_key])
         listed = self.hook.list_objects(self.bucket, self.prefix)
-        kept = [entry for path, entry in trusted.items() if listed.get(entry["key"]) == _listed(entry)]
+        kept = [entry for entry in trusted.values() if listed.get(entry["key"]) == _listed(entry)]
         kept_paths = {entry["path"] for entry in kept}
         todo = [file for file in listing.files if file.relative not in kept_paths]
         outcomes = self._transfer(todo, listed, sum(e["size"] for e in kept), len(listing.files))
@@ -174,7 +174,7 @@ class BackupRun:
         progress = Progress(f"Backup of {self.dataset} on {self.run_date}", total_files,
                             kept_bytes + sum(file.size for file in files))
         progress.advance(files=total_files - len(files), size=kept_bytes)
-        previous = self._previous_date_entries() if self.snapshot and files else {}
+        previous = self._previous_date_entries() if self.snapshot else {}
         with concurrent.futures.ThreadPoolExecutor(self.settings.workers, thread_name_prefix="file") as pool:
             futures = [pool.submit(self._with_retries, file, listed.get(self.prefix + file.relative),
                                    previous.get(file.relative), progress) for file in files]
