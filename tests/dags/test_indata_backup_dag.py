@@ -68,6 +68,18 @@ def test_tasks_get_their_aws_settings_from_config(dag, config):
     assert wait.bucket_key == f"manifests/{dataset.name}/dt={{{{ params.run_date or ds }}}}/manifest.json"
 
 
+def test_the_backup_is_encrypted_as_configured_and_the_sensor_waits_for_a_complete_manifest(dag, config):
+    from indata_ops.sensors.manifest import ManifestSensor
+
+    dataset = config.datasets[0]
+    backup = dag.get_task(f"{dataset.name}.backup_files")
+    assert backup.extra_args == config.settings.encryption_args() == {"ServerSideEncryption": "AES256"}
+    assert backup.full_refresh == "{{ params.full_refresh }}" and dag.params["full_refresh"] is False
+    wait = dag.get_task(f"{dataset.name}.wait_for_manifest")
+    assert isinstance(wait, ManifestSensor) and not wait.deferrable
+    assert (wait.dataset, wait.run_date) == (dataset.name, "{{ params.run_date or ds }}")
+
+
 PARSE_WITHOUT_NETWORK_OR_DB = r"""
 import socket, sys
 def refuse(*args, **kwargs):
