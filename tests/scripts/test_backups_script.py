@@ -98,8 +98,10 @@ def test_bad_requests_fail_with_one_clear_line(backups, tmp_path, args, message)
     (["verify", "DATE=2026-11-02", "REAL_AWS=1"], "scripts/backups.py verify --date 2026-11-02"),
 ])
 def test_make_targets_call_the_script(make_args, command):
-    result = subprocess.run(["make", "-n", "LOCAL_AWS_PORT=4999", *make_args], cwd=REPO, capture_output=True,
-                            text=True, timeout=30)
+    # Under `make test` this is a sub-make: without the parent's flags, and without "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(["make", "-n", "--no-print-directory", "LOCAL_AWS_PORT=4999", *make_args], cwd=REPO,
+                            capture_output=True, text=True, timeout=30, env=env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].endswith(command)
