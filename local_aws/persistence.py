@@ -38,7 +38,7 @@ import tempfile
 import threading
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from moto.backends import get_backend
 from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, MultipartDict, s3_backends
@@ -161,15 +161,26 @@ class _Journal:
     def _compact(self) -> None:
         """Rewrites the journal with only the live records (copied from the file); the caller holds the lock."""
         before = self._size
+        with self.path.open("rb") as source:
+            def live_frames() -> Iterator[tuple[str, bytes]]:
+                for name, (offset, length) in sorted(self._live.items(), key=lambda item: item[1][0]):
+                    source.seek(offset)
+                    yield name, source.read(length)
+
+            size = self._replace(live_frames())
+        log.info("Compacted %s from %d to %d bytes", self.path, before, size)
+
+    def _replace(self, frames: Iterable[tuple[str, bytes]]) -> int:
+        """Writes (name, frame) pairs to a new journal that atomically replaces this one; the caller holds the lock.
+        Returns the new size."""
         fd, tmp = _mkstemp(self.path.parent)
         live, size = {}, 0
         try:
-            with os.fdopen(fd, "wb") as out, self.path.open("rb") as source:
-                for name, (offset, length) in sorted(self._live.items(), key=lambda item: item[1][0]):
-                    source.seek(offset)
-                    out.write(source.read(length))
-                    live[name] = (size, length)
-                    size += length
+            with os.fdopen(fd, "wb") as out:
+                for name, frame in frames:
+                    out.write(frame)
+                    live[name] = (size, len(frame))
+                    size += len(frame)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -178,7 +189,7 @@ class _Journal:
             os.close(self._fd)
             self._fd = None
         self._live, self._size, self._live_bytes = live, size, size
-        log.info("Compacted %s from %d to %d bytes", self.path, before, size)
+        return size
 
     def load(self) -> Iterator[tuple[int, int, dict[str, Any]]]:
         """Reads every intact record, one at a time: (offset, length, record). A torn tail is cut off."""
@@ -209,24 +220,7 @@ class _Journal:
     def rewrite(self, records: dict[str, dict[str, Any]]) -> None:
         """Replaces the journal with one record per live key (at restore)."""
         with self.lock:
-            fd, tmp = _mkstemp(self.path.parent)
-            live, size = {}, 0
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    for name, record in records.items():
-                        header, payload = self.frame(record)
-                        out.write(header)
-                        out.write(payload)
-                        live[name] = (size, len(header) + len(payload))
-                        size += len(header) + len(payload)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-            self._live, self._size, self._live_bytes = live, size, size
+            self._replace((name, b"".join(self.frame(record))) for name, record in records.items())
 
     def track(self, live: dict[str, tuple[int, int]], size: int) -> None:
         with self.lock:
