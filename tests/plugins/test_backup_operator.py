@@ -180,3 +180,10 @@ def test_paths_with_spaces_accents_and_unusual_characters_round_trip(tmp_path, a
     assert listed == {f"raw/ventas/dt={DAY}/{name}" for name in UNUSUAL_NAMES}
     for entry in entries:
         assert s3.get_object(Bucket=BUCKET, Key=entry["key"])["Body"].read() == contents[entry["path"]]
+
+
+def test_the_operator_hook_keeps_the_backup_retry_policy(aws_connection):
+    operator = BackupFilesOperator(task_id="backup_files", dataset=DATASET, source_root="/", run_date=DAY,
+                                   bucket=BUCKET, aws_conn_id=aws_connection)
+    config = operator.hook.get_conn().meta.config
+    assert config.retries["mode"] == "standard" and config.retries["total_max_attempts"] > 3

@@ -51,8 +51,9 @@ class BackupHook(S3Hook):
     """S3Hook plus the calls a verified backup needs (additional checksums, ChecksumMode heads, listings)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("config", Config(retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
-                                           max_pool_connections=MAX_POOL_CONNECTIONS))
+        if kwargs.get("config") is None:  # operators pass config=None when no botocore_config is set
+            kwargs["config"] = Config(retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+                                      max_pool_connections=MAX_POOL_CONNECTIONS)
         super().__init__(*args, **kwargs)
 
     def _is_missing(self, error: Exception) -> bool:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowSkipException
 
 from indata_ops.config import Dataset
@@ -17,7 +17,7 @@ from indata_ops.sources import SourceError, list_sources
 from indata_ops.transfer import BackupRun, BackupSummary, TransferSettings
 
 
-class BackupFilesOperator(BaseOperator):
+class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     """Upload the files matching the dataset's pattern for the run date to raw/<dataset>/dt=<date>/.
 
     Each object carries a SHA-256 additional checksum computed while the file is read; after upload every object
@@ -37,13 +37,13 @@ class BackupFilesOperator(BaseOperator):
     :param transfer: concurrency, part size and retry settings
     """
 
-    template_fields: Sequence[str] = ("run_date", "bucket", "source_root", "full_refresh")
+    aws_hook_class = BackupHook
+    template_fields: Sequence[str] = aws_template_fields("run_date", "bucket", "source_root", "full_refresh")
     ui_color = "#d8f3dc"
 
     def __init__(self, *, dataset: Dataset, source_root: str, run_date: str, bucket: str,
                  extra_args: dict[str, Any] | None = None, full_refresh: bool | str = False,
-                 transfer: TransferSettings = TransferSettings(), aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, **kwargs: Any):
+                 transfer: TransferSettings = TransferSettings(), **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.source_root = source_root
@@ -52,12 +52,6 @@ class BackupFilesOperator(BaseOperator):
         self.extra_args = extra_args
         self.full_refresh = full_refresh
         self.transfer = transfer
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-
-    @cached_property
-    def hook(self) -> BackupHook:
-        return BackupHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)

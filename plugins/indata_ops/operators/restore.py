@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.hooks.backup import BackupHook
@@ -14,7 +14,7 @@ from indata_ops.restore import format_reports, path_under, restore
 from indata_ops.run_date import checked_run_date
 
 
-class RestoreBackupOperator(BaseOperator):
+class RestoreBackupOperator(AwsBaseOperator[BackupHook]):
     """Download every file of the date's manifest to ``target``, verified byte for byte (see indata_ops.restore).
 
     The request comes from a trigger form, so everything is checked before the first download: the dataset must be
@@ -29,12 +29,12 @@ class RestoreBackupOperator(BaseOperator):
     :param restore_root: the only folder restores may write in
     """
 
-    template_fields: Sequence[str] = ("dataset", "run_date", "target")
+    aws_hook_class = BackupHook
+    template_fields: Sequence[str] = aws_template_fields("dataset", "run_date", "target")
     ui_color = "#e0f0ff"
 
     def __init__(self, *, dataset: str, run_date: str, target: str, datasets: Sequence[str], bucket: str,
-                 restore_root: str, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 **kwargs: Any):
+                 restore_root: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.run_date = run_date
@@ -42,12 +42,6 @@ class RestoreBackupOperator(BaseOperator):
         self.datasets = datasets
         self.bucket = bucket
         self.restore_root = restore_root
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-
-    @cached_property
-    def hook(self) -> BackupHook:
-        return BackupHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date, target = self._checked_request()

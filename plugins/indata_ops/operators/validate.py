@@ -5,7 +5,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.hooks.backup import BackupHook
@@ -49,7 +50,7 @@ def report(title: str, checks: Sequence[Check]) -> str:
     return f"{title}\n" + "\n".join(lines)
 
 
-class ValidateCleanOperator(BaseOperator):
+class ValidateCleanOperator(AwsBaseOperator[BackupHook]):
     """Check the clean partition of a run date with Athena queries and the job's counts.
 
     Checks: the backup's manifest is committed with files; the partition has rows; Athena's row count equals the
@@ -57,12 +58,13 @@ class ValidateCleanOperator(BaseOperator):
     NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error.
     """
 
-    template_fields: Sequence[str] = ("run_date", "bucket", "database", "output_location", "workgroup")
+    aws_hook_class = BackupHook  # S3: the job's counts and the manifest; Athena gets a hook of its own
+    template_fields: Sequence[str] = aws_template_fields("run_date", "bucket", "database", "output_location",
+                                                         "workgroup")
     ui_color = "#ffe8cc"
 
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
-                 output_location: str, workgroup: str = "primary", aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, poll_seconds: int = 1, **kwargs: Any):
+                 output_location: str, workgroup: str = "primary", poll_seconds: int = 1, **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.keys = keys
@@ -71,8 +73,6 @@ class ValidateCleanOperator(BaseOperator):
         self.database = database
         self.output_location = output_location
         self.workgroup = workgroup
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
         self.poll_seconds = poll_seconds
 
     def _rows(self, sql: str) -> list[dict[str, str | None]]:
@@ -88,7 +88,7 @@ class ValidateCleanOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
-        s3 = BackupHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        s3 = self.hook
         counts = s3.get_json(self.bucket, job_counts_key(self.dataset, run_date))
         manifest_files = self._manifest_files(s3, run_date)
         summary = self._rows(summary_sql(self.database, self.dataset, run_date, self.keys))[0]
