@@ -25,3 +25,14 @@ def moto_clients(moto_endpoint):
         return boto3.client(service, endpoint_url=moto_endpoint, region_name="us-east-1")
 
     return client
+
+
+@pytest.fixture(scope="session")
+def s3(moto_clients):
+    """S3 on the plain moto server (the crawler and engine tests need S3 and the catalog, no data plane)."""
+    return moto_clients("s3")
+
+
+@pytest.fixture(scope="session")
+def glue(moto_clients):
+    return moto_clients("glue")

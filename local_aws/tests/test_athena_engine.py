@@ -82,16 +82,6 @@ def create_table(glue, name, columns, storage, location, partition_keys=(), para
 
 
 @pytest.fixture(scope="module")
-def glue(moto_clients):
-    return moto_clients("glue")
-
-
-@pytest.fixture(scope="module")
-def s3(moto_clients):
-    return moto_clients("s3")
-
-
-@pytest.fixture(scope="module")
 def partition_bytes(glue, s3):
     """Creates the fixture tables; returns the bytes of data files per sales partition."""
     s3.create_bucket(Bucket=BUCKET)

@@ -37,16 +37,6 @@ CRAWLER_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def s3(moto_clients):
-    return moto_clients("s3")
-
-
-@pytest.fixture(scope="module")
-def glue(moto_clients):
-    return moto_clients("glue")
-
-
 @pytest.fixture
 def bucket(s3) -> str:
     name = f"crawlertest-{uuid.uuid4().hex[:12]}"
