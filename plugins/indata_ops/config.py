@@ -74,6 +74,18 @@ class Settings:
     expire_after_days: int | None = None  # raw/ and manifests/ objects expire this long after they were written
     transition_after_days: int | None = None  # ... and move to transition_storage_class after this
     transition_storage_class: str = "GLACIER_IR"
+    # Operations. The crawl, the Glue job, the Athena queries and the manifest wait hand their waiting to the
+    # triggerer (no worker slot held for minutes); false makes them poll from the worker.
+    deferrable: bool = True
+    # Failure notices: always a log line; e-mail through an SMTP connection and/or a Slack incoming webhook
+    # (an HTTP connection whose host is the webhook URL: the secret stays in the connection) when set.
+    notify_email: str | None = None  # comma-separated addresses
+    smtp_conn_id: str = "smtp_default"
+    slack_webhook_conn_id: str | None = None
+
+    @property
+    def notify_email_addresses(self) -> tuple[str, ...]:
+        return tuple(address.strip() for address in (self.notify_email or "").split(",") if address.strip())
 
     def encryption_args(self) -> dict[str, Any]:
         """The S3 arguments that encrypt an object as configured (PutObject, CreateMultipartUpload, CopyObject)."""
@@ -319,6 +331,7 @@ def _at_least(minimum: int) -> Check:
 
 
 _DATABASE = _matches(r"[a-z_][a-z0-9_]{0,254}", "a Glue database name: lowercase letters, digits, _")
+_CONNECTION_ID = _matches(r"[\w.-]+", "an Airflow connection id")
 _BUCKET_SHAPE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_ADDRESS = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 _BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -422,7 +435,7 @@ _SETTING_RULES: dict[str, _SettingRule] = {
         "BACKUP_ATHENA_WORKGROUP", str, _matches(r"[A-Za-z0-9._-]{1,128}", "an Athena workgroup name")
     ),
     "max_active_runs": _SettingRule("BACKUP_MAX_ACTIVE_RUNS", int, _at_least(1)),
-    "aws_conn_id": _SettingRule("BACKUP_AWS_CONN_ID", str, _matches(r"[\w.-]+", "an Airflow connection id")),
+    "aws_conn_id": _SettingRule("BACKUP_AWS_CONN_ID", str, _CONNECTION_ID),
     "sse": _SettingRule("BACKUP_SSE", str, _one_of(SSE_MODES)),
     "sse_kms_key_id": _SettingRule("BACKUP_SSE_KMS_KEY_ID", str, _matches(r"[\w:/+=,.@-]{1,2048}",
                                                                           "a KMS key id, ARN or alias")),
@@ -431,6 +444,12 @@ _SETTING_RULES: dict[str, _SettingRule] = {
     "expire_after_days": _SettingRule("BACKUP_EXPIRE_AFTER_DAYS", int, _at_least(1)),
     "transition_after_days": _SettingRule("BACKUP_TRANSITION_AFTER_DAYS", int, _at_least(1)),
     "transition_storage_class": _SettingRule("BACKUP_TRANSITION_STORAGE_CLASS", str, _one_of(STORAGE_CLASSES)),
+    "deferrable": _SettingRule("BACKUP_DEFERRABLE", bool, lambda value: None),
+    "notify_email": _SettingRule("BACKUP_NOTIFY_EMAIL", str, _matches(
+        r"\s*[^@\s,]+@[^@\s,]+\.[^@\s,]+\s*(,\s*[^@\s,]+@[^@\s,]+\.[^@\s,]+\s*)*",
+        "comma-separated e-mail addresses")),
+    "smtp_conn_id": _SettingRule("BACKUP_SMTP_CONN_ID", str, _CONNECTION_ID),
+    "slack_webhook_conn_id": _SettingRule("BACKUP_SLACK_WEBHOOK_CONN_ID", str, _CONNECTION_ID),
 }
 _SETTINGS_DEFAULTS = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
