@@ -34,6 +34,9 @@ SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timesta
 RUN_DATE_PLACEHOLDER = "{ds}"
 ON_EMPTY = ("fail", "skip")
 SSE_MODES = ("sse-s3", "sse-kms")
+GLUE_EXECUTION_CLASSES = ("STANDARD", "FLEX")
+# Glue runs FLEX only for Spark jobs on Glue 3.0 or later with these worker types.
+FLEX_WORKER_TYPES = ("G.1X", "G.2X")
 STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 
 
@@ -60,6 +63,8 @@ class Settings:
     glue_worker_type: str = "G.1X"
     glue_number_of_workers: int = 2
     glue_version: str = "5.0"
+    # FLEX runs on spare capacity at a lower price and may start later: for backfills, not for the daily run.
+    glue_execution_class: str = "STANDARD"  # STANDARD | FLEX
     athena_workgroup: str = "primary"
     max_active_runs: int = 1
     aws_conn_id: str = "aws_default"
@@ -431,6 +436,7 @@ _SETTING_RULES: dict[str, _SettingRule] = {
     ),
     "glue_number_of_workers": _SettingRule("BACKUP_GLUE_WORKERS", int, _at_least(2)),
     "glue_version": _SettingRule("BACKUP_GLUE_VERSION", str, _matches(r"\d+\.\d+", "a Glue version such as '5.0'")),
+    "glue_execution_class": _SettingRule("BACKUP_GLUE_EXECUTION_CLASS", str, _one_of(GLUE_EXECUTION_CLASSES)),
     "athena_workgroup": _SettingRule(
         "BACKUP_ATHENA_WORKGROUP", str, _matches(r"[A-Za-z0-9._-]{1,128}", "an Athena workgroup name")
     ),
@@ -485,6 +491,7 @@ def _load_settings(
         # Raw and clean tables are both named after the dataset: one database would make them collide.
         problems.add("settings", "clean_database", "must differ from raw_database")
     _check_storage(values, problems)
+    _check_execution_class(values, problems)
     folders = {name: _folder(name, raw.get(name), env, config_dir, problems) for name in _FOLDER_SETTINGS}
 
     if len(problems.lines) > before or None in folders.values():
@@ -536,6 +543,18 @@ def _folder(name: str, raw: Any, env: Mapping[str, str], config_dir: Path, probl
         return None
     root = Path(raw).expanduser()
     return root if root.is_absolute() else (config_dir / root).resolve()
+
+
+def _check_execution_class(values: dict[str, Any], problems: _Problems) -> None:
+    """FLEX is refused by Glue at CreateJob for old Glue versions and other worker types: say so at parse time."""
+    if values.get("glue_execution_class") != "FLEX":
+        return
+    version, worker_type = values.get("glue_version"), values.get("glue_worker_type")
+    if version is not None and tuple(map(int, version.split("."))) < (3, 0):
+        problems.add("settings", "glue_execution_class", f"FLEX needs glue_version 3.0 or later (got {version!r})")
+    if worker_type is not None and worker_type not in FLEX_WORKER_TYPES:
+        problems.add("settings", "glue_execution_class",
+                     f"FLEX needs glue_worker_type {' or '.join(FLEX_WORKER_TYPES)} (got {worker_type!r})")
 
 
 def _check_storage(values: dict[str, Any], problems: _Problems) -> None:
