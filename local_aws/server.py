@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 from xml.etree import ElementTree
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from local_aws.errors import AWSError, json_error_body, xml_error_body
+from local_aws.keepalive import KeepAliveServer
 from local_aws.persistence import StateStore
 
 log = logging.getLogger("local_aws")
@@ -193,7 +193,7 @@ class LocalAWS:
         self.host, self.port = host, port
         self.state_dir = Path(state_dir) if state_dir else None
         self.store = StateStore(self.state_dir) if self.state_dir else None
-        self._server: BaseWSGIServer | None = None
+        self._server: KeepAliveServer | None = None
         self._thread: threading.Thread | None = None
         self.data_plane: list[Any] = []
 
@@ -230,7 +230,7 @@ class LocalAWS:
                 self.port = probe.getsockname()[1]
         restored = self.store.restore() if self.store else {}
         app = self.build_app()
-        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._server = KeepAliveServer(self.host, self.port, app)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
         self._thread.start()
         for component in self.data_plane:
@@ -244,6 +244,7 @@ class LocalAWS:
             component.shutdown()
         if self._server is not None:
             self._server.shutdown()
+            self._server.close_connections()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
