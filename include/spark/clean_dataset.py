@@ -54,8 +54,10 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import csv
 import dataclasses
 import datetime
+import io
 import json
 import os
 import re
@@ -115,6 +117,9 @@ SIMPLE_TYPES: dict[str, T.DataType] = {
 DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 # Conservative inference tries these in order; the first that parses every non-null value wins.
 INFERABLE_TYPES = ("bigint", "double", "boolean", "date")
+
+# Bytes read from the start of each file to find its CSV header or JSON layout.
+HEAD_BYTES = 1 << 20
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -363,6 +368,10 @@ def name_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
     not in the data, naming what the data holds.
     """
     leaves = _leaves(df)
+    internal = [_quoted(name) for name in df.columns if name in INTERNAL_COLUMNS]
+    if not leaves:
+        # Every file was empty: there are no rows, and the schema's columns are all there is to name.
+        return df.select(*[F.lit(None).cast("string").alias(spec.name) for spec in config.schema], *internal)
     paths = [path for path, _ in leaves]
     normalized = normalize_names(["_".join(path) for path in paths])
     nested = config.format != "csv"  # a CSV header is one name, dots and all
@@ -386,7 +395,6 @@ def name_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
     others = [i for i in range(len(leaves)) if i not in claimed]
     other_names = normalize_names(["_".join(paths[i]) for i in others], reserved=[s.name for s in config.schema])
     names = {**claimed, **dict(zip(others, other_names))}
-    internal = [_quoted(name) for name in df.columns if name in INTERNAL_COLUMNS]
     return df.select(*[column.alias(names[i]) for i, (_, column) in enumerate(leaves)], *internal)
 
 
@@ -702,8 +710,13 @@ def partition_path(root: str, run_date: str) -> str:
     return f"{root.rstrip('/')}/dt={run_date}/"
 
 
-def require_input_files(spark: SparkSession, path: str) -> None:
-    """Raise unless ``path`` holds data files (recursively; ``_``/``.`` names are skipped, as Spark skips them).
+def _is_hidden(relative_path: str) -> bool:
+    """Spark skips files and folders whose names start with ``_`` or ``.`` (``_SUCCESS``, ``.crc``, staging)."""
+    return any(part.startswith(("_", ".")) for part in relative_path.split("/"))
+
+
+def input_files(spark: SparkSession, path: str) -> list[str]:
+    """The data files under ``path``, recursively, sorted; raise unless there is at least one.
 
     Spark's own errors for these cases do not always name the path ("Unable to infer schema for CSV").
     """
@@ -713,68 +726,250 @@ def require_input_files(spark: SparkSession, path: str) -> None:
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(hadoop_path):
         raise FileNotFoundError(f"Raw path {path} does not exist")
-    files = fs.listFiles(hadoop_path, True)
-    while files.hasNext():
-        if not files.next().getPath().getName().startswith(("_", ".")):
-            return
-    raise FileNotFoundError(f"No input files under raw path {path}")
+    root = fs.makeQualified(hadoop_path).toString().rstrip("/") + "/"
+    files = []
+    listing = fs.listFiles(hadoop_path, True)
+    while listing.hasNext():
+        file = listing.next().getPath().toString()
+        if not _is_hidden(file[len(root):] if file.startswith(root) else file.rsplit("/", 1)[-1]):
+            files.append(file)
+    if not files:
+        raise FileNotFoundError(f"No input files under raw path {path}")
+    return sorted(files)
+
+
+def require_input_files(spark: SparkSession, path: str) -> None:
+    """Raise unless ``path`` holds data files (see ``input_files``)."""
+    input_files(spark, path)
+
+
+def _file_head(spark: SparkSession, file: str, limit: int = HEAD_BYTES) -> bytes:
+    """The first ``limit`` bytes of ``file`` as Spark would read them (decompressed when its name says .gz...)."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(file)
+    stream = path.getFileSystem(conf).open(path)
+    try:
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path)
+        source = codec.createInputStream(stream) if codec is not None else stream
+        bounded = jvm.org.apache.commons.io.input.BoundedInputStream(source, limit)
+        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(bounded))
+    finally:
+        stream.close()
+
+
+def _spark_path(file: str) -> str:
+    """A listed file as a path Spark reads literally: its reader expands glob characters such as ``[1]``."""
+    return re.sub(r"([\\*?\[\]{}])", r"\\\1", file)
+
+
+def _python_codec(encoding: str) -> str:
+    return codecs.lookup(encoding).name
 
 
 def _java_charset(encoding: str) -> str:
     """Accept Python spellings such as ``latin-1``; Java knows ISO-8859-1 as ``iso8859-1`` but not ``latin-1``."""
-    return codecs.lookup(encoding).name
+    name = codecs.lookup(encoding).name
+    # A BOM is skipped by Spark's reader whatever the UTF-8 spelling; Java has no "utf-8-sig".
+    return "utf-8" if name == "utf-8-sig" else name
+
+
+def _is_text(value: str) -> bool:
+    """False for what a text export never holds: control characters, or bytes the encoding could not decode."""
+    return not any(
+        char == "\ufffd" or (unicodedata.category(char) == "Cc" and char not in "\t\r\n") for char in value
+    )
+
+
+def csv_header(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | None:
+    """The column names in the first record of a CSV file whose first bytes are ``head``.
+
+    ``[]`` for an empty file; None when the first record is not text (a binary or wrongly encoded file), so the
+    file cannot be parsed as CSV. Names are as written, with Unicode composition, edge spaces and a BOM
+    normalized; repeated names get `` (2)``, `` (3)``; empty ones Spark's ``_c<index>``.
+    """
+    text = head.decode(_python_codec(reader_options.get("encoding", "utf-8")), errors="replace")
+    quote = reader_options.get("quote", '"')
+    escape = reader_options.get("escape", '"')
+    records = csv.reader(
+        io.StringIO(text.lstrip("\ufeff"), newline=""),
+        delimiter=reader_options.get("delimiter", ","),
+        quotechar=quote,
+        doublequote=escape == quote,
+        escapechar=None if escape == quote else escape,
+    )
+    try:
+        fields = next(records)
+    except StopIteration:
+        return []
+    except csv.Error:
+        return None
+    if len(head) == HEAD_BYTES and not re.search(r"[\r\n]", text):
+        raise ValueError(f"the CSV header is longer than {HEAD_BYTES} bytes")
+    if not all(_is_text(name) for name in fields):
+        return None
+    names: list[str] = []
+    for index, name in enumerate(fields):
+        name = _header_key(name) or f"_c{index}"
+        repeat = 2
+        while name in names:
+            name, repeat = f"{_header_key(fields[index])} ({repeat})", repeat + 1
+        names.append(name)
+    return names
+
+
+def json_layout(head: bytes) -> str | None:
+    """``array`` when a file is one JSON document (a top-level array, or one object spread over lines), ``lines``
+    for one value per line; None for an empty file."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text:
+        return None
+    first_line = text.splitlines()[0].strip()
+    return "array" if text.startswith("[") or first_line == "{" else "lines"
+
+
+def _string_schema(names: Sequence[str]) -> T.StructType:
+    return T.StructType([T.StructField(name, T.StringType()) for name in names])
+
+
+def _with_source_file(df: DataFrame) -> DataFrame:
+    return df.select(*[_quoted(name) for name in df.columns], F.input_file_name().alias(SOURCE_FILE))
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    """Frames unioned by column name; a column missing from a frame is NULL in its rows."""
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame, allowMissingColumns=True)
+    return union
+
+
+def _unreadable_as_rejects(spark: SparkSession, files: Sequence[str]) -> DataFrame:
+    """Files that are not text in the dataset's format: every line a record with only ``__corrupt_record``."""
+    lines = spark.read.text([_spark_path(file) for file in files])
+    return _with_source_file(lines.select(F.col("value").alias(CORRUPT_RECORD)))
+
+
+def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> DataFrame | None:
+    """CSV files, each read with the columns of its own header (files of one day may differ), unioned by name.
+
+    None when every file is empty. Files whose first record is not text become rejects, one per line.
+    """
+    reader_options = config.reader
+    header = bool(reader_options.get("header", True))
+    csv_options = {
+        "header": str(header).lower(),
+        "sep": reader_options.get("delimiter", ","),
+        "quote": reader_options.get("quote", '"'),
+        # RFC 4180 doubles quotes inside quoted values; Spark's default escape is a backslash.
+        "escape": reader_options.get("escape", '"'),
+        "encoding": _java_charset(reader_options.get("encoding", "utf-8")),
+        # Quoted values may span lines; this makes a file one split, fine for daily exports.
+        "multiLine": str(bool(reader_options.get("multiline", True))).lower(),
+        "mode": "PERMISSIVE",
+        "columnNameOfCorruptRecord": CORRUPT_RECORD,
+    }
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    unreadable: list[str] = []
+    for file in files:
+        try:
+            names = csv_header(_file_head(spark, file), reader_options)
+        except ValueError as error:
+            raise ValueError(f"{file}: {error}") from error
+        if names is None:
+            unreadable.append(file)
+        elif names and not header and config.schema:
+            if len(names) != len(config.schema):
+                raise ValueError(f"{file} has {len(names)} columns but the schema lists {len(config.schema)}")
+            # Named as the schema's sources say, so name_columns maps them like headers.
+            by_header.setdefault(tuple(spec.source or spec.name for spec in config.schema), []).append(file)
+        elif names:
+            by_header.setdefault(tuple(names) if header else tuple(f"_c{i}" for i in range(len(names))), []).append(
+                file
+            )
+    # An all-string schema: nothing is inferred, and the corrupt-record column (which Spark fills only when it
+    # is in the schema) is there.
+    frames = [
+        _with_source_file(
+            spark.read.schema(_string_schema([*names, CORRUPT_RECORD]))
+            .options(**csv_options)
+            .csv([_spark_path(file) for file in group])
+        )
+        for names, group in by_header.items()
+    ]
+    if unreadable:
+        frames.append(_unreadable_as_rejects(spark, unreadable))
+    return _union(frames) if frames else None
+
+
+def _merged_type(left: T.DataType, right: T.DataType) -> T.DataType:
+    """The type that holds both: structs merge field by field; any other disagreement is kept as text."""
+    if left == right:
+        return left
+    if isinstance(left, T.StructType) and isinstance(right, T.StructType):
+        return _merged_struct(left, right)
+    return T.StringType()
+
+
+def _merged_struct(left: T.StructType, right: T.StructType) -> T.StructType:
+    fields = {f.name: f.dataType for f in left.fields}
+    for f in right.fields:
+        fields[f.name] = _merged_type(fields[f.name], f.dataType) if f.name in fields else f.dataType
+    return T.StructType([T.StructField(name, data_type) for name, data_type in fields.items()])
+
+
+def read_json(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> DataFrame | None:
+    """JSON files: lines (one record per line) and arrays (one document per file), detected per file unless
+    ``reader.layout`` says; both kinds are read with one merged schema. None when every file is empty."""
+    layout = config.reader.get("layout", "auto")
+    by_layout: dict[str, list[str]] = {}
+    for file in files:
+        file_layout = json_layout(_file_head(spark, file)) if layout == "auto" else layout
+        if file_layout is not None:
+            by_layout.setdefault(file_layout, []).append(file)
+
+    def reader(file_layout: str):
+        return spark.read.options(
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT_RECORD,
+            multiLine=str(file_layout == "array").lower(),
+            # Values keep their text ("007", "1.50"); the schema decides the types.
+            primitivesAsString="true",
+        )
+
+    groups = {file_layout: [_spark_path(file) for file in group] for file_layout, group in by_layout.items()}
+    if len(groups) == 1:
+        ((file_layout, paths),) = groups.items()
+        return _with_source_file(reader(file_layout).json(paths))
+    if not groups:
+        return None
+    schemas = [reader(file_layout).json(paths).schema for file_layout, paths in groups.items()]
+    merged = schemas[0]
+    for schema in schemas[1:]:
+        merged = _merged_struct(merged, schema)
+    if CORRUPT_RECORD not in merged.fieldNames():
+        merged = merged.add(CORRUPT_RECORD, T.StringType())
+    return _union([_with_source_file(reader(l).schema(merged).json(paths)) for l, paths in groups.items()])
 
 
 def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame:
-    """Read the raw partition per the config; every row is kept (PERMISSIVE), text values stay strings.
+    """Read the raw partition per the config; every record is kept (PERMISSIVE), text values stay strings.
 
     Adds ``__source_file`` and ``__row_id`` (file, then position) as the "first seen" order, and, for CSV/JSON,
-    ``__corrupt_record`` holding the text of records the reader could not parse.
+    ``__corrupt_record`` holding the text of records the reader could not parse. When every file is empty the
+    frame has no data columns and no rows.
     """
-    reader_options = config.reader
-    common = {"recursiveFileLookup": "true"}
-    permissive = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    files = input_files(spark, path)
     if config.format == "csv":
-        header = bool(reader_options.get("header", True))
-        csv_options = {
-            **common,
-            "header": str(header).lower(),
-            "sep": reader_options.get("delimiter", ","),
-            "quote": reader_options.get("quote", '"'),
-            # RFC 4180 doubles quotes inside quoted values; Spark's default escape is a backslash.
-            "escape": reader_options.get("escape", '"'),
-            "encoding": _java_charset(reader_options.get("encoding", "utf-8")),
-            # Quoted values may span lines; this makes a file one split, fine for daily exports.
-            "multiLine": str(bool(reader_options.get("multiline", True))).lower(),
-        }
-        # A first pass reads only the header; the second gets an all-string schema so nothing is inferred and the
-        # corrupt-record column (which Spark only fills when it is in the schema) can be added.
-        names = spark.read.options(**csv_options).csv(path).columns
-        if not header and config.schema:
-            if len(names) != len(config.schema):
-                raise ValueError(f"{path} has {len(names)} columns but the schema lists {len(config.schema)}")
-            # Named as the schema's sources say, so name_columns maps them like headers.
-            names = [spec.source or spec.name for spec in config.schema]
-        string_schema = T.StructType(
-            [T.StructField(name, T.StringType()) for name in names] + [T.StructField(CORRUPT_RECORD, T.StringType())]
-        )
-        df = spark.read.schema(string_schema).options(**csv_options, **permissive).csv(path)
+        df = read_csv(spark, config, files)
     elif config.format == "json":
-        json_options = {
-            **common,
-            **permissive,
-            "multiLine": str(bool(reader_options.get("multiline", False))).lower(),
-            # Values keep their text ("007", "1.50"); the schema decides the types.
-            "primitivesAsString": "true",
-        }
-        df = spark.read.options(**json_options).json(path)
+        df = read_json(spark, config, files)
     else:
-        df = spark.read.options(**common).parquet(path)
-    return df.select(
-        *[_quoted(name) for name in df.columns],
-        F.input_file_name().alias(SOURCE_FILE),
-        F.monotonically_increasing_id().alias(ROW_ID),
-    )
+        # Files of one day may carry different columns: read them all, not only the first file's footer.
+        df = _with_source_file(spark.read.option("mergeSchema", "true").parquet(*map(_spark_path, files)))
+    if df is None:
+        df = spark.createDataFrame([], T.StructType([T.StructField(SOURCE_FILE, T.StringType())]))
+    return df.select(*[_quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID))
 
 
 def write_outputs(classified: DataFrame, args: Mapping[str, str]) -> None:

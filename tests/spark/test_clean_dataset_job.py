@@ -256,7 +256,7 @@ def test_read_json_lines_and_arrays_flattens_and_keeps_corrupt_lines(spark: Spar
     array = tmp_path / "array"
     array.mkdir()
     (array / "c.json").write_text('[\n {"Código": "7", "Región": "Lugo"},\n {"Código": "8", "Región": null}\n]\n')
-    multiline = job.DatasetConfig(format="json", reader={"multiline": True})
+    multiline = job.DatasetConfig(format="json", reader={"layout": "array"})
     assertDataFrameEqual(
         job.clean_rows(job.classify_rows(job.read_raw(spark, multiline, array.as_uri()), multiline)),
         [Row(codigo=7, region="Lugo"), Row(codigo=8, region=None)],
