@@ -6,25 +6,34 @@ backup into a clean, queryable table.
 
 ```mermaid
 flowchart LR
+    P[check_params<br/>refuse bad params, pick datasets] --> B
     L[(local server files)] --> B[backup_files<br/>raw/&lt;dataset&gt;/dt=D/ + SHA-256]
     B --> M[manifest.json written last]
-    M --> W[wait_for_manifest<br/>S3 sensor: complete manifest]
-    W --> C[crawl_raw<br/>Glue crawler: raw database]
+    M --> W[wait_for_manifest<br/>complete manifest, deferred]
+    W --> C[crawl_raw<br/>Glue crawler: raw database, one at a time]
     C --> J[clean_dataset<br/>Glue job: clean/ Parquet + rejects/]
     J --> V[validate_clean<br/>Athena checks]
     V --> A((Asset: clean table))
+    A --> E[indata_downstream_example]
 ```
 
 | task | what it does |
 |---|---|
-| `backup_files` | uploads the files of the run date byte for byte, each with a SHA-256 checksum, verifies them, then writes `manifests/<dataset>/dt=D/manifest.json` |
-| `wait_for_manifest` | waits until that manifest exists and is complete (the same DAG serves sites where an agent uploads) |
-| `crawl_raw` | creates or updates the dataset's Glue crawler and crawls `raw/<dataset>/` into the raw database |
-| `clean_dataset` | runs `include/spark/clean_dataset.py` as a Glue job: clean Parquet under `clean/<dataset>/dt=D/`, rejected rows with reasons under `rejects/`, counts under `job-reports/` |
-| `validate_clean` | Athena queries on the clean partition against the job's counts; fails with a table of checks |
+| `check_params` | refuses a bad `run_date`, unknown `datasets` or non-boolean flags before any work, naming the param; the task groups of datasets not selected are skipped |
+| `<dataset>.backup_files` | uploads the files of the run date byte for byte, each with a SHA-256 checksum, verifies them, then writes `manifests/<dataset>/dt=D/manifest.json`; with `dry_run` it only lists what it would back up and the rest of the chain is skipped |
+| `<dataset>.wait_for_manifest` | waits until that manifest exists and is complete (the same DAG serves sites where an agent uploads) |
+| `<dataset>.crawl_raw` | creates or updates the dataset's Glue crawler and crawls `raw/<dataset>/` into the raw database; pool `crawler_<crawler name>` (1 slot) runs one crawl per crawler at a time |
+| `<dataset>.clean_dataset` | runs `include/spark/clean_dataset.py` as a Glue job: clean Parquet under `clean/<dataset>/dt=D/`, rejected rows with reasons under `rejects/`, counts under `job-reports/` |
+| `<dataset>.validate_clean` | Athena queries on the clean partition against the job's counts; fails with a table of checks; on success updates the Asset `indata_clean_<dataset>` |
 
-Run date: the logical date for scheduled runs and backfills; manual runs may set `run_date`. Re-running a date
-replaces exactly that date's data.
+**Params** (trigger form): `run_date` (empty: the logical date; a manual run without one uses the day it was
+due, in the DAG's time zone), `datasets` (which task groups run), `full_refresh` (re-read and re-check every
+file), `dry_run` (list what would be backed up; nothing is written).
+
+**Waits** (wait_for_manifest, crawl_raw, clean_dataset, validate_clean's queries) are handed to the triggerer
+unless `settings.deferrable` / `BACKUP_DEFERRABLE` is false. **Failures**: each kind of task has its own retries
+and timeout; a task that fails for good sends a notice (log; e-mail or Slack when configured) naming the dataset,
+the run date and the Glue or Athena error. Re-running a date replaces exactly that date's data.
 """
 from __future__ import annotations
 
@@ -33,26 +42,43 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
-from airflow.sdk import DAG, Asset, Param, TaskGroup, chain
+from airflow.sdk import DAG, Param, TaskGroup, chain
 
+from indata_ops.assets import clean_asset
 from indata_ops.config import BackupConfig, Dataset, load_config
 from indata_ops.layout import clean_root, job_counts_key, manifest_key, raw_prefix, rejects_root, s3_uri
+from indata_ops.notifiers.failure import BackupFailureNotifier
 from indata_ops.operators.backup import BackupFilesOperator
+from indata_ops.operators.clean import CleanJobOperator
 from indata_ops.operators.crawl import CrawlRawOperator
+from indata_ops.operators.params import CheckParamsOperator
 from indata_ops.operators.validate import ValidateCleanOperator
-from indata_ops.run_date import RUN_DATE_TEMPLATE
+from indata_ops.pools import crawl_pool, crawler_name
+from indata_ops.run_date import RUN_DATE_MACRO, RUN_DATE_TEMPLATE, run_date_of
 from indata_ops.sensors.manifest import ManifestSensor
 
 CLEAN_SCRIPT = Path(__file__).resolve().parents[1] / "include" / "spark" / "clean_dataset.py"
 # Glue and the crawler take tens of seconds on AWS and a few locally: poll often enough for both.
 POLL_SECONDS = 3
 
+# Retries and timeouts per kind of task. execution_timeout also bounds a deferred wait (BoundedDeferralMixin).
+CHECK_PARAMS = {"retries": 0, "execution_timeout": timedelta(minutes=5)}  # bad params do not heal
+# Network hiccups and throttling outlast botocore's own retries now and then; a rerun resumes where it stopped.
+BACKUP = {"retries": 3, "retry_delay": timedelta(minutes=1), "retry_exponential_backoff": True,
+          "max_retry_delay": timedelta(minutes=15), "execution_timeout": timedelta(hours=4)}
+# A manifest that is not there after the sensor's timeout will not appear by retrying the wait.
+WAIT = {"retries": 0, "timeout": timedelta(hours=6).total_seconds(), "execution_timeout": timedelta(hours=6, minutes=5)}
+# A crawl or a job that failed once (capacity, a transient S3 error) usually passes on a later try; twice is a bug.
+CRAWL = {"retries": 1, "retry_delay": timedelta(minutes=5), "execution_timeout": timedelta(hours=1)}
+CLEAN = {"retries": 1, "retry_delay": timedelta(minutes=5), "execution_timeout": timedelta(hours=2)}
+# Athena errors are retried; failed checks raise AirflowFailException and are not (the data will not change).
+VALIDATE = {"retries": 2, "retry_delay": timedelta(minutes=2), "execution_timeout": timedelta(minutes=30)}
+
 
 def crawler_config(config: BackupConfig, dataset: Dataset) -> dict:
     settings = config.settings
     return {
-        "Name": f"{settings.glue_job_name_prefix}-raw-{dataset.name}",
+        "Name": crawler_name(config, dataset.name),
         "Role": settings.glue_job_role,
         "DatabaseName": settings.raw_database,
         "Description": f"Catalogs the raw backup of {dataset.name} (one partition per run date)",
@@ -83,13 +109,14 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     backup = BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(settings.source_root),
                                  run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket,
                                  extra_args=settings.encryption_args(), full_refresh="{{ params.full_refresh }}",
-                                 **aws)
+                                 dry_run="{{ params.dry_run }}", **aws, **BACKUP)
     wait = ManifestSensor(task_id="wait_for_manifest", bucket_name=settings.bucket, dataset=dataset.name,
                           run_date=RUN_DATE_TEMPLATE, bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE),
-                          **aws, poke_interval=POLL_SECONDS, timeout=timedelta(hours=6).total_seconds())
-    crawl = CrawlRawOperator(task_id="crawl_raw", config=crawler_config(config, dataset), **aws,
-                             poll_interval=POLL_SECONDS)
-    clean = GlueJobOperator(
+                          deferrable=settings.deferrable, poke_interval=POLL_SECONDS, **aws, **WAIT)
+    crawl = CrawlRawOperator(task_id="crawl_raw", config=crawler_config(config, dataset),
+                             pool=crawl_pool(config, dataset.name), deferrable=settings.deferrable,
+                             poll_interval=POLL_SECONDS, **aws, **CRAWL)
+    clean = CleanJobOperator(
         task_id="clean_dataset",
         job_name=f"{settings.glue_job_name_prefix}-clean-{dataset.name}",
         job_desc=f"Cleans the raw backup of {dataset.name} into Parquet (include/spark/clean_dataset.py)",
@@ -99,26 +126,34 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         script_args=clean_job_arguments(config, dataset),
         create_job_kwargs={
             "GlueVersion": settings.glue_version, "WorkerType": settings.glue_worker_type,
-            "NumberOfWorkers": settings.glue_number_of_workers, "ExecutionClass": settings.glue_execution_class,
+            "NumberOfWorkers": settings.glue_number_of_workers,
             "ExecutionProperty": {"MaxConcurrentRuns": settings.max_active_runs},
+            # Glue stops a run that outlives the task's own timeout (minutes).
+            "Timeout": int(CLEAN["execution_timeout"].total_seconds() // 60),
             "DefaultArguments": {"--job-bookmark-option": "job-bookmark-disable", "--job-language": "python"},
         },
         replace_script_file=True,  # the script in S3 always matches include/spark
         update_config=True,
         stop_job_run_on_kill=True,
         verbose=True,
+        deferrable=settings.deferrable,
         job_poll_interval=POLL_SECONDS,
+        waiter_delay=POLL_SECONDS,
+        waiter_max_attempts=int(CLEAN["execution_timeout"].total_seconds() // POLL_SECONDS),
         **aws,
+        **CLEAN,
     )
     validate = ValidateCleanOperator(
         task_id="validate_clean", dataset=dataset.name, keys=list(dataset.keys), run_date=RUN_DATE_TEMPLATE,
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
-        workgroup=settings.athena_workgroup, **aws,
-        outlets=[Asset(name=f"indata_clean_{dataset.name}", uri=s3_uri(settings.bucket, f"clean/{dataset.name}"))])
+        workgroup=settings.athena_workgroup, deferrable=settings.deferrable,
+        max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), **aws, **VALIDATE,
+        outlets=[clean_asset(settings.bucket, dataset.name)])
     chain(backup, wait, crawl, clean, validate)
 
 
 CONFIG = load_config()
+DATASETS = [dataset.name for dataset in CONFIG.datasets]
 
 with DAG(
     dag_id="indata_backup",
@@ -128,16 +163,32 @@ with DAG(
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=True,
     max_active_runs=CONFIG.settings.max_active_runs,
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1),
-                  "retry_exponential_backoff": True},
-    params={"run_date": Param(None, type=["null", "string"], format="date",
-                              description="Date to process (YYYY-MM-DD); empty: the run's logical date"),
-            "full_refresh": Param(False, type="boolean",
-                                  description="Re-read every file and re-check every object in S3 instead of "
-                                              "trusting the committed manifest for files whose size and mtime "
-                                              "did not change")},
+    default_args={"owner": "data-platform",
+                  "on_failure_callback": BackupFailureNotifier(
+                      email_to=CONFIG.settings.notify_email_addresses, smtp_conn_id=CONFIG.settings.smtp_conn_id,
+                      slack_webhook_conn_id=CONFIG.settings.slack_webhook_conn_id)},
+    user_defined_macros={RUN_DATE_MACRO: run_date_of},
+    params={
+        "run_date": Param(None, type=["null", "string"], format="date", title="Run date",
+                          description="Date to process (YYYY-MM-DD). Empty: the run's logical date, or for a "
+                                      "manual run without one the day it was triggered (DAG time zone)."),
+        # The form shows an array with `examples` as a multi-select; `items.enum` is what validation enforces.
+        "datasets": Param(DATASETS, type="array", items={"type": "string", "enum": DATASETS}, examples=DATASETS,
+                          uniqueItems=True, minItems=1, title="Datasets",
+                          description="Datasets to process; the others' task groups are skipped"),
+        "full_refresh": Param(False, type="boolean", title="Full refresh",
+                              description="Re-read every file and re-check every object in S3 instead of "
+                                          "trusting the committed manifest for files whose size and mtime "
+                                          "did not change"),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Only list what would be backed up (new, changed, unchanged, stale); "
+                                     "nothing is written to S3 and the rest of each chain is skipped"),
+    },
     tags=["indata", "backup", "s3", "glue", "athena"],
 ) as dag:
+    check_params = CheckParamsOperator(task_id="check_params", run_date=RUN_DATE_TEMPLATE, datasets=DATASETS,
+                                       **CHECK_PARAMS)
     for dataset in CONFIG.datasets:
-        with TaskGroup(group_id=dataset.name, tooltip=f"{dataset.name}: {dataset.source}"):
+        with TaskGroup(group_id=dataset.name, tooltip=f"{dataset.name}: {dataset.source}") as group:
             dataset_chain(CONFIG, dataset)
+        check_params >> group

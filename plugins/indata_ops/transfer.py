@@ -126,6 +126,21 @@ class BackupRun:
         finally:
             self._parts_pool.shutdown(wait=True, cancel_futures=True)
 
+    def plan(self, listing: SourceListing) -> list[dict[str, Any]]:
+        """What ``run(listing)`` would do, read-only (the committed manifest's GET, the date's LIST): one row per
+        local file (``unchanged``: trusted by size and mtime; ``new`` or ``changed``: read, and sent unless S3
+        holds it already) and per stale object (``remove``). Nothing is written."""
+        self._parts_pool.shutdown()
+        committed = self._committed_entries() or {}
+        trusted = {} if self.full_refresh else _unchanged(listing.files, committed)
+        rows = [{"path": file.relative, "size": file.size,
+                 "action": "unchanged" if file.relative in trusted else "changed" if file.relative in committed
+                 else "new"} for file in listing.files]
+        listed = self.hook.list_objects(self.bucket, self.prefix)
+        stale = sorted(set(listed) - {self.prefix + file.relative for file in listing.files})
+        return rows + [{"path": key[len(self.prefix):], "size": listed[key].size, "action": "remove"}
+                       for key in stale]
+
     def _run(self, listing: SourceListing) -> BackupSummary:
         committed = self._committed_entries()
         trusted = {} if self.full_refresh else _unchanged(listing.files, committed)

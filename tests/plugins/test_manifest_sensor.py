@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from datetime import timedelta
 
 import pytest
+from airflow.sdk.exceptions import AirflowException
+from deferred_run import run_deferred, trigger_events
 
 from indata_ops.manifest import build_manifest
 from indata_ops.sensors.manifest import ManifestSensor
+from indata_ops.triggers.manifest import ManifestCompleteTrigger
 
 DAY = "2026-11-01"
 KEY = f"manifests/ventas/dt={DAY}/manifest.json"
@@ -47,3 +53,51 @@ def test_an_incomplete_manifest_does_not(aws, sensor, broken):
     body = json.dumps(document).encode()
     put(aws, sensor, body[: len(body) // 2] if broken == "not JSON" else body)
     assert sensor.poke({}) is False
+
+
+# --- deferrable: the wait runs in the triggerer -----------------------------------------------------------------
+
+def deferred_sensor(sensor: ManifestSensor, **kwargs) -> ManifestSensor:
+    return ManifestSensor(task_id="wait_for_manifest", bucket_name=sensor.bucket_name, bucket_key=KEY,
+                          dataset="ventas", run_date=DAY, aws_conn_id=sensor.aws_conn_id, deferrable=True,
+                          poke_interval=0.2, **kwargs)
+
+
+def test_a_complete_manifest_needs_no_deferral(aws, sensor):
+    put(aws, sensor, json.dumps(COMPLETE).encode())
+    result, deferrals = run_deferred(deferred_sensor(sensor))
+    assert (result, deferrals) == (None, [])
+
+
+def test_the_trigger_waits_until_the_manifest_is_complete(aws, sensor):
+    cut_short = json.loads(json.dumps(COMPLETE))
+    cut_short["files"].pop()
+    put(aws, sensor, json.dumps(cut_short).encode())
+    # The writer finishes while the trigger waits: it must see the incomplete one first, then the complete one.
+    finisher = threading.Timer(1.5, put, (aws, sensor, json.dumps(COMPLETE).encode()))
+    finisher.start()
+    started = time.monotonic()
+    try:
+        _, deferrals = run_deferred(deferred_sensor(sensor, timeout=600))
+    finally:
+        finisher.join()
+    assert time.monotonic() - started >= 1.5
+    [deferred] = deferrals
+    assert isinstance(deferred.trigger, ManifestCompleteTrigger)
+    assert deferred.timeout == timedelta(seconds=600)
+    assert deferred.trigger.serialize() == ("indata_ops.triggers.manifest.ManifestCompleteTrigger", {
+        "bucket_name": sensor.bucket_name, "bucket_key": KEY, "dataset": "ventas", "run_date": DAY,
+        "poke_interval": 0.2, "aws_conn_id": sensor.aws_conn_id, "region_name": None, "verify": None,
+        "botocore_config": None})
+
+
+def test_the_trigger_reports_an_unreadable_bucket(aws_connection):
+    trigger = ManifestCompleteTrigger(bucket_name="no-such-bucket-for-manifests", bucket_key=KEY, dataset="ventas",
+                                      run_date=DAY, aws_conn_id=aws_connection)
+    [event] = trigger_events(trigger)
+    assert event.payload["status"] == "error"
+    assert "s3://no-such-bucket-for-manifests/" in event.payload["message"]
+    assert "NoSuchBucket" in event.payload["message"]
+    with pytest.raises(AirflowException, match="NoSuchBucket"):
+        ManifestSensor(task_id="w", bucket_name="b", bucket_key=KEY, dataset="ventas", run_date=DAY,
+                       deferrable=True).execute_complete({}, event.payload)

@@ -7,7 +7,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from deferred_run import run_deferred
 
 from indata_ops.operators.validate import ValidateCleanOperator
 
@@ -54,14 +56,29 @@ def catalog(aws):
     return glue
 
 
-def validate(name: str, conn: str) -> ValidateCleanOperator:
+def validate(name: str, conn: str, **kwargs) -> ValidateCleanOperator:
     return ValidateCleanOperator(task_id="validate_clean", dataset=name, keys=["id"], run_date=DAY, bucket=BUCKET,
                                  database=DATABASE, output_location=f"s3://{BUCKET}/athena-results/",
-                                 aws_conn_id=conn)
+                                 aws_conn_id=conn, **kwargs)
 
 
-def test_all_checks_pass_on_a_good_partition(catalog, aws_connection):
-    result = validate("good", aws_connection).execute({})
+def run(operator: ValidateCleanOperator) -> dict:
+    """Polling, or deferred to AthenaTrigger for each query still running when it looks (as the triggerer would)."""
+    if not operator.deferrable:
+        return operator.execute({})
+    result, deferrals = run_deferred(operator, {})
+    # The queries start together and the first look comes right after: at least the first one is still running.
+    assert deferrals
+    for deferred in deferrals:
+        assert isinstance(deferred.trigger, AthenaTrigger) and deferred.method_name == "execute_complete"
+        assert deferred.kwargs["run_date"] == DAY and deferred.trigger.serialize()[1]["query_execution_id"] in \
+            deferred.kwargs["query_ids"].values()
+    return result
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+def test_all_checks_pass_on_a_good_partition(catalog, aws_connection, deferrable):
+    result = run(validate("good", aws_connection, deferrable=deferrable))
     assert [(c["name"], c["actual"], c["passed"]) for c in result["checks"]] == [
         ("backup manifest committed, files", "2", True),
         ("clean rows > 0", "3", True),
@@ -72,9 +89,10 @@ def test_all_checks_pass_on_a_good_partition(catalog, aws_connection):
     assert result["counts"]["clean"] == 3
 
 
-def test_failed_checks_fail_the_task_with_a_readable_table(catalog, aws_connection):
-    with pytest.raises(AirflowException) as failure:
-        validate("bad", aws_connection).execute({})
+@pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+def test_failed_checks_fail_the_task_with_a_readable_table(catalog, aws_connection, deferrable):
+    with pytest.raises(AirflowFailException) as failure:  # the data will not change: no retry
+        run(validate("bad", aws_connection, deferrable=deferrable))
     report = str(failure.value)
     assert report.startswith(f"Validation of {DATABASE}.bad dt={DAY}")
     lines = {line.split("|")[0].strip(): line for line in report.splitlines() if "|" in line}
@@ -91,3 +109,13 @@ def test_a_run_date_that_is_not_a_date_is_refused(aws_connection):
     operator.run_date = "2026-11-01' OR '1'='1"
     with pytest.raises(ValueError, match="run_date must be a date as YYYY-MM-DD"):
         operator.execute({})
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+def test_an_athena_error_fails_with_athenas_reason_and_the_sql(catalog, aws_connection, deferrable):
+    with pytest.raises(AirflowException) as failure:
+        run(validate("missing_table", aws_connection, deferrable=deferrable))
+    message = str(failure.value)
+    assert message.startswith("Athena query ") and " ended FAILED: " in message
+    assert "missing_table" in message.split("\n")[0]  # Athena's reason names the table
+    assert f'FROM "{DATABASE}"."missing_table" WHERE dt = \'{DAY}\'' in message

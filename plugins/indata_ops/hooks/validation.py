@@ -1,21 +1,27 @@
-"""Athena side of validation: run a query, wait, return its rows (as Athena's strings)."""
+"""Athena side of validation: start a query, wait for it (or let the triggerer wait), read its rows."""
 from __future__ import annotations
 
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.sdk.exceptions import AirflowException
 
+RUNNING_STATES = AthenaHook.INTERMEDIATE_STATES
+
 
 class ValidationQueryHook(AthenaHook):
-    """AthenaHook that runs one query to the end and returns its rows, or fails with Athena's reason."""
+    """AthenaHook that runs queries to the end and returns their rows, or fails with Athena's reason."""
 
-    def query_rows(self, sql: str, database: str, output_location: str, workgroup: str,
-                   sleep_time: int = 1) -> list[dict[str, str | None]]:
-        query_id = self.run_query(sql, query_context={"Database": database},
-                                  result_configuration={"OutputLocation": output_location}, workgroup=workgroup)
-        state = self.poll_query_status(query_id, sleep_time=sleep_time)
-        if state != "SUCCEEDED":
-            reason = self.get_state_change_reason(query_id)
-            raise AirflowException(f"Athena query {query_id} ended {state}: {reason}\n{sql}")
+    def start(self, sql: str, database: str, output_location: str, workgroup: str) -> str:
+        return self.run_query(sql, query_context={"Database": database},
+                              result_configuration={"OutputLocation": output_location}, workgroup=workgroup)
+
+    def failure(self, query_id: str, sql: str) -> AirflowException:
+        """The error of a query that did not succeed: its final state and Athena's reason, then the SQL."""
+        state = self.check_query_status(query_id)
+        reason = self.get_state_change_reason(query_id)
+        return AirflowException(f"Athena query {query_id} ended {state}: {reason}\n{sql}")
+
+    def rows(self, query_id: str) -> list[dict[str, str | None]]:
+        """A finished query's rows as dicts of Athena's strings (NULL as None)."""
         rows: list[dict[str, str | None]] = []
         header: list[str] | None = None
         for page in self.get_query_results_paginator(query_id):
@@ -26,3 +32,11 @@ class ValidationQueryHook(AthenaHook):
                     continue
                 rows.append(dict(zip(header, values)))
         return rows
+
+    def query_rows(self, sql: str, database: str, output_location: str, workgroup: str,
+                   sleep_time: int = 1) -> list[dict[str, str | None]]:
+        """Start, wait in this process, read: for short queries where deferring would cost more than it saves."""
+        query_id = self.start(sql, database, output_location, workgroup)
+        if self.poll_query_status(query_id, sleep_time=sleep_time) != "SUCCEEDED":
+            raise self.failure(query_id, sql)
+        return self.rows(query_id)

@@ -1,9 +1,10 @@
 """Back one dataset's files for a run date up to S3, verified, with the manifest written last."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -13,7 +14,7 @@ from indata_ops.config import Dataset
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.manifest import package_version
 from indata_ops.run_date import checked_run_date
-from indata_ops.sources import SourceError, list_sources
+from indata_ops.sources import SourceError, SourceListing, list_sources
 from indata_ops.transfer import BackupRun, BackupSummary, TransferSettings
 
 
@@ -34,16 +35,20 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     :param extra_args: S3 arguments of every written object, e.g. server-side encryption
     :param full_refresh: re-read every file and re-check every object instead of trusting the committed manifest
         for files whose size and mtime did not change (templated: "True"/"False" from a param works)
+    :param dry_run: only list what would be backed up (files new, changed or unchanged since the committed
+        manifest, stale objects that would be removed), then skip: nothing is written to S3 and the rest of the
+        chain is skipped (templated, like full_refresh). The list is in the log and in XCom ``dry_run_plan``.
     :param transfer: concurrency, part size and retry settings
     """
 
     aws_hook_class = BackupHook
-    template_fields: Sequence[str] = aws_template_fields("run_date", "bucket", "source_root", "full_refresh")
+    template_fields: Sequence[str] = aws_template_fields("run_date", "bucket", "source_root", "full_refresh",
+                                                         "dry_run")
     ui_color = "#d8f3dc"
 
     def __init__(self, *, dataset: Dataset, source_root: str, run_date: str, bucket: str,
                  extra_args: dict[str, Any] | None = None, full_refresh: bool | str = False,
-                 transfer: TransferSettings = TransferSettings(), **kwargs: Any):
+                 dry_run: bool | str = False, transfer: TransferSettings = TransferSettings(), **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.source_root = source_root
@@ -51,6 +56,7 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
         self.bucket = bucket
         self.extra_args = extra_args
         self.full_refresh = full_refresh
+        self.dry_run = dry_run
         self.transfer = transfer
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -60,11 +66,14 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
                    f"{self.dataset.name} on {run_date}")
         if not listing.files and self.dataset.on_empty == "fail":
             raise SourceError(nothing)
-        summary = BackupRun(
+        backup = BackupRun(
             self.hook, bucket=self.bucket, dataset=self.dataset.name, run_date=run_date,
             snapshot=self.dataset.is_snapshot, package_version=package_version(),
             extra_args=self.extra_args if self.extra_args is not None else {"ServerSideEncryption": "AES256"},
-            full_refresh=str(self.full_refresh).lower() == "true", settings=self.transfer).run(listing)
+            full_refresh=_flag(self.full_refresh), settings=self.transfer)
+        if _flag(self.dry_run):
+            self._dry_run(context, backup, listing, run_date)
+        summary = backup.run(listing)
         if not listing.files:
             # The empty manifest records that the date was seen empty; the chain has nothing to crawl or clean.
             raise AirflowSkipException(f"{nothing}: date skipped (on_empty: skip), empty manifest committed")
@@ -74,8 +83,26 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
                       summary.stale_removed, "" if summary.committed else "; the committed manifest stands")
         return self._result(summary, run_date)
 
+    def _dry_run(self, context: Any, backup: BackupRun, listing: SourceListing, run_date: str) -> NoReturn:
+        plan = backup.plan(listing)
+        context["ti"].xcom_push(key="dry_run_plan", value=plan)
+        rows = [f"{row['action']:<9} {row['size'] if row['size'] is not None else '-':>12}  {row['path']}"
+                for row in plan]
+        actions = Counter(row["action"] for row in plan)
+        self.log.info("Dry run of %s on %s (s3://%s/%s), nothing written:\n%s\n%s", self.dataset.name, run_date,
+                      self.bucket, backup.prefix, f"{'action':<9} {'bytes':>12}  path", "\n".join(rows))
+        raise AirflowSkipException(
+            f"Dry run: {len(listing.files)} files ({sum(f.size for f in listing.files)} bytes) of "
+            f"{self.dataset.name} on {run_date}: {', '.join(f'{n} {a}' for a, n in sorted(actions.items()))}; "
+            f"nothing written to S3, the rest of the chain is skipped")
+
     def _result(self, summary: BackupSummary, run_date: str) -> dict[str, Any]:
         return {"dataset": self.dataset.name, "run_date": run_date, "files": summary.files, "bytes": summary.bytes,
                 "bytes_sent": summary.bytes_sent, "files_sent": summary.sent, "files_copied": summary.copied,
                 "files_skipped": summary.kept, "stale_removed": summary.stale_removed,
                 "manifest": f"s3://{self.bucket}/{summary.manifest_key}"}
+
+
+def _flag(value: bool | str) -> bool:
+    """A boolean param arrives rendered as "True"/"False" through a template."""
+    return str(value).lower() == "true"

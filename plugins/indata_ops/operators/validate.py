@@ -3,15 +3,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from indata_ops.hooks.backup import BackupHook
-from indata_ops.hooks.validation import ValidationQueryHook
+from indata_ops.hooks.validation import RUNNING_STATES, ValidationQueryHook
 from indata_ops.layout import job_counts_key, manifest_key
+from indata_ops.operators.deferral import BoundedDeferralMixin
 from indata_ops.run_date import checked_run_date
 
 
@@ -50,12 +53,17 @@ def report(title: str, checks: Sequence[Check]) -> str:
     return f"{title}\n" + "\n".join(lines)
 
 
-class ValidateCleanOperator(AwsBaseOperator[BackupHook]):
+class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     """Check the clean partition of a run date with Athena queries and the job's counts.
 
     Checks: the backup's manifest is committed with files; the partition has rows; Athena's row count equals the
     job's clean count; the job's accounting holds (input = clean + rejected + duplicates); key columns are never
-    NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error.
+    NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error, and
+    does not retry (the data will not change by itself). An Athena error fails it with Athena's reason.
+
+    The queries start together; with ``deferrable=True`` the triggerer waits for each one still running
+    (AthenaTrigger), otherwise this process polls. On success each outlet Asset's event carries the dataset,
+    the run date and the clean row count, for the DAGs scheduled on it.
     """
 
     aws_hook_class = BackupHook  # S3: the job's counts and the manifest; Athena gets a hook of its own
@@ -64,7 +72,8 @@ class ValidateCleanOperator(AwsBaseOperator[BackupHook]):
     ui_color = "#ffe8cc"
 
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
-                 output_location: str, workgroup: str = "primary", poll_seconds: int = 1, **kwargs: Any):
+                 output_location: str, workgroup: str = "primary", poll_seconds: int = 1, deferrable: bool = False,
+                 max_wait_seconds: int = 3600, **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.keys = keys
@@ -74,10 +83,18 @@ class ValidateCleanOperator(AwsBaseOperator[BackupHook]):
         self.output_location = output_location
         self.workgroup = workgroup
         self.poll_seconds = poll_seconds
+        self.deferrable = deferrable
+        self.max_wait_seconds = max_wait_seconds
 
-    def _rows(self, sql: str) -> list[dict[str, str | None]]:
-        hook = ValidationQueryHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        return hook.query_rows(sql, self.database, self.output_location, self.workgroup, self.poll_seconds)
+    @cached_property
+    def athena(self) -> ValidationQueryHook:
+        return ValidationQueryHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    def _queries(self, run_date: str) -> dict[str, str]:
+        queries = {"summary": summary_sql(self.database, self.dataset, run_date, self.keys)}
+        if self.keys:
+            queries["duplicates"] = duplicate_keys_sql(self.database, self.dataset, run_date, self.keys)
+        return queries
 
     def _manifest_files(self, s3: BackupHook, run_date: str) -> int:
         """Files in the date's committed backup; 0 when the manifest is missing (the backup did not happen)."""
@@ -88,12 +105,44 @@ class ValidateCleanOperator(AwsBaseOperator[BackupHook]):
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
+        query_ids = {name: self.athena.start(sql, self.database, self.output_location, self.workgroup)
+                     for name, sql in self._queries(run_date).items()}
+        return self._wait_then_check(context, run_date, query_ids)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, run_date: str = "",
+                         query_ids: dict[str, str] | None = None) -> dict[str, Any]:
+        query_ids = query_ids or {}
+        if not event or event.get("status") != "success":
+            failed = (event or {}).get("value")
+            name = next((name for name, query_id in query_ids.items() if query_id == failed), None)
+            if name is None:
+                raise AirflowException(f"Athena wait failed: {event}")
+            raise self.athena.failure(failed, self._queries(run_date)[name])
+        return self._wait_then_check(context, run_date, query_ids)
+
+    def _wait_then_check(self, context: Any, run_date: str, query_ids: dict[str, str]) -> dict[str, Any]:
+        queries = self._queries(run_date)
+        for name, query_id in query_ids.items():
+            state = self.athena.check_query_status(query_id)
+            if state in RUNNING_STATES and self.deferrable:
+                self.defer(trigger=AthenaTrigger(query_id, waiter_delay=self.poll_seconds,
+                                                 waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
+                                                 aws_conn_id=self.aws_conn_id, region_name=self.region_name),
+                           method_name="execute_complete", kwargs={"run_date": run_date, "query_ids": query_ids})
+            if state in RUNNING_STATES:
+                state = self.athena.poll_query_status(query_id, sleep_time=self.poll_seconds,
+                                                      max_polling_attempts=self.max_wait_seconds // self.poll_seconds)
+            if state != "SUCCEEDED":
+                raise self.athena.failure(query_id, queries[name])
+        rows = {name: self.athena.rows(query_id)[0] for name, query_id in query_ids.items()}
+        return self._check(context, run_date, rows)
+
+    def _check(self, context: Any, run_date: str, rows: dict[str, dict[str, str | None]]) -> dict[str, Any]:
         s3 = self.hook
         counts = s3.get_json(self.bucket, job_counts_key(self.dataset, run_date))
         manifest_files = self._manifest_files(s3, run_date)
-        summary = self._rows(summary_sql(self.database, self.dataset, run_date, self.keys))[0]
-        clean_rows = int(summary["clean_rows"] or 0)
-        null_keys = int(summary["null_key_rows"] or 0)
+        clean_rows = int(rows["summary"]["clean_rows"] or 0)
+        null_keys = int(rows["summary"]["null_key_rows"] or 0)
         accounted = counts["clean"] + counts["rejected"] + counts["duplicates"]
         checks = [
             Check("backup manifest committed, files", "> 0", str(manifest_files), manifest_files > 0),
@@ -104,14 +153,16 @@ class ValidateCleanOperator(AwsBaseOperator[BackupHook]):
                   counts["input"] == accounted),
         ]
         if self.keys:
-            duplicates = int(self._rows(duplicate_keys_sql(self.database, self.dataset, run_date, self.keys))[0]
-                             ["duplicate_keys"] or 0)
+            duplicates = int(rows["duplicates"]["duplicate_keys"] or 0)
             key_list = ", ".join(self.keys)
             checks += [Check(f"rows with a NULL key ({key_list})", "0", str(null_keys), null_keys == 0),
                        Check(f"duplicated keys ({key_list})", "0", str(duplicates), duplicates == 0)]
         table = report(f"Validation of {self.database}.{self.dataset} dt={run_date}", checks)
         if not all(check.passed for check in checks):
-            raise AirflowException(table)
+            raise AirflowFailException(table)
         self.log.info("%s", table)
+        for outlet in self.outlets if "outlet_events" in context else ():
+            context["outlet_events"][outlet].extra = {"dataset": self.dataset, "run_date": run_date,
+                                                      "clean_rows": clean_rows}
         return {"dataset": self.dataset, "run_date": run_date, "counts": counts,
                 "checks": [asdict(check) for check in checks]}

@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk.exceptions import AirflowException
 from botocore.exceptions import ClientError
 
 from indata_ops.hooks.backup import MISSING_CODES
 from indata_ops.manifest import manifest_problems
+from indata_ops.triggers.manifest import ManifestCompleteTrigger
 
 
 class ManifestSensor(S3KeySensor):
     """S3KeySensor on the manifest key that succeeds only once the manifest is complete (indata_ops.manifest).
 
     An upload agent may write the manifest in several steps, or a broken writer leave half of it: the chain must
-    not crawl a date whose file list is cut short. Polls only (no deferral): the trigger cannot read the manifest.
+    not crawl a date whose file list is cut short. It looks once; when the manifest is not complete yet it
+    polls (``deferrable=False``) or hands the wait to the triggerer (ManifestCompleteTrigger, which reads the
+    manifest as ``poke`` does) for at most ``timeout`` seconds either way.
 
     :param dataset: the dataset the manifest must name
     :param run_date: the date it must name, YYYY-MM-DD (templated)
@@ -25,9 +30,25 @@ class ManifestSensor(S3KeySensor):
     template_fields: Sequence[str] = (*S3KeySensor.template_fields, "run_date")
 
     def __init__(self, *, dataset: str, run_date: str, **kwargs: Any):
-        super().__init__(deferrable=False, **kwargs)
+        super().__init__(**kwargs)
         self.dataset = dataset
         self.run_date = run_date
+
+    def execute(self, context: Any) -> None:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):  # the usual case here: the backup task has just committed it
+            return None
+        self.defer(trigger=ManifestCompleteTrigger(
+            bucket_name=self.bucket_name, bucket_key=self.bucket_key, dataset=self.dataset, run_date=self.run_date,
+            poke_interval=self.poke_interval, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+            verify=self.verify, botocore_config=self.botocore_config),
+            method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        if not event or event.get("status") != "success":
+            raise AirflowException((event or {}).get("message") or f"Manifest wait ended without success: {event}")
+        self.log.info("s3://%s/%s is a complete manifest", self.bucket_name, self.bucket_key)
 
     def poke(self, context: Any) -> bool:
         if not super().poke(context):

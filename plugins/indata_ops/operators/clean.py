@@ -1,0 +1,39 @@
+"""Run the cleaning Glue job; a failed run fails the task with Glue's own error message."""
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.sdk.exceptions import AirflowException
+
+from indata_ops.operators.deferral import BoundedDeferralMixin
+
+
+class CleanJobOperator(BoundedDeferralMixin, GlueJobOperator):
+    """GlueJobOperator whose failure names the run, its final state and Glue's ``ErrorMessage``.
+
+    The provider reports "Exiting Job <id> Run State: FAILED" when polling, and the waiter's status when
+    deferred; the reason (a Spark exception, a missing column, a timeout) is only in the job run. That reason is
+    what the task log, the retry decision and the failure notice need.
+    """
+
+    def execute(self, context: Any) -> str | None:
+        try:
+            return super().execute(context)
+        except AirflowException as error:
+            if self._job_run_id is None:  # no run started: the error is about the job, not a run
+                raise
+            raise self._run_failed(self._job_run_id, error) from None
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
+        if not event or event.get("status") != "success":
+            event = event or {}
+            raise self._run_failed(event.get("run_id"), event.get("message", event))
+        return event["run_id"]
+
+    def _run_failed(self, run_id: str | None, cause: Any) -> AirflowException:
+        if not run_id:
+            return AirflowException(f"Glue job {self.job_name}: {cause}")
+        run = self.hook.conn.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"]
+        return AirflowException(f"Glue job {self.job_name} run {run_id} ended {run['JobRunState']}: "
+                                f"{run.get('ErrorMessage') or cause}")

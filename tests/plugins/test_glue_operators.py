@@ -1,0 +1,112 @@
+"""The crawl and the cleaning job, polling and deferred, on the local stack; a failure carries Glue's own error."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
+from airflow.providers.amazon.aws.triggers.glue_crawler import GlueCrawlerCompleteTrigger
+from airflow.sdk.exceptions import AirflowException
+from deferred_run import run_deferred, task_context
+
+from indata_ops.operators.clean import CleanJobOperator
+from indata_ops.operators.crawl import CrawlRawOperator
+
+BUCKET = "optest-glue"
+DATABASE = "optest_glue_raw"
+DAY = "2026-11-01"
+TIMEOUT = timedelta(minutes=5)
+MODES = pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
+
+# A job script without Spark: what matters here is how a run's end reaches the task, not the cleaning.
+SCRIPT = '''
+import sys
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+print("cleaning", args["--dataset"], "for", args["--run_date"])
+if args.get("--fail") == "yes":
+    raise ValueError("Schema columns not found in the data: importe; the data has id, nombre")
+'''
+
+
+@pytest.fixture(scope="module")
+def raw(aws):
+    s3 = aws("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=f"raw/ventas/dt={DAY}/ventas.csv", Body=b"id;nombre\n1;uno\n2;dos\n")
+    # CSV and JSON in one table's folder: the crawler refuses to guess (AWS would split them into tables).
+    s3.put_object(Bucket=BUCKET, Key=f"raw/mixed/dt={DAY}/a.csv", Body=b"id,nombre\n1,uno\n")
+    s3.put_object(Bucket=BUCKET, Key=f"raw/mixed/dt={DAY}/b.json", Body=b'{"id": 1, "nombre": "uno"}\n')
+    return s3
+
+
+def crawl(name: str, prefix: str, conn: str, deferrable: bool) -> CrawlRawOperator:
+    config = {"Name": name, "Role": "arn:aws:iam::123456789012:role/glue", "DatabaseName": DATABASE,
+              "Targets": {"S3Targets": [{"Path": f"s3://{BUCKET}/{prefix}"}]},
+              "SchemaChangePolicy": {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"}}
+    return CrawlRawOperator(task_id="crawl_raw", config=config, aws_conn_id=conn, poll_interval=1,
+                            deferrable=deferrable, execution_timeout=TIMEOUT)
+
+
+def run(operator, deferrable: bool, trigger_class: type):
+    if not deferrable:
+        return operator.execute(task_context())
+    result, deferrals = run_deferred(operator)
+    [deferred] = deferrals
+    assert isinstance(deferred.trigger, trigger_class)
+    assert deferred.timeout == TIMEOUT  # the task's execution_timeout bounds the wait in the triggerer too
+    return result
+
+
+@MODES
+def test_the_crawl_creates_its_database_crawler_and_table(raw, aws, aws_connection, deferrable):
+    name = f"optest-raw-ventas-{int(deferrable)}"
+    assert run(crawl(name, "raw/ventas/", aws_connection, deferrable), deferrable, GlueCrawlerCompleteTrigger) == name
+    glue = aws("glue")
+    assert glue.get_crawler(Name=name)["Crawler"]["LastCrawl"]["Status"] == "SUCCEEDED"
+    partitions = glue.get_partitions(DatabaseName=DATABASE, TableName="ventas")["Partitions"]
+    assert [p["Values"] for p in partitions] == [[DAY]]
+
+
+@MODES
+def test_a_failed_crawl_fails_the_task_with_the_crawlers_error(raw, aws, aws_connection, deferrable):
+    name = f"optest-raw-mixed-{int(deferrable)}"
+    with pytest.raises(AirflowException) as failure:
+        run(crawl(name, "raw/mixed/", aws_connection, deferrable), deferrable, GlueCrawlerCompleteTrigger)
+    error = aws("glue").get_crawler(Name=name)["Crawler"]["LastCrawl"]["ErrorMessage"]
+    assert error  # the stack's crawler explains itself, as AWS's does
+    assert str(failure.value) == f"Glue crawler {name}: last crawl FAILED: {error}"
+
+
+@pytest.fixture(scope="module")
+def script(raw, tmp_path_factory):
+    path = tmp_path_factory.mktemp("glue-script") / "clean.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+def clean(task_id: str, script, conn: str, deferrable: bool, fail: bool = False) -> CleanJobOperator:
+    return CleanJobOperator(
+        task_id=task_id, job_name=f"optest-clean-{task_id}", script_location=str(script), s3_bucket=BUCKET,
+        iam_role_arn="arn:aws:iam::123456789012:role/glue", replace_script_file=True, update_config=True,
+        script_args={"--dataset": "ventas", "--run_date": DAY, "--fail": "yes" if fail else "no"},
+        create_job_kwargs={"GlueVersion": "5.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
+        aws_conn_id=conn, deferrable=deferrable, job_poll_interval=1, waiter_delay=1, waiter_max_attempts=120,
+        execution_timeout=TIMEOUT)
+
+
+@MODES
+def test_the_job_run_succeeds(script, aws, aws_connection, deferrable):
+    task_id = f"ok-{int(deferrable)}"
+    run_id = run(clean(task_id, script, aws_connection, deferrable), deferrable, GlueJobCompleteTrigger)
+    assert aws("glue").get_job_run(JobName=f"optest-clean-{task_id}", RunId=run_id)["JobRun"]["JobRunState"] == \
+        "SUCCEEDED"
+
+
+@MODES
+def test_a_failed_run_fails_the_task_with_glues_error_message(script, aws, aws_connection, deferrable):
+    task_id = f"fail-{int(deferrable)}"
+    with pytest.raises(AirflowException) as failure:
+        run(clean(task_id, script, aws_connection, deferrable, fail=True), deferrable, GlueJobCompleteTrigger)
+    [job_run] = aws("glue").get_job_runs(JobName=f"optest-clean-{task_id}")["JobRuns"]
+    assert str(failure.value) == (f"Glue job optest-clean-{task_id} run {job_run['Id']} ended FAILED: ValueError: "
+                                  "Schema columns not found in the data: importe; the data has id, nombre")
