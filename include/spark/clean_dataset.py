@@ -57,14 +57,17 @@ import codecs
 import csv
 import dataclasses
 import datetime
+import functools
 import io
 import json
+import operator
 import os
 import re
 import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -92,12 +95,18 @@ CORRUPT_RECORD = "__corrupt_record"
 RAW_VALUES = "__raw"
 REASONS = "__reasons"
 OUTCOME = "__outcome"
+SOURCE_NAME = "source"  # column metadata key: the field's name in the source
 INTERNAL_COLUMNS = frozenset({ROW_ID, SOURCE_FILE, CORRUPT_RECORD, RAW_VALUES, REASONS, OUTCOME})
 
 CLEAN, REJECTED = "clean", "rejected"
 EXACT_DUPLICATE, KEY_DUPLICATE = "exact_duplicate", "key_duplicate"
 MALFORMED_RECORD = "malformed_record"
 MISSING, UNPARSEABLE = "missing", "unparseable"  # reasons "missing:<column>", "unparseable:<column>"
+RULE = "rule"  # reasons "rule:<column>:<kind>", kind one of RULE_KINDS
+RULE_KINDS = ("required", "range", "allowed", "regex")
+# What to do with a source column that the schema (or, without one, the clean table) does not have.
+SCHEMA_EVOLUTION = ("add", "ignore", "fail")
+JSON_LAYOUTS = ("auto", "lines", "array")
 
 # Boolean spellings when the config's locale gives no true_values / false_values.
 TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
@@ -117,6 +126,9 @@ SIMPLE_TYPES: dict[str, T.DataType] = {
 DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 # Conservative inference tries these in order; the first that parses every non-null value wins.
 INFERABLE_TYPES = ("bigint", "double", "boolean", "date")
+# Inference looks at the first rows read, not the whole day: a later value that does not fit is a reject.
+INFER_SAMPLE_ROWS = 10_000
+NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 
 # Bytes read from the start of each file to find its CSV header or JSON layout.
 HEAD_BYTES = 1 << 20
@@ -182,12 +194,14 @@ class Locale:
     """How text sources write numbers (decimal mark, optional thousands separator) and booleans.
 
     Boolean tokens match trimmed values ignoring case; they default to common Spanish and English spellings.
+    ``time_zone`` is the zone of timestamps written without an offset (a region ID such as Europe/Madrid).
     """
 
     decimal: str = "."
     thousands: str | None = None
     true_values: tuple[str, ...] = TRUE_TOKENS
     false_values: tuple[str, ...] = FALSE_TOKENS
+    time_zone: str = "UTC"
 
     def __post_init__(self) -> None:
         if len(self.decimal) != 1 or (self.thousands is not None and len(self.thousands) != 1):
@@ -197,6 +211,47 @@ class Locale:
         both = sorted(set(_folded(self.true_values)) & set(_folded(self.false_values)))
         if both:
             raise ValueError(f"locale true_values and false_values share {both}")
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """Optional checks on one column's typed value; a row failing one is rejected as ``rule:<column>:<kind>``.
+
+    ``required``: not NULL. ``range``: ``min <= value <= max`` (either bound may be absent; numbers, dates,
+    timestamps). ``allowed``: one of the listed values. ``regex``: the whole value (as text) matches.
+    The checks run only on values that parsed: an unparseable value is already rejected as such.
+    """
+
+    column: str
+    required: bool = False
+    min: Any = None
+    max: Any = None
+    allowed: tuple[Any, ...] | None = None
+    regex: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as error:
+                raise ValueError(f"rules.{self.column}.regex {self.regex!r} is not a regular expression: {error}")
+        if self.allowed is not None and not self.allowed:
+            raise ValueError(f"rules.{self.column}.allowed must list at least one value")
+
+    @classmethod
+    def from_mapping(cls, column: str, raw: Mapping[str, Any]) -> ColumnRule:
+        unknown = sorted(set(raw) - {"required", "min", "max", "allowed", "regex"})
+        if unknown:
+            raise ValueError(f"rules.{column} has unknown checks {unknown}")
+        allowed = raw.get("allowed")
+        return cls(
+            column=column,
+            required=bool(raw.get("required", False)),
+            min=raw.get("min"),
+            max=raw.get("max"),
+            allowed=None if allowed is None else tuple(allowed),
+            regex=raw.get("regex"),
+        )
 
 
 @dataclass(frozen=True)
@@ -210,11 +265,27 @@ class DatasetConfig:
     order_by: str | None = None
     schema: tuple[ColumnSpec, ...] = ()
     locale: Locale = Locale()
+    rules: tuple[ColumnRule, ...] = ()
+    schema_evolution: str = "add"
+    flatten_separator: str = "_"
 
     def __post_init__(self) -> None:
         # Fail on a bad config before any data is read.
         if self.format not in ("csv", "json", "parquet"):
             raise ValueError(f"dataset_config format must be csv, json or parquet, got {self.format!r}")
+        if self.schema_evolution not in SCHEMA_EVOLUTION:
+            raise ValueError(
+                f"dataset_config schema_evolution must be add, ignore or fail, got {self.schema_evolution!r}"
+            )
+        if not re.fullmatch(r"[a-z0-9_]{1,8}", self.flatten_separator):
+            # Flattened names must stay valid Glue column names.
+            raise ValueError(
+                f"dataset_config flatten_separator must be 1-8 of a-z, 0-9, _ (got {self.flatten_separator!r})"
+            )
+        if self.format == "json" and self.reader.get("layout", "auto") not in JSON_LAYOUTS:
+            raise ValueError(
+                f"dataset_config reader.layout must be auto, lines or array, got {self.reader['layout']!r}"
+            )
         for column in self.schema:
             spark_type(column.type)
         for what, values in (
@@ -230,6 +301,9 @@ class DatasetConfig:
             unknown = [name for name in (*self.keys, self.order_by) if name is not None and name not in schema_names]
             if unknown:
                 raise ValueError(f"keys/order_by {unknown} are not in the dataset_config schema")
+            unknown = [rule.column for rule in self.rules if rule.column not in schema_names]
+            if unknown:
+                raise ValueError(f"rules name columns {unknown} that are not in the dataset_config schema")
 
     @classmethod
     def from_json(cls, text: str) -> DatasetConfig:
@@ -257,7 +331,15 @@ class DatasetConfig:
             order_by=raw.get("order_by"),
             schema=schema,
             # The config model writes "no thousands separator" as "".
-            locale=Locale(decimal=locale.get("decimal") or ".", thousands=locale.get("thousands") or None, **tokens),
+            locale=Locale(
+                decimal=locale.get("decimal") or ".",
+                thousands=locale.get("thousands") or None,
+                time_zone=raw.get("time_zone") or "UTC",
+                **tokens,
+            ),
+            rules=tuple(ColumnRule.from_mapping(column, rule) for column, rule in (raw.get("rules") or {}).items()),
+            schema_evolution=raw.get("schema_evolution") or "add",
+            flatten_separator=raw.get("flatten_separator") or "_",
         )
 
 
@@ -305,14 +387,22 @@ def to_snake_case(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z]+", "_", split_camel).strip("_").lower()
 
 
-def normalize_names(names: Sequence[str], reserved: Sequence[str] = ()) -> list[str]:
+def flat_name(path: Sequence[str], separator: str = "_") -> str:
+    """A nested field's name: each level in snake_case, joined by ``separator`` (``cliente.dir`` -> ``cliente_dir``)."""
+    return separator.join(part for part in map(to_snake_case, path) if part)
+
+
+def normalize_names(
+    names: Sequence[str | tuple[str, ...]], reserved: Sequence[str] = (), separator: str = "_"
+) -> list[str]:
     """Unique snake_case names: a leading digit or an empty name gets a ``col_`` prefix, repeats get ``_2``, ``_3``.
 
-    ``reserved`` names are taken already (the schema's): a name that would repeat one gets a suffix too.
+    A name may be a path into nested fields (a tuple), flattened with ``separator``. ``reserved`` names are taken
+    already (the schema's): a name that would repeat one gets a suffix too.
     """
     bases = []
     for position, name in enumerate(names, start=1):
-        base = to_snake_case(name)
+        base = to_snake_case(name) if isinstance(name, str) else flat_name(name, separator)
         if not base:
             base = f"col_{position}"
         elif base[0].isdigit():
@@ -373,7 +463,8 @@ def name_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
         # Every file was empty: there are no rows, and the schema's columns are all there is to name.
         return df.select(*[F.lit(None).cast("string").alias(spec.name) for spec in config.schema], *internal)
     paths = [path for path, _ in leaves]
-    normalized = normalize_names(["_".join(path) for path in paths])
+    separator = config.flatten_separator
+    normalized = normalize_names(paths, separator=separator)
     nested = config.format != "csv"  # a CSV header is one name, dots and all
 
     claimed: dict[int, str] = {}
@@ -393,9 +484,13 @@ def name_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
         raise ValueError(f"Schema columns not found in the data: {', '.join(not_found)}; the data has {found}")
 
     others = [i for i in range(len(leaves)) if i not in claimed]
-    other_names = normalize_names(["_".join(paths[i]) for i in others], reserved=[s.name for s in config.schema])
+    other_names = normalize_names([paths[i] for i in others], [s.name for s in config.schema], separator)
     names = {**claimed, **dict(zip(others, other_names))}
-    return df.select(*[column.alias(names[i]) for i, (_, column) in enumerate(leaves)], *internal)
+    # The field as the source names it travels in the column's metadata, for messages about unexpected columns.
+    return df.select(
+        *[column.alias(names[i], metadata={SOURCE_NAME: ".".join(paths[i])}) for i, (_, column) in enumerate(leaves)],
+        *internal,
+    )
 
 
 def capture_raw_values(df: DataFrame) -> DataFrame:
@@ -411,8 +506,8 @@ def clean_strings(df: DataFrame, null_tokens: Sequence[str]) -> DataFrame:
     string_columns = set(_string_columns(df))
 
     def cleaned(name: str) -> Column:
-        # F.trim only strips spaces; exports also carry tabs, carriage returns and non-breaking spaces.
-        trimmed = F.regexp_replace(F.col(name), r"^[\s\u00A0]+|[\s\u00A0]+$", "")
+        # F.trim only strips spaces; exports also carry tabs, carriage returns, non-breaking spaces and BOMs.
+        trimmed = F.regexp_replace(F.col(name), r"^[\s\u00A0\uFEFF]+|[\s\u00A0\uFEFF]+$", "")
         is_null_token = F.lower(trimmed).isin(tokens)
         return F.when(is_null_token, F.lit(None).cast("string")).otherwise(trimmed).alias(name)
 
@@ -464,12 +559,30 @@ def parse_string(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
         # With timeParserPolicy=CORRECTED a value that does not match a format is NULL, so the first match wins.
         return F.coalesce(*[F.to_date(value, fmt) for fmt in spec.formats or (ISO_DATE_FORMAT,)])
     elif spec.type == "timestamp":
-        if not spec.formats:
-            return value.cast(T.TimestampType())
-        return F.coalesce(*[F.to_timestamp(value, fmt) for fmt in spec.formats])
+        return _parse_timestamp(value, spec.formats, locale.time_zone)
     else:
         return value.cast(spec.data_type)
     return F.when(looks_valid, _delocalized(value, locale).cast(spec.data_type))
+
+
+def _names_a_zone(pattern: str) -> bool:
+    """True when a datetime pattern reads an offset or zone (X, x, Z, z, O, V outside quoted literals)."""
+    return re.search(r"[XxZzOV]", re.sub(r"'[^']*'", "", pattern)) is not None
+
+
+def _parse_timestamp(value: Column, formats: Sequence[str], time_zone: str) -> Column:
+    """A timestamp written in ``time_zone`` unless the value carries its own offset; the session reads UTC."""
+
+    def from_local(timestamp: Column) -> Column:
+        return timestamp if time_zone == "UTC" else F.to_utc_timestamp(timestamp, time_zone)
+
+    if not formats:
+        # Spark's cast takes ISO values with or without an offset ("...T10:00:00+01:00", "...10:00:00Z").
+        has_offset = value.rlike(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$")
+        cast = value.cast(T.TimestampType())
+        return F.when(has_offset, cast).otherwise(from_local(cast))
+    parsed = [F.to_timestamp(value, fmt) for fmt in formats]
+    return F.coalesce(*[p if _names_a_zone(fmt) else from_local(p) for p, fmt in zip(parsed, formats)])
 
 
 def _typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale) -> Column:
@@ -521,27 +634,54 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale) ->
     return df.select(*typed_columns, *others, found_reasons.alias(REASONS))
 
 
-def infer_schema(df: DataFrame, locale: Locale, keys: Sequence[str] = ()) -> list[ColumnSpec]:
-    """Conservative inference for a dataset without a configured schema (runs one aggregation).
+def _candidate_types(known: str | None) -> tuple[str, ...]:
+    """Types to try for a text column, the clean table's type (if any) first; none for a table string."""
+    if known == "string":
+        return ()
+    if known is not None and _is_config_type(known):
+        return (known, *[t for t in INFERABLE_TYPES if t != known])
+    return INFERABLE_TYPES
 
-    A string column becomes bigint, double, boolean or date (ISO) only when every non-null value parses as that
-    type; otherwise, and when it holds no values at all, it stays string. Typed columns (Parquet) keep their type.
-    Key columns are required. Columns of other types (float, arrays, maps) get no spec and pass through unchanged.
+
+def infer_schema(
+    df: DataFrame,
+    locale: Locale,
+    keys: Sequence[str] = (),
+    known_types: Mapping[str, str] | None = None,
+    sample_rows: int = INFER_SAMPLE_ROWS,
+) -> list[ColumnSpec]:
+    """Conservative inference for a dataset without a configured schema: one aggregation over the first
+    ``sample_rows`` rows read.
+
+    A string column becomes bigint, double, boolean or date (ISO) only when every sampled non-null value parses as
+    that type and, for numbers, none has a leading zero ("007", "08001" are codes, not quantities); otherwise, and
+    when it holds no values, it stays string. ``known_types`` (the clean table's columns, when it exists) are
+    tried first: a column keeps its table type when the sample parses as it or holds no values, so a day of NULLs
+    or of round numbers does not change the table. Typed columns (Parquet) keep their type. Key columns are
+    required. Columns of other types (float, arrays, maps) get no spec and pass through unchanged.
     """
+    known_types = known_types or {}
     string_columns = _string_columns(df)
-    failures = []
+    candidates = {name: _candidate_types(known_types.get(name)) for name in string_columns}
+    aggregates = []
     for name in string_columns:
-        for type_name in INFERABLE_TYPES:
-            parsed = parse_string(F.col(name), ColumnSpec(name, type_name), locale)
-            is_unparsed = F.col(name).isNotNull() & parsed.isNull()
-            failures.append(F.count_if(is_unparsed).alias(f"{name}:{type_name}"))
-    failures.extend(F.count(F.col(name)).alias(f"{name}:values") for name in string_columns)
-    counts = df.agg(*failures).first().asDict() if string_columns else {}
+        value = F.col(name)
+        for type_name in candidates[name]:
+            parsed = parse_string(value, ColumnSpec(name, type_name), locale)
+            aggregates.append(F.count_if(value.isNotNull() & parsed.isNull()).alias(f"{name}:{type_name}"))
+        aggregates.append(F.count(value).alias(f"{name}:values"))
+        aggregates.append(F.count_if(value.rlike(r"^-?0\d")).alias(f"{name}:leading_zeros"))
+    counts = df.limit(sample_rows).agg(*aggregates).first().asDict() if aggregates else {}
 
     def inferred(name: str) -> str:
+        known = known_types.get(name)
         if counts[f"{name}:values"] == 0:
-            return "string"
-        return next((t for t in INFERABLE_TYPES if counts[f"{name}:{t}"] == 0), "string")
+            return known if known in candidates[name] else "string"
+        for type_name in candidates[name]:
+            looks_like_a_code = type_name in ("bigint", "double") and counts[f"{name}:leading_zeros"] > 0
+            if counts[f"{name}:{type_name}"] == 0 and (type_name == known or not looks_like_a_code):
+                return type_name
+        return "string"
 
     specs = []
     for f in df.schema.fields:
@@ -550,6 +690,80 @@ def infer_schema(df: DataFrame, locale: Locale, keys: Sequence[str] = ()) -> lis
         elif f.name not in INTERNAL_COLUMNS and _is_config_type(f.dataType.simpleString()):
             specs.append(ColumnSpec(f.name, f.dataType.simpleString(), nullable=f.name not in keys))
     return specs
+
+
+def _rule_literal(value: Any, data_type: T.DataType, where: str) -> Column:
+    """A rule's bound or allowed value as a literal of the column's type; raise when it cannot be one."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+            int(text)
+        elif isinstance(data_type, NUMERIC_TYPES):
+            Decimal(text)
+        elif isinstance(data_type, T.DateType):
+            datetime.date.fromisoformat(text)
+        elif isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
+            datetime.datetime.fromisoformat(text)
+        elif isinstance(data_type, T.BooleanType) and text not in ("true", "false"):
+            raise ValueError(text)
+    except (ValueError, ArithmeticError):
+        raise ValueError(f"{where}: {value!r} is not a {data_type.simpleString()} value") from None
+    return F.lit(text).cast(data_type)
+
+
+def apply_rules(df: DataFrame, rules: Sequence[ColumnRule]) -> DataFrame:
+    """Add a ``rule:<column>:<kind>`` reason to ``__reasons`` for every rule a row's typed value breaks.
+
+    A column that already failed (missing or unparseable) is not checked again. Raises, before reading any
+    data, when a rule names a column the data does not have or does not fit the column's type.
+    """
+    names = data_columns(df)
+    reasons = []
+    for rule in rules:
+        if rule.column not in names:
+            raise ValueError(f"rules: column {rule.column!r} is not in the data; found {names}")
+        data_type = df.schema[rule.column].dataType
+        value = F.col(rule.column)
+        checks: list[tuple[str, Column]] = []
+        if rule.required:
+            checks.append(("required", value.isNull()))
+        if rule.min is not None or rule.max is not None:
+            if not isinstance(data_type, (*NUMERIC_TYPES, T.DateType, T.TimestampType, T.TimestampNTZType)):
+                raise ValueError(f"rules.{rule.column}: min/max need a number, date or timestamp column, "
+                                 f"not {data_type.simpleString()}")
+            bounds = []
+            if rule.min is not None:
+                bounds.append(value < _rule_literal(rule.min, data_type, f"rules.{rule.column}.min"))
+            if rule.max is not None:
+                bounds.append(value > _rule_literal(rule.max, data_type, f"rules.{rule.column}.max"))
+            checks.append(("range", functools.reduce(operator.or_, bounds)))
+        if rule.allowed is not None:
+            allowed = [_rule_literal(v, data_type, f"rules.{rule.column}.allowed") for v in rule.allowed]
+            checks.append(("allowed", ~value.isin(allowed)))
+        if rule.regex is not None:
+            checks.append(("regex", ~value.cast("string").rlike(f"^(?:{rule.regex})$")))
+        column = rule.column  # the lambda runs now, while building the expression
+        already_failed = F.exists(F.col(REASONS), lambda reason: reason["column"] == F.lit(column))
+        for kind, is_broken in checks:
+            # Comparisons with NULL are NULL: only "required" fires on a NULL value.
+            fails = ~already_failed & F.coalesce(is_broken, F.lit(False))
+            reasons.append(F.when(fails, _reason(f"{RULE}:{rule.column}:{kind}", rule.column)))
+    if not reasons:
+        return df
+    found = F.filter(F.array(*reasons), lambda reason: reason.isNotNull())
+    return df.select(*[name for name in df.columns if name != REASONS], F.concat(F.col(REASONS), found).alias(REASONS))
+
+
+def unexpected_columns(columns: Sequence[str], config: DatasetConfig, catalog: Mapping[str, str] | None) -> list[str]:
+    """Source columns that the schema does not list or, without a schema, that the clean table does not have
+    (none on the first run, when there is no table yet)."""
+    if config.schema:
+        expected = {spec.name for spec in config.schema}
+    elif catalog is not None:
+        expected = set(catalog)
+    else:
+        return []
+    return [name for name in columns if name not in expected]
 
 
 def mark_outcomes(df: DataFrame, keys: Sequence[str], order_by: str | None) -> DataFrame:
@@ -594,13 +808,32 @@ def mark_outcomes(df: DataFrame, keys: Sequence[str], order_by: str | None) -> D
     return ranked.select(*df.columns, outcome.alias(OUTCOME))
 
 
-def classify_rows(df: DataFrame, config: DatasetConfig) -> DataFrame:
+class SchemaEvolutionError(ValueError):
+    """The data has columns that the dataset's schema_evolution policy (fail) does not accept."""
+
+
+def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, str] | None = None) -> DataFrame:
     """The whole cleaning: raw rows as read (with ``__row_id``/``__source_file``) -> every row with its outcome.
 
-    Not strictly pure when the schema is inferred: inference runs one aggregation over the data.
+    ``catalog`` is the clean table's columns and types when the table exists: without a schema it decides which
+    columns are unexpected and is the first guess of inference. Unexpected columns follow
+    ``config.schema_evolution``: kept (add), dropped from the clean columns but kept in the rejects' raw values
+    (ignore), or a SchemaEvolutionError naming them (fail). Not strictly pure when the schema is inferred:
+    inference runs one aggregation over the first rows.
     """
     named = name_columns(df, config)
-    cleaned = clean_strings(capture_raw_values(named), config.null_tokens)
+    unexpected = unexpected_columns(data_columns(named), config, catalog)
+    if unexpected and config.schema_evolution == "fail":
+        fields = ", ".join(f"{named.schema[name].metadata.get(SOURCE_NAME, name)!r} (as {name})" for name in unexpected)
+        against = "schema" if config.schema else "clean table"
+        raise SchemaEvolutionError(
+            f"Columns not in the dataset's {against}: {fields}; schema_evolution is fail: add them to the schema "
+            "or set schema_evolution to add or ignore"
+        )
+    captured = capture_raw_values(named)
+    if unexpected and config.schema_evolution == "ignore":
+        captured = captured.drop(*unexpected)
+    cleaned = clean_strings(captured, config.null_tokens)
     if config.schema:
         # Keys are required even when the schema forgot to say so.
         schema = [
@@ -608,8 +841,8 @@ def classify_rows(df: DataFrame, config: DatasetConfig) -> DataFrame:
             for spec in config.schema
         ]
     else:
-        schema = infer_schema(cleaned, config.locale, config.keys)
-    typed = apply_schema(cleaned, schema, config.locale)
+        schema = infer_schema(cleaned, config.locale, config.keys, known_types=catalog)
+    typed = apply_rules(apply_schema(cleaned, schema, config.locale), config.rules)
     return mark_outcomes(typed, config.keys, config.order_by)
 
 
@@ -622,7 +855,9 @@ def clean_rows(classified: DataFrame) -> DataFrame:
 def reject_rows(classified: DataFrame) -> DataFrame:
     """Rejected rows: raw values as read, the first reason, every failed column and, if any, the unparsed record."""
     is_rejected = F.col(OUTCOME) == REJECTED
-    failed_columns = F.filter(F.transform(F.col(REASONS), lambda reason: reason["column"]), lambda c: c.isNotNull())
+    failed_columns = F.array_distinct(
+        F.filter(F.transform(F.col(REASONS), lambda reason: reason["column"]), lambda c: c.isNotNull())
+    )
     raw_record = [F.col(CORRUPT_RECORD).alias("raw_record")] if CORRUPT_RECORD in classified.columns else []
     return classified.where(is_rejected).select(
         f"{RAW_VALUES}.*",
@@ -650,6 +885,8 @@ class Counts:
     key_duplicates: int
     rejects_by_reason: dict[str, int]
     columns: list[str]
+    # Columns "added" or "ignored" under schema_evolution, and "retyped" to the schema's type in the clean table.
+    schema_changes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def duplicates(self) -> int:
@@ -738,11 +975,6 @@ def input_files(spark: SparkSession, path: str) -> list[str]:
     return sorted(files)
 
 
-def require_input_files(spark: SparkSession, path: str) -> None:
-    """Raise unless ``path`` holds data files (see ``input_files``)."""
-    input_files(spark, path)
-
-
 def _file_head(spark: SparkSession, file: str, limit: int = HEAD_BYTES) -> bytes:
     """The first ``limit`` bytes of ``file`` as Spark would read them (decompressed when its name says .gz...)."""
     jvm = spark.sparkContext._jvm
@@ -798,14 +1030,14 @@ def csv_header(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | No
         doublequote=escape == quote,
         escapechar=None if escape == quote else escape,
     )
+    if len(head) == HEAD_BYTES and not re.search(r"[\r\n]", text):
+        raise ValueError(f"the CSV header is longer than {HEAD_BYTES} bytes")
     try:
         fields = next(records)
     except StopIteration:
         return []
-    except csv.Error:
+    except csv.Error:  # e.g. a NUL byte or a name longer than the csv module's field limit: not a header
         return None
-    if len(head) == HEAD_BYTES and not re.search(r"[\r\n]", text):
-        raise ValueError(f"the CSV header is longer than {HEAD_BYTES} bytes")
     if not all(_is_text(name) for name in fields):
         return None
     names: list[str] = []
@@ -998,14 +1230,51 @@ def _aws_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def register_table(schema: T.StructType, args: Mapping[str, str]) -> None:
-    """Create or update the clean table and its ``dt=<run_date>`` partition in the Glue catalog."""
+def catalog_columns(args: Mapping[str, str]) -> dict[str, str] | None:
+    """The clean table's columns and their Glue types, in order; None when the table (or database) does not exist."""
+    glue = boto3.client("glue", region_name=_aws_region())
+    try:
+        table = glue.get_table(DatabaseName=args["clean_database"], Name=args["dataset"])["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        return None
+    return {column["Name"]: column["Type"] for column in table["StorageDescriptor"].get("Columns", [])}
+
+
+def retyped_columns(
+    schema: T.StructType, catalog: Mapping[str, str] | None, config: DatasetConfig, table: str
+) -> list[str]:
+    """Columns whose type differs from the clean table's: allowed (and returned) when the configured schema sets
+    the type, the table then takes it; otherwise a ValueError naming each column and both types."""
+    if not catalog:
+        return []
+    configured = {spec.name for spec in config.schema}
+    changed = [(f.name, catalog[f.name], hive_type(f.dataType)) for f in schema.fields
+               if f.name in catalog and catalog[f.name] != hive_type(f.dataType)]
+    conflicts = [f"{name!r} is {old} in the table but {new} in this run" for name, old, new in changed
+                 if name not in configured]
+    if conflicts:
+        raise ValueError(
+            f"Column types conflict with the clean table {table}: {'; '.join(conflicts)}. Declare the type in the "
+            "dataset's schema (the schema's type wins and the table is updated), or fix the export"
+        )
+    return [name for name, _, _ in changed]
+
+
+def register_table(schema: T.StructType, args: Mapping[str, str], catalog: Mapping[str, str] | None = None) -> None:
+    """Create or update the clean table and its ``dt=<run_date>`` partition in the Glue catalog.
+
+    The table keeps the columns of ``catalog`` (the table as it was) that this run lacks, after this run's own:
+    earlier dates still hold them. The partition lists only this run's columns.
+    """
     glue = boto3.client("glue", region_name=_aws_region())
     database, table, run_date = args["clean_database"], args["dataset"], args["run_date"]
+    partition_columns = [{"Name": f.name, "Type": hive_type(f.dataType)} for f in schema.fields]
+    earlier_only = [{"Name": name, "Type": type_name} for name, type_name in (catalog or {}).items()
+                    if name not in schema.fieldNames()]
 
-    def storage(location: str) -> dict[str, Any]:
+    def storage(location: str, columns: list[dict[str, str]]) -> dict[str, Any]:
         return {
-            "Columns": [{"Name": f.name, "Type": hive_type(f.dataType)} for f in schema.fields],
+            "Columns": columns,
             "Location": location,
             "InputFormat": PARQUET_INPUT_FORMAT,
             "OutputFormat": PARQUET_OUTPUT_FORMAT,
@@ -1022,14 +1291,17 @@ def register_table(schema: T.StructType, args: Mapping[str, str]) -> None:
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
         "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-        "StorageDescriptor": storage(args["clean_path"]),
+        "StorageDescriptor": storage(args["clean_path"], partition_columns + earlier_only),
     }
     try:
         glue.create_table(DatabaseName=database, TableInput=table_input)
     except glue.exceptions.AlreadyExistsException:
         glue.update_table(DatabaseName=database, TableInput=table_input)
 
-    partition_input = {"Values": [run_date], "StorageDescriptor": storage(partition_path(args["clean_path"], run_date))}
+    partition_input = {
+        "Values": [run_date],
+        "StorageDescriptor": storage(partition_path(args["clean_path"], run_date), partition_columns),
+    }
     try:
         glue.create_partition(DatabaseName=database, TableName=table, PartitionInput=partition_input)
     except glue.exceptions.AlreadyExistsException:
@@ -1054,6 +1326,7 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "key_duplicates": counts.key_duplicates,
             "rejects_by_reason": counts.rejects_by_reason,
             "columns": counts.columns,
+            "schema_changes": counts.schema_changes,
         },
         ensure_ascii=False,
         indent=2,
@@ -1074,13 +1347,22 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
     datetime.date.fromisoformat(run_date)  # rejects 2026-13-45 with Python's own message
     configure_session(spark)
 
-    require_input_files(spark, args["raw_path"])
     raw = read_raw(spark, config, args["raw_path"])
-    classified = classify_rows(raw, config).persist()
+    catalog = catalog_columns(args)
+    unexpected = unexpected_columns(data_columns(name_columns(raw, config)), config, catalog)
+    classified = classify_rows(raw, config, catalog).persist()
     try:
-        counts = count_outcomes(classified, raw.count(), args["dataset"], run_date)
+        clean_schema = clean_rows(classified).schema
+        # Type conflicts with the table fail the run before anything is written.
+        retyped = retyped_columns(clean_schema, catalog, config, f"{args['clean_database']}.{args['dataset']}")
+        counts = dataclasses.replace(
+            count_outcomes(classified, raw.count(), args["dataset"], run_date),
+            schema_changes={"added": unexpected if config.schema_evolution == "add" else [],
+                            "ignored": unexpected if config.schema_evolution == "ignore" else [],
+                            "retyped": retyped},
+        )
         write_outputs(classified, args)
-        register_table(clean_rows(classified).schema, args)
+        register_table(clean_schema, args, catalog)
         write_counts(counts, args["counts_path"])
     finally:
         classified.unpersist()

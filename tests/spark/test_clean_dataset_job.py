@@ -153,6 +153,7 @@ def test_run_job_writes_clean_rejects_catalog_and_counts(spark: SparkSession, tm
             "unparseable:importe_eur": 1,
         },
         "columns": list(raw_columns),
+        "schema_changes": {"added": [], "ignored": [], "retyped": []},
     }
     assert capsys.readouterr().out.splitlines()[-1] == (
         "clean_dataset ventas dt=2026-11-01: input=10 clean=4 rejected=4 duplicates=2 (exact=1 key=1) rejects: "

@@ -514,3 +514,241 @@ def test_parse_args_without_awsglue_ignores_unknown_keys() -> None:
     assert job.parse_args(argv) == {name: f"value-{name}" for name in job.JOB_ARGUMENTS}
     with pytest.raises(SystemExit):
         job.parse_args(argv[:-2])
+
+
+# --- reading: headers and layouts, decided from each file's first bytes -----------------------------------------
+
+
+def test_csv_header_reads_the_first_record_as_written() -> None:
+    options = {"delimiter": ";", "quote": '"', "escape": '"', "encoding": "windows-1252"}
+    head = '\ufeff"Código; Venta";Importe (€);;Región;Región ;"Di ""x"""\r\n1;2;3;4;5;6\r\n'.encode("utf-8")
+    utf8 = {**options, "encoding": "utf-8"}
+    # A BOM is not part of the first name; an empty name is Spark's _c<index>; a repeat is numbered.
+    assert job.csv_header(head, utf8) == ["Código; Venta", "Importe (€)", "_c2", "Región", "Región (2)", 'Di "x"']
+    assert job.csv_header("Código;Importe (€)\n".encode("cp1252"), options) == ["Código", "Importe (€)"]
+    assert job.csv_header(b"", options) == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"PK\x03\x04\x14\x00\x06\x00;x\n", b"\x89PNG\r\n\x1a\n", "Código;x\n".encode("cp1252")],
+    ids=["zip", "png", "cp1252 read as utf-8"],
+)
+def test_csv_header_refuses_what_is_not_text(head: bytes) -> None:
+    assert job.csv_header(head, {"delimiter": ";", "encoding": "utf-8"}) is None
+
+
+def test_csv_header_longer_than_what_is_read_is_an_error() -> None:
+    with pytest.raises(ValueError, match="the CSV header is longer than"):
+        job.csv_header(b"a" * job.HEAD_BYTES, {})
+
+
+@pytest.mark.parametrize(
+    ("head", "layout"),
+    [
+        (b'\xef\xbb\xbf  [\n {"a": 1}\n]', "array"),
+        (b'{\n  "a": 1\n}\n', "array"),  # one object spread over lines is one document
+        (b'{"a": 1}\n{"a": 2}\n', "lines"),
+        (b"\x00\x01junk\n", "lines"),  # each line then becomes a malformed record
+        (b" \n\t", None),
+    ],
+)
+def test_json_layout_is_decided_per_file(head: bytes, layout: str | None) -> None:
+    assert job.json_layout(head) == layout
+
+
+# --- nested names ---------------------------------------------------------------------------------------------
+
+
+def test_nested_fields_are_flattened_with_the_configured_separator(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [(1, ("Ana", ("Vigo",)))], "id int, Cliente struct<nombreCompleto: string, dir: struct<Ciudad: string>>"
+    )
+    named = job.name_columns(df, DatasetConfig(format="json", flatten_separator="__"))
+    assert job.data_columns(named) == ["id", "cliente__nombre_completo", "cliente__dir__ciudad"]
+    assert named.schema["cliente__dir__ciudad"].metadata == {job.SOURCE_NAME: "Cliente.dir.Ciudad"}
+    assert job.normalize_names([("a", "b"), ("a_b",)]) == ["a_b", "a_b_2"]
+
+
+# --- time zone ------------------------------------------------------------------------------------------------
+
+
+def test_timestamps_without_an_offset_are_read_in_the_dataset_time_zone(spark: SparkSession) -> None:
+    schema = [
+        ColumnSpec("local", "timestamp", formats=("dd/MM/yyyy HH:mm",)),
+        ColumnSpec("with_offset", "timestamp", formats=("yyyy-MM-dd HH:mmXXX",)),
+        ColumnSpec("iso", "timestamp"),
+    ]
+    df = raw_frame(
+        spark,
+        ["local", "with_offset", "iso"],
+        [
+            ("01/11/2026 08:30", "2026-11-01 08:30+05:00", "2026-11-01T08:30:00"),  # CET: UTC+1
+            ("01/07/2026 08:30", "2026-07-01 08:30Z", "2026-07-01T08:30:00+05:00"),  # CEST: UTC+2
+            ("30/02/2026 08:30", None, "2026-07-01 08:30:00Z"),
+        ],
+    )
+    typed = job.apply_schema(df, schema, Locale(time_zone="Europe/Madrid"))
+
+    as_utc = [F.date_format(name, "yyyy-MM-dd HH:mm").alias(name) for name in ("local", "with_offset", "iso")]
+    assertDataFrameEqual(
+        reasons_of(typed.select(*as_utc, job.REASONS)),
+        [
+            Row(local="2026-11-01 07:30", with_offset="2026-11-01 03:30", iso="2026-11-01 07:30", reasons=[]),
+            Row(local="2026-07-01 06:30", with_offset="2026-07-01 08:30", iso="2026-07-01 03:30", reasons=[]),
+            Row(local=None, with_offset=None, iso="2026-07-01 08:30", reasons=["unparseable:local"]),
+        ],
+    )
+
+
+# --- rules ----------------------------------------------------------------------------------------------------
+
+
+RULES = (
+    job.ColumnRule("importe", min=0, max="1000.5"),
+    job.ColumnRule("fecha", required=True, min="2020-01-01", max=dt.date(2026, 12, 31)),
+    job.ColumnRule("region", allowed=("Norte", "Sur")),
+    job.ColumnRule("email", regex=r"[^@\s]+@[^@\s]+\.[a-z]+"),
+    job.ColumnRule("unidades", required=True, allowed=(1, 2, 3)),
+)
+RULE_SCHEMA = (
+    ColumnSpec("importe", "decimal(8,2)"),
+    ColumnSpec("fecha", "date"),
+    ColumnSpec("region", "string"),
+    ColumnSpec("email", "string"),
+    ColumnSpec("unidades", "int"),
+)
+
+
+def test_rules_reject_with_their_column_and_kind(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["importe", "fecha", "region", "email", "unidades"],
+        [
+            ("1000.50", "2026-12-31", "Norte", "ana@example.es", "3"),  # bounds are inclusive
+            ("-0.01", "2019-12-31", "Este", "ana@example", "4"),  # every rule broken, in column order
+            (None, None, None, None, None),  # only the required checks look at NULLs
+            ("x", "2026-02-30", "Sur", "luis@example.es x", "2"),  # unparseable first; the regex is anchored
+        ],
+    )
+    typed = job.apply_rules(job.apply_schema(df, RULE_SCHEMA, Locale()), RULES)
+    assert [r["reasons"] for r in reasons_of(typed).orderBy(job.ROW_ID).collect()] == [
+        [],
+        ["rule:importe:range", "rule:fecha:range", "rule:region:allowed", "rule:email:regex",
+         "rule:unidades:allowed"],
+        ["rule:fecha:required", "rule:unidades:required"],
+        ["unparseable:importe", "unparseable:fecha", "rule:email:regex"],
+    ]
+
+
+def test_a_row_breaking_two_rules_on_one_column_names_it_once(spark: SparkSession) -> None:
+    cfg = config(schema=(ColumnSpec("code", "string"),), rules=(job.ColumnRule("code", allowed=("A1",), regex="B.*"),))
+    rejects = job.reject_rows(job.classify_rows(raw_frame(spark, ["code"], [("C3",)]), cfg))
+    assertDataFrameEqual(rejects, [Row(code="C3", reject_reason="rule:code:allowed", reject_columns=["code"])])
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (job.ColumnRule("unidades", min="many"), r"rules.unidades.min: 'many' is not a int value"),
+        (job.ColumnRule("fecha", max="31/12/2026"), r"rules.fecha.max: '31/12/2026' is not a date value"),
+        (job.ColumnRule("region", min="A"), r"rules.region: min/max need a number, date or timestamp column"),
+        (job.ColumnRule("tienda", required=True), r"rules: column 'tienda' is not in the data"),
+    ],
+)
+def test_rules_that_cannot_apply_fail_before_reading(spark: SparkSession, rule: job.ColumnRule, message: str) -> None:
+    df = raw_frame(spark, [spec.name for spec in RULE_SCHEMA], [])
+    with pytest.raises(ValueError, match=message):
+        job.apply_rules(job.apply_schema(df, RULE_SCHEMA, Locale()), (rule,))
+
+
+def test_rules_from_the_job_argument_are_checked() -> None:
+    parsed = DatasetConfig.from_json(
+        json.dumps({"format": "csv", "schema": [{"name": "a", "type": "int"}], "rules": {"a": {"min": 1, "max": 9}}})
+    )
+    assert parsed.rules == (job.ColumnRule("a", min=1, max=9),)
+    with pytest.raises(ValueError, match=r"rules name columns \['b'\] that are not in the dataset_config schema"):
+        DatasetConfig(format="csv", schema=(ColumnSpec("a", "int"),), rules=(job.ColumnRule("b", required=True),))
+    with pytest.raises(ValueError, match=r"rules.a has unknown checks \['maximum'\]"):
+        job.ColumnRule.from_mapping("a", {"maximum": 3})
+    with pytest.raises(ValueError, match=r"rules.a.regex '\(' is not a regular expression"):
+        job.ColumnRule("a", regex="(")
+    with pytest.raises(ValueError, match="schema_evolution must be add, ignore or fail, got 'drop'"):
+        DatasetConfig(format="csv", schema_evolution="drop")
+
+
+# --- inference, sampled and guided by the clean table ---------------------------------------------------------
+
+
+def test_inference_reads_a_sample_and_keeps_codes_with_leading_zeros_as_text(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark,
+        ["n", "cp", "zero", "later_text"],
+        [("1", "08001", "0", "1"), ("2", "28001", "10", "2"), (None, None, "-3", "tres")],
+    )
+    assert job.infer_schema(df, Locale(), sample_rows=2) == [
+        ColumnSpec("n", "bigint"),
+        ColumnSpec("cp", "string"),
+        ColumnSpec("zero", "bigint"),
+        ColumnSpec("later_text", "bigint"),  # "tres" is past the sample: it will be unparseable
+    ]
+
+
+def test_inference_keeps_the_clean_tables_type_when_the_data_allows(spark: SparkSession) -> None:
+    df = raw_frame(
+        spark, ["empty", "whole", "text", "decimal", "new"], [(None, "1", "1", "1.5", "x"), (None, "2", "2", "2", "y")]
+    )
+    known = {"empty": "bigint", "whole": "double", "text": "string", "decimal": "bigint"}
+    assert job.infer_schema(df, Locale(), known_types=known) == [
+        ColumnSpec("empty", "bigint"),
+        ColumnSpec("whole", "double"),
+        ColumnSpec("text", "string"),
+        ColumnSpec("decimal", "double"),  # does not fit bigint: the run then fails on the type conflict
+        ColumnSpec("new", "string"),
+    ]
+
+
+# --- schema evolution -----------------------------------------------------------------------------------------
+
+
+def evolution_frame(spark: SparkSession) -> DataFrame:
+    return raw_frame(spark, ["Código", "Nuevo Campo"], [("1", "a"), ("x", "b")])
+
+
+@pytest.mark.parametrize(("policy", "clean"), [("add", [Row(codigo=1, nuevo_campo="a")]), ("ignore", [Row(codigo=1)])])
+def test_unexpected_columns_are_added_or_ignored(spark: SparkSession, policy: str, clean: list[Row]) -> None:
+    cfg = config(schema=(ColumnSpec("codigo", "int"),), schema_evolution=policy)
+    classified = job.classify_rows(evolution_frame(spark), cfg)
+    assertDataFrameEqual(job.clean_rows(classified), clean)
+    # Ignored or not, a reject shows the row as read.
+    assertDataFrameEqual(
+        job.reject_rows(classified),
+        [Row(codigo="x", nuevo_campo="b", reject_reason="unparseable:codigo", reject_columns=["codigo"])],
+    )
+
+
+def test_unexpected_columns_fail_the_run_naming_the_source_field(spark: SparkSession) -> None:
+    cfg = config(schema=(ColumnSpec("codigo", "int"),), schema_evolution="fail")
+    with pytest.raises(job.SchemaEvolutionError, match=r"dataset's schema: 'Nuevo Campo' \(as nuevo_campo\); schema_ev"):
+        job.classify_rows(evolution_frame(spark), cfg)
+
+
+def test_without_a_schema_unexpected_means_not_in_the_clean_table(spark: SparkSession) -> None:
+    cfg = config(schema_evolution="fail")
+    job.classify_rows(evolution_frame(spark), cfg)  # the first run: no table, nothing is unexpected
+    with pytest.raises(job.SchemaEvolutionError, match=r"dataset's clean table: 'Nuevo Campo' \(as nuevo_campo\)"):
+        job.classify_rows(evolution_frame(spark), cfg, catalog={"codigo": "string"})
+
+
+def test_type_changes_against_the_clean_table_fail_unless_the_schema_sets_them() -> None:
+    schema = T.StructType([T.StructField("codigo", T.LongType()), T.StructField("importe", T.DecimalType(12, 2))])
+    table = {"codigo": "string", "importe": "double", "old": "int"}
+    with pytest.raises(
+        ValueError,
+        match=r"conflict with the clean table db.t: 'codigo' is string in the table but bigint in this run; "
+        r"'importe' is double in the table but decimal\(12,2\) in this run\. Declare the type",
+    ):
+        job.retyped_columns(schema, table, config(), "db.t")
+    configured = config(schema=(ColumnSpec("codigo", "bigint"), ColumnSpec("importe", "decimal(12,2)")))
+    assert job.retyped_columns(schema, table, configured, "db.t") == ["codigo", "importe"]
+    assert job.retyped_columns(schema, None, config(), "db.t") == []
