@@ -7,10 +7,11 @@ STAMP := $(VENV)/.requirements-installed
 
 LOCAL_AWS_PORT ?= 4566
 LOCAL_AWS_STATE ?= .local/aws
+AIRFLOW_PORT ?= 8080
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv java test aws run verify restore bench-backup setup-bucket bench-local-aws
+.PHONY: venv java browser test up down aws run verify restore bench-backup setup-bucket bench-local-aws
 
 venv: $(STAMP)
 
@@ -25,8 +26,25 @@ java:
 	  echo "Java 17 is required (PySpark 3.5, as on Glue 5.0)."; \
 	  echo "Install it with: apt-get update && apt-get install -y openjdk-17-jre-headless"; exit 1; }
 
-test: venv java
+# Headless Chromium and its driver from Debian, for the UI tests; installed (as root, like CI) only when missing.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "The UI tests need Debian's chromium and chromium-driver:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: venv java browser
 	$(PY) -m pytest
+
+# Airflow (UI and /api/v2 on AIRFLOW_PORT) and the local AWS stack in the background; logs in .local/logs.
+# SCHEDULE=1 lets the scheduler create scheduled runs too (the DAG then catches up from its start date).
+up: venv java
+	$(PY) scripts/airflow_up.py up --api-port $(AIRFLOW_PORT) --aws-port $(LOCAL_AWS_PORT) \
+	  --aws-state $(LOCAL_AWS_STATE) $(if $(SCHEDULE),--schedule)
+
+# Stops exactly what `make up` started (its process groups, from .local/up.json).
+down: venv
+	$(PY) scripts/airflow_up.py down
 
 aws: venv
 	$(PY) -m local_aws --port $(LOCAL_AWS_PORT) --state-dir $(LOCAL_AWS_STATE)
