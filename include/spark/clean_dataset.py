@@ -692,8 +692,9 @@ def infer_schema(
     return specs
 
 
-def _rule_literal(value: Any, data_type: T.DataType, where: str) -> Column:
-    """A rule's bound or allowed value as a literal of the column's type; raise when it cannot be one."""
+def _rule_literal(value: Any, data_type: T.DataType, where: str, time_zone: str = "UTC") -> Column:
+    """A rule's bound or allowed value as a literal of the column's type (a timestamp in ``time_zone``, as the
+    data's are read); raise when it cannot be one."""
     text = str(value).lower() if isinstance(value, bool) else str(value)
     try:
         if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
@@ -708,10 +709,13 @@ def _rule_literal(value: Any, data_type: T.DataType, where: str) -> Column:
             raise ValueError(text)
     except (ValueError, ArithmeticError):
         raise ValueError(f"{where}: {value!r} is not a {data_type.simpleString()} value") from None
-    return F.lit(text).cast(data_type)
+    literal = F.lit(text).cast(data_type)
+    if isinstance(data_type, T.TimestampType) and time_zone != "UTC":
+        return F.to_utc_timestamp(literal, time_zone)
+    return literal
 
 
-def apply_rules(df: DataFrame, rules: Sequence[ColumnRule]) -> DataFrame:
+def apply_rules(df: DataFrame, rules: Sequence[ColumnRule], time_zone: str = "UTC") -> DataFrame:
     """Add a ``rule:<column>:<kind>`` reason to ``__reasons`` for every rule a row's typed value breaks.
 
     A column that already failed (missing or unparseable) is not checked again. Raises, before reading any
@@ -733,12 +737,12 @@ def apply_rules(df: DataFrame, rules: Sequence[ColumnRule]) -> DataFrame:
                                  f"not {data_type.simpleString()}")
             bounds = []
             if rule.min is not None:
-                bounds.append(value < _rule_literal(rule.min, data_type, f"rules.{rule.column}.min"))
+                bounds.append(value < _rule_literal(rule.min, data_type, f"rules.{rule.column}.min", time_zone))
             if rule.max is not None:
-                bounds.append(value > _rule_literal(rule.max, data_type, f"rules.{rule.column}.max"))
+                bounds.append(value > _rule_literal(rule.max, data_type, f"rules.{rule.column}.max", time_zone))
             checks.append(("range", functools.reduce(operator.or_, bounds)))
         if rule.allowed is not None:
-            allowed = [_rule_literal(v, data_type, f"rules.{rule.column}.allowed") for v in rule.allowed]
+            allowed = [_rule_literal(v, data_type, f"rules.{rule.column}.allowed", time_zone) for v in rule.allowed]
             checks.append(("allowed", ~value.isin(allowed)))
         if rule.regex is not None:
             checks.append(("regex", ~value.cast("string").rlike(f"^(?:{rule.regex})$")))
@@ -842,7 +846,7 @@ def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, st
         ]
     else:
         schema = infer_schema(cleaned, config.locale, config.keys, known_types=catalog)
-    typed = apply_rules(apply_schema(cleaned, schema, config.locale), config.rules)
+    typed = apply_rules(apply_schema(cleaned, schema, config.locale), config.rules, config.locale.time_zone)
     return mark_outcomes(typed, config.keys, config.order_by)
 
 

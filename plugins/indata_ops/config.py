@@ -13,10 +13,11 @@ import os
 import re
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -33,6 +34,11 @@ FORMATS = ("csv", "json", "parquet")
 SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
 RUN_DATE_PLACEHOLDER = "{ds}"
 ON_EMPTY = ("fail", "skip")
+SCHEMA_EVOLUTION = ("add", "ignore", "fail")
+JSON_LAYOUTS = ("auto", "lines", "array")
+# Boolean spellings when a dataset's locale lists none (the cleaning job's own defaults).
+TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
+FALSE_TOKENS = ("no", "n", "false", "0", "falso")
 SSE_MODES = ("sse-s3", "sse-kms")
 GLUE_EXECUTION_CLASSES = ("STANDARD", "FLEX")
 # Glue runs FLEX only for Spark jobs on Glue 3.0 or later with these worker types.
@@ -126,8 +132,29 @@ class Locale:
 
     decimal: str = "."
     thousands: str = ""
-    true_values: tuple[str, ...] = ("true",)
-    false_values: tuple[str, ...] = ("false",)
+    true_values: tuple[str, ...] = TRUE_TOKENS
+    false_values: tuple[str, ...] = FALSE_TOKENS
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """Optional checks on one column's value; a row that fails one is rejected as ``rule:<column>:<kind>``.
+
+    Kinds: ``required`` (not null), ``range`` (``min``/``max``, inclusive; numbers, dates, timestamps),
+    ``allowed`` (one of the listed values), ``regex`` (the whole value matches). Dates are ISO strings here.
+    """
+
+    column: str
+    required: bool = False
+    min: Any = None
+    max: Any = None
+    allowed: tuple[Any, ...] | None = None
+    regex: str | None = None
+
+    def job_config(self) -> dict[str, Any]:
+        checks = {"required": self.required or None, "min": self.min, "max": self.max,
+                  "allowed": None if self.allowed is None else list(self.allowed), "regex": self.regex}
+        return {kind: value for kind, value in checks.items() if value is not None}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +172,10 @@ class Dataset:
     locale: Locale = Locale()
     order_by: str | None = None  # among rows sharing the keys, the one with the greatest value is kept
     on_empty: str = "fail"  # a date without files: fail the backup, or skip it with an empty manifest
+    rules: tuple[ColumnRule, ...] = ()
+    schema_evolution: str = "add"  # a source column the schema does not list: add | ignore | fail
+    flatten_separator: str = "_"  # joins nested JSON/Parquet field names: cliente.dir -> cliente_dir
+    time_zone: str = "UTC"  # the zone of timestamps written without an offset
 
     @property
     def is_snapshot(self) -> bool:
@@ -192,6 +223,10 @@ class Dataset:
                 "false_values": list(self.locale.false_values),
             },
             "order_by": self.order_by,
+            "rules": {rule.column: rule.job_config() for rule in self.rules},
+            "schema_evolution": self.schema_evolution,
+            "flatten_separator": self.flatten_separator,
+            "time_zone": self.time_zone,
         }
 
 
@@ -571,7 +606,7 @@ def _check_storage(values: dict[str, Any], problems: _Problems) -> None:
 # --- datasets -------------------------------------------------------------------------------------------------
 
 _DATASET_KEYS = ("name", "source", "format", "reader", "null_tokens", "keys", "schema", "locale", "order_by",
-                 "on_empty")
+                 "on_empty", "rules", "schema_evolution", "flatten_separator", "time_zone")
 _DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,254}")
 _DECIMAL_TYPE = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
@@ -586,14 +621,14 @@ _READER_OPTIONS: dict[str, dict[str, tuple[Any, Check]]] = {
         "encoding": ("UTF-8", _encoding),
         "header": (True, _boolean),
     },
-    "json": {"multiline": (False, _boolean)},
+    "json": {"layout": ("auto", _one_of(JSON_LAYOUTS))},
     "parquet": {},
 }
 _LOCALE_OPTIONS: dict[str, tuple[Any, Check]] = {
     "decimal": (".", _single_character),
     "thousands": ("", _optional_character),
-    "true_values": (["true"], _token_list),
-    "false_values": (["false"], _token_list),
+    "true_values": (list(TRUE_TOKENS), _token_list),
+    "false_values": (list(FALSE_TOKENS), _token_list),
 }
 
 # Spark 3 datetime pattern letters; the week-based ones (Y, w, u, W, e, c) are rejected by Spark since 3.0.
@@ -640,12 +675,19 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
     keys = _checked(raw, "keys", where, problems, _name_list_problem, default=[])
     order_by = _checked(raw, "order_by", where, problems, _string_problem)
     on_empty = _checked(raw, "on_empty", where, problems, _on_empty_problem, default="fail")
+    schema_evolution = _checked(raw, "schema_evolution", where, problems, _one_of(SCHEMA_EVOLUTION), default="add")
+    flatten_separator = _checked(raw, "flatten_separator", where, problems, _separator_problem, default="_")
+    if "flatten_separator" in raw and data_format == "csv":
+        problems.add(where, "flatten_separator", "only json and parquet datasets have nested fields to flatten")
+    time_zone = _checked(raw, "time_zone", where, problems, _time_zone_problem, default="UTC")
+    rules = _load_rules(raw.get("rules", {}), schema, where, problems)
 
     # Cross-field checks run whenever their inputs are valid, so one run reports everything.
     if schema is not None and keys is not None:
         _check_keys(tuple(keys), order_by, schema, where, problems)
+    locale_given = raw.get("locale") if isinstance(raw.get("locale"), Mapping) else {}
     if null_tokens is not None and locale is not None:
-        _check_token_overlap(tuple(null_tokens), locale, where, problems)
+        _check_token_overlap(tuple(null_tokens), locale, set(locale_given), where, problems)
     if len(problems.lines) > before or reader is None:
         return None
     return Dataset(
@@ -659,6 +701,10 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
         locale=locale,
         order_by=order_by,
         on_empty=on_empty,
+        rules=rules,
+        schema_evolution=schema_evolution,
+        flatten_separator=flatten_separator,
+        time_zone=time_zone,
     )
 
 
@@ -689,6 +735,122 @@ def _dataset_name_problem(value: Any) -> str | None:
         # It becomes an S3 prefix and a Glue table name in both databases.
         return f"must match ^[a-z][a-z0-9_]{{0,62}}$ (got {value!r})"
     return None
+
+
+def _separator_problem(value: Any) -> str | None:
+    # Flattened names become Glue column names: lowercase letters, digits and _ only.
+    return _type_problem(value, str) or (
+        None if re.fullmatch(r"[a-z0-9_]{1,8}", value) else f"must be 1 to 8 of a-z, 0-9, _ (got {value!r})")
+
+
+def _time_zone_problem(value: Any) -> str | None:
+    problem = _type_problem(value, str)
+    if problem:
+        return problem
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"must be a time zone such as UTC or Europe/Madrid (got {value!r})"
+    return None
+
+
+_RULE_KEYS = ("required", "min", "max", "allowed", "regex")
+_NUMERIC_TYPES = ("int", "bigint", "double")
+
+
+def _load_rules(
+    raw: Any, schema: tuple[ColumnSpec, ...] | None, where: str, problems: _Problems
+) -> tuple[ColumnRule, ...]:
+    """``rules: {column: {required, min, max, allowed, regex}}``; checked against the column's type when the
+    schema gives it (without a schema the job checks them once it has inferred the types)."""
+    problem = _type_problem(raw, dict)
+    if problem:
+        problems.add(where, "rules", problem)
+        return ()
+    types = {column.name: column.type for column in schema or ()}
+    rules = []
+    for column, checks in raw.items():
+        field_name = f"rules.{column}"
+        if not isinstance(column, str) or not _COLUMN_NAME.fullmatch(column):
+            problems.add(where, field_name, "must name a column: lowercase letters, digits and _")
+            continue
+        if schema and column not in types:
+            problems.add(where, field_name, f"{column!r} is not a schema column (columns: {', '.join(types)})")
+            continue
+        problem = _type_problem(checks, dict) or (None if checks else f"must set one of {', '.join(_RULE_KEYS)}")
+        if problem:
+            problems.add(where, field_name, problem)
+            continue
+        before = len(problems.lines)
+        problems.unknown_keys(where, f"{field_name}.", checks, _RULE_KEYS)
+        values = {key: _rule_value(checks[key], key, types.get(column), f"{field_name}.{key}", where, problems)
+                  for key in _RULE_KEYS if key in checks}
+        low, high = values.get("min"), values.get("max")
+        if low is not None and high is not None and type(low) is type(high) and low > high:
+            problems.add(where, f"{field_name}.max", f"must not be less than min ({low!r})")
+        if len(problems.lines) == before:
+            allowed = values.get("allowed")
+            rules.append(ColumnRule(column=column, required=values.get("required", False), min=low, max=high,
+                                    allowed=None if allowed is None else tuple(allowed), regex=values.get("regex")))
+    return tuple(rules)
+
+
+def _rule_value(value: Any, kind: str, column_type: str | None, field_name: str, where: str,
+                problems: _Problems) -> Any:
+    """The rule's value as the job receives it (dates as ISO text), or None after recording a problem."""
+    if kind == "required":
+        problem = _boolean(value)
+    elif kind == "regex":
+        problem = _type_problem(value, str)
+        if problem is None and column_type not in (None, "string"):
+            problem = f"applies to string columns (this one is {column_type})"
+        if problem is None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                problem = f"is not a regular expression: {error} (got {value!r})"
+    elif kind == "allowed":
+        problem = _type_problem(value, list) or (None if value else "must list at least one value")
+        if problem is None:
+            literals = [_rule_literal(item, column_type) for item in value]
+            problem = next((p for p, _ in literals if p), None)
+            value = [literal for _, literal in literals]
+    else:  # min, max
+        if column_type is not None and column_type not in (*_NUMERIC_TYPES, "date", "timestamp") \
+                and not column_type.startswith("decimal"):
+            problem = f"min and max apply to number, date and timestamp columns (this one is {column_type})"
+        else:
+            problem, value = _rule_literal(value, column_type)
+    if problem:
+        problems.add(where, field_name, problem)
+        return None
+    return value
+
+
+def _rule_literal(value: Any, column_type: str | None) -> tuple[str | None, Any]:
+    """(problem, value as JSON) for one bound or allowed value of a column of ``column_type`` (None: unknown)."""
+    if isinstance(value, datetime):
+        value = value.isoformat(sep=" ")
+    elif isinstance(value, date):
+        value = value.isoformat()  # YAML reads an unquoted 2026-11-01 as a date
+    if not isinstance(value, (str, int, float)) or (isinstance(value, bool) and column_type != "boolean"):
+        return f"must be a number, a string or a date (got {value!r})", None
+    expected = {"date": (date.fromisoformat, "an ISO date such as 2026-11-01"),
+                "timestamp": (datetime.fromisoformat, "an ISO timestamp such as 2026-11-01 08:30:00")}
+    if column_type in expected:
+        parse, description = expected[column_type]
+        try:
+            parse(str(value))
+        except ValueError:
+            return f"must be {description} (got {value!r})", None
+    elif column_type in _NUMERIC_TYPES or (column_type or "").startswith("decimal"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"must be a number for a {column_type} column (got {value!r})", None
+    elif column_type == "string" and not isinstance(value, str):
+        return f"must be a string for a string column (quote it in YAML; got {value!r})", None
+    elif column_type == "boolean" and not isinstance(value, bool):
+        return f"must be true or false for a boolean column (got {value!r})", None
+    return None, value
 
 
 def _on_empty_problem(value: Any) -> str | None:
@@ -744,6 +906,11 @@ def _load_reader(raw: Any, data_format: str | None, where: str, problems: _Probl
     reader: dict[str, Any] = {}
     ok = True
     for key, value in raw.items():
+        if key == "multiline" and data_format == "json":
+            problems.add(where, "reader.multiline", "replaced by reader.layout: lines (one record per line), array "
+                                                    "(one document per file) or auto (the default: decided per file)")
+            ok = False
+            continue
         if key not in options:
             problems.add(where, f"reader.{key}", _foreign_option_message(key, data_format))
             ok = False
@@ -904,8 +1071,14 @@ def _check_keys(
         problems.add(where, "order_by", "needs keys: it picks the latest row among rows sharing the keys")
 
 
-def _check_token_overlap(null_tokens: tuple[str, ...], locale: Locale, where: str, problems: _Problems) -> None:
-    """A token in two lists would make a value both null and true, or both true and false."""
+def _check_token_overlap(
+    null_tokens: tuple[str, ...], locale: Locale, locale_given: set[str], where: str, problems: _Problems
+) -> None:
+    """A token in two lists would make a value both true and false, or both null and a boolean the locale lists.
+
+    Null tokens apply first, so one that is also a default boolean spelling (a dataset's "-" or "n") is no
+    conflict: only boolean lists the locale gives are compared with the null tokens.
+    """
     lists = {
         "null_tokens": null_tokens,
         "locale.true_values": locale.true_values,
@@ -914,6 +1087,8 @@ def _check_token_overlap(null_tokens: tuple[str, ...], locale: Locale, where: st
     names = list(lists)
     for i, first in enumerate(names):
         for second in names[i + 1:]:
+            if first == "null_tokens" and second.removeprefix("locale.") not in locale_given:
+                continue
             shared = {t.casefold() for t in lists[first]} & {t.casefold() for t in lists[second]}
             if shared:
                 problems.add(where, second, f"shares {', '.join(map(repr, sorted(shared)))} with {first}")

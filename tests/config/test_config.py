@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import date, datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def test_shipped_datasets_describe_the_sample_data() -> None:
     assert ventas.keys == ("codigo_venta",) and ventas.order_by == "actualizado"
     assert ventas.schema[0] == ColumnSpec("codigo_venta", "string", nullable=False, source="Código Venta")
     assert [c.type for c in ventas.schema if c.name == "importe"] == ["decimal(12,2)"]
-    assert clientes.format == "json" and clientes.reader == {"multiline": False}
+    assert clientes.format == "json" and clientes.reader == {"layout": "lines"}
     assert {c.name: c.source_field for c in clientes.schema}["codigo_postal"] == "direccion.cp"
 
 
@@ -262,10 +263,46 @@ SINGLE_PROBLEMS: list[tuple[str, Mutation, str]] = [
      "dataset 'ventas': field 'reader.delimeter': unknown key "
      "(csv options: delimiter, quote, escape, encoding, header)"),
     ("csv option on json", dataset_field(1, "reader", {"delimiter": ";"}),
-     "dataset 'clientes': field 'reader.delimiter': not a json reader option (csv only; json options: multiline)"),
+     "dataset 'clientes': field 'reader.delimiter': not a json reader option (csv only; json options: layout)"),
     ("json option on parquet",
-     both(dataset_field(1, "format", "parquet"), dataset_field(1, "reader", {"multiline": True})),
-     "dataset 'clientes': field 'reader.multiline': not a parquet reader option (json only; parquet options: none)"),
+     both(dataset_field(1, "format", "parquet"), dataset_field(1, "reader", {"layout": "lines"})),
+     "dataset 'clientes': field 'reader.layout': not a parquet reader option (json only; parquet options: none)"),
+    ("json layout", dataset_field(1, "reader", {"layout": "ndjson"}),
+     "dataset 'clientes': field 'reader.layout': must be one of auto, lines, array (got 'ndjson')"),
+    ("json multiline", dataset_field(1, "reader", {"multiline": True}),
+     "dataset 'clientes': field 'reader.multiline': replaced by reader.layout: lines (one record per line), array"),
+    ("schema evolution", dataset_field(0, "schema_evolution", "merge"),
+     "dataset 'ventas': field 'schema_evolution': must be one of add, ignore, fail (got 'merge')"),
+    ("flatten separator", dataset_field(1, "flatten_separator", "."),
+     "dataset 'clientes': field 'flatten_separator': must be 1 to 8 of a-z, 0-9, _ (got '.')"),
+    ("flatten a csv", dataset_field(0, "flatten_separator", "__"),
+     "dataset 'ventas': field 'flatten_separator': only json and parquet datasets have nested fields to flatten"),
+    ("time zone", dataset_field(0, "time_zone", "Madrid"),
+     "dataset 'ventas': field 'time_zone': must be a time zone such as UTC or Europe/Madrid (got 'Madrid')"),
+    ("time zone type", dataset_field(0, "time_zone", 1), "dataset 'ventas': field 'time_zone': must be a string"),
+    ("rules shape", dataset_field(0, "rules", ["codigo"]), "dataset 'ventas': field 'rules': must be a mapping"),
+    ("rule on no column", dataset_field(0, "rules", {"importe": {"min": 0}}),
+     "dataset 'ventas': field 'rules.importe': 'importe' is not a schema column (columns: codigo, actualizado)"),
+    ("empty rule", dataset_field(0, "rules", {"codigo": {}}),
+     "dataset 'ventas': field 'rules.codigo': must set one of required, min, max, allowed, regex"),
+    ("unknown rule", dataset_field(0, "rules", {"codigo": {"maximum": 3}}),
+     "dataset 'ventas': field 'rules.codigo.maximum': unknown key (known: required, min, max, allowed, regex)"),
+    ("required type", dataset_field(0, "rules", {"codigo": {"required": "yes"}}),
+     "dataset 'ventas': field 'rules.codigo.required': must be true or false (got 'yes')"),
+    ("range on a string", dataset_field(0, "rules", {"codigo": {"min": "A"}}),
+     "field 'rules.codigo.min': min and max apply to number, date and timestamp columns (this one is string)"),
+    ("bad timestamp bound", dataset_field(0, "rules", {"actualizado": {"max": "31/12/2026"}}),
+     "field 'rules.actualizado.max': must be an ISO timestamp such as 2026-11-01 08:30:00 (got '31/12/2026')"),
+    ("min above max", dataset_field(0, "rules", {"actualizado": {"min": "2026-12-31", "max": "2026-01-01"}}),
+     "dataset 'ventas': field 'rules.actualizado.max': must not be less than min ('2026-12-31')"),
+    ("allowed list", dataset_field(0, "rules", {"codigo": {"allowed": []}}),
+     "dataset 'ventas': field 'rules.codigo.allowed': must list at least one value"),
+    ("allowed of a string column", dataset_field(0, "rules", {"codigo": {"allowed": ["A", 1]}}),
+     "field 'rules.codigo.allowed': must be a string for a string column (quote it in YAML; got 1)"),
+    ("regex on a timestamp", dataset_field(0, "rules", {"actualizado": {"regex": "2026.*"}}),
+     "field 'rules.actualizado.regex': applies to string columns (this one is timestamp)"),
+    ("broken regex", dataset_field(0, "rules", {"codigo": {"regex": "V(\\d+"}}),
+     "field 'rules.codigo.regex': is not a regular expression: missing ), unterminated subpattern"),
     ("delimiter length", dataset_field(0, "reader", {"delimiter": ";;"}),
      "dataset 'ventas': field 'reader.delimiter': must be one character (got ';;')"),
     ("encoding", dataset_field(0, "reader", {"encoding": "latin-9000"}),
@@ -573,7 +610,8 @@ def test_job_config_round_trips_through_json() -> None:
     job_config = ventas.job_config()
 
     assert json.loads(json.dumps(job_config)) == job_config
-    assert set(job_config) == {"format", "reader", "null_tokens", "keys", "schema", "locale", "order_by"}
+    assert set(job_config) == {"format", "reader", "null_tokens", "keys", "schema", "locale", "order_by", "rules",
+                               "schema_evolution", "flatten_separator", "time_zone"}
     assert job_config["schema"][3] == {
         "name": "importe", "source": "Importe (€)", "type": "decimal(12,2)", "nullable": True, "formats": [],
     }
@@ -589,3 +627,57 @@ def test_job_config_names_the_source_field_even_when_it_is_the_column_name() -> 
     sources = {c["name"]: c["source"] for c in clientes.job_config()["schema"]}
 
     assert sources["nombre"] == "nombre" and sources["ciudad"] == "direccion.ciudad"
+
+
+def test_cleaning_fields_reach_the_job_config(write_config, document) -> None:
+    document["datasets"][0].update(
+        schema=[
+            {"name": "codigo", "type": "string", "nullable": False},
+            {"name": "actualizado", "type": "timestamp"},
+            {"name": "importe", "type": "decimal(12,2)"},
+            {"name": "fecha", "type": "date"},
+        ],
+        rules={
+            "codigo": {"regex": "V-\\d+", "required": True},
+            "importe": {"min": 0, "max": 99999.99},
+            # YAML reads unquoted dates as dates: the job receives ISO text.
+            "fecha": {"min": date(2020, 1, 1), "allowed": [date(2026, 11, 1), "2026-11-02"]},
+            "actualizado": {"max": datetime(2026, 12, 31, 23, 59)},
+        },
+        schema_evolution="ignore",
+        time_zone="Europe/Madrid",
+    )
+    document["datasets"][1].update(flatten_separator="__", reader={"layout": "array"})
+
+    ventas, clientes = load_config(write_config(document), environ={}).datasets
+
+    job_config = json.loads(json.dumps(ventas.job_config()))
+    assert job_config["rules"] == {
+        "codigo": {"required": True, "regex": "V-\\d+"},
+        "importe": {"min": 0, "max": 99999.99},
+        "fecha": {"min": "2020-01-01", "allowed": ["2026-11-01", "2026-11-02"]},
+        "actualizado": {"max": "2026-12-31 23:59:00"},
+    }
+    assert (job_config["schema_evolution"], job_config["time_zone"], job_config["flatten_separator"]) == (
+        "ignore", "Europe/Madrid", "_")
+    assert clientes.job_config()["flatten_separator"] == "__"
+    assert clientes.job_config()["reader"] == {"layout": "array"}
+    assert clientes.schema_evolution == "add" and clientes.time_zone == "UTC" and clientes.rules == ()
+
+
+def test_rules_without_a_schema_are_checked_by_shape_only(write_config, document) -> None:
+    document["datasets"][1]["rules"] = {"importe": {"min": 0}, "estado": {"allowed": ["A", "B"]}}
+
+    clientes = load_config(write_config(document), environ={}).dataset("clientes")
+
+    assert clientes.job_config()["rules"] == {"importe": {"min": 0}, "estado": {"allowed": ["A", "B"]}}
+
+
+def test_booleans_default_to_spanish_and_english_spellings(write_config, document) -> None:
+    # A null token that is also a default boolean spelling is no conflict: null tokens apply first.
+    document["datasets"][1]["null_tokens"] = ["-", "n"]
+
+    locale = load_config(write_config(document), environ={}).dataset("clientes").locale
+
+    assert {"sí", "si", "s", "yes", "true", "1"} <= set(locale.true_values)
+    assert {"no", "n", "false", "0"} <= set(locale.false_values)
