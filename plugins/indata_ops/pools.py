@@ -5,10 +5,13 @@ backfill several run dates of a dataset reach ``crawl_raw`` at once. One slot pe
 Airflow instead of waiting on each other's crawl, and ``include_deferred`` keeps a crawl that waits in the
 triggerer in its slot. Datasets still crawl in parallel with each other.
 
-Airflow does not create pools from DAG files, and a task that names a missing pool is never scheduled. So every
-deployment runs, once per config change (idempotent)::
+Airflow does not create pools from DAG files, and a task that names a missing pool is never scheduled. The
+package's Airflow plugin (indata_ops_plugin.py) creates the missing ones whenever a scheduler, triggerer or DAG
+processor starts. Without that plugin (or after adding a dataset, before a restart) run, idempotent::
 
-    PYTHONPATH=plugins python -m indata_ops.pools        # or the printed `airflow pools set` lines
+    PYTHONPATH=plugins python -m indata_ops.pools        # or: --print for the `airflow pools set` lines
+
+A pool that exists is left as it is: an operator may have given a crawler more slots on purpose.
 """
 from __future__ import annotations
 
@@ -45,13 +48,13 @@ def required_pools(config: BackupConfig) -> list[PoolSpec]:
 
 
 def ensure_pools(config: BackupConfig) -> list[PoolSpec]:
-    """Create or update the pools in the Airflow metadata DB (run where `airflow` commands run, not in a task)."""
+    """Create the missing pools in the metadata DB and return them (where the DB is reachable: not in a task)."""
     from airflow.models.pool import Pool
 
-    pools = required_pools(config)
-    for pool in pools:
+    missing = [pool for pool in required_pools(config) if Pool.get_pool(pool.name) is None]
+    for pool in missing:
         Pool.create_or_update_pool(pool.name, pool.slots, pool.description, pool.include_deferred)
-    return pools
+    return missing
 
 
 def main(argv: list[str]) -> int:
@@ -59,8 +62,9 @@ def main(argv: list[str]) -> int:
     if argv[1:] == ["--print"]:
         print("\n".join(pool.cli() for pool in required_pools(config)))
         return 0
-    for pool in ensure_pools(config):
-        print(f"pool {pool.name}: {pool.slots} slot(s), deferred tasks counted")
+    created = ensure_pools(config)
+    for pool in required_pools(config):
+        print(f"pool {pool.name}: {'created' if pool in created else 'exists, left as it is'}")
     return 0
 
 

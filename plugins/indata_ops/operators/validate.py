@@ -30,17 +30,18 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def summary_sql(database: str, table: str, run_date: str, keys: Sequence[str]) -> str:
-    """Row count and rows with a NULL key in one scan of the partition."""
-    null_key = " OR ".join(f"{quote(k)} IS NULL" for k in keys) or "FALSE"
-    return (f"SELECT COUNT(*) AS clean_rows, COUNT_IF({null_key}) AS null_key_rows "
-            f"FROM {quote(database)}.{quote(table)} WHERE dt = '{run_date}'")
-
-
-def duplicate_keys_sql(database: str, table: str, run_date: str, keys: Sequence[str]) -> str:
+def checks_sql(database: str, table: str, run_date: str, keys: Sequence[str]) -> str:
+    """Row count, rows with a NULL key and duplicated keys of the partition, as one query (one wait)."""
+    source = f"{quote(database)}.{quote(table)} WHERE dt = '{run_date}'"
+    if not keys:
+        return f"SELECT COUNT(*) AS clean_rows, 0 AS null_key_rows, 0 AS duplicate_keys FROM {source}"
     columns = ", ".join(quote(k) for k in keys)
-    return (f"SELECT COUNT(*) AS duplicate_keys FROM (SELECT {columns} FROM {quote(database)}.{quote(table)} "
-            f"WHERE dt = '{run_date}' GROUP BY {columns} HAVING COUNT(*) > 1) AS duplicated")
+    null_key = " OR ".join(f"{quote(k)} IS NULL" for k in keys)
+    return (f"WITH partition_keys AS (SELECT {columns} FROM {source}), "
+            f"duplicated AS (SELECT {columns} FROM partition_keys GROUP BY {columns} HAVING COUNT(*) > 1) "
+            f"SELECT (SELECT COUNT(*) FROM partition_keys) AS clean_rows, "
+            f"(SELECT COUNT_IF({null_key}) FROM partition_keys) AS null_key_rows, "
+            f"(SELECT COUNT(*) FROM duplicated) AS duplicate_keys")
 
 
 def report(title: str, checks: Sequence[Check]) -> str:
@@ -61,8 +62,8 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error, and
     does not retry (the data will not change by itself). An Athena error fails it with Athena's reason.
 
-    The queries start together; with ``deferrable=True`` the triggerer waits for each one still running
-    (AthenaTrigger), otherwise this process polls. On success each outlet Asset's event carries the dataset,
+    The Athena checks are one query; while it runs, the triggerer waits (``deferrable=True``, AthenaTrigger)
+    or this process polls. On success each outlet Asset's event carries the dataset,
     the run date and the clean row count, for the DAGs scheduled on it.
     """
 
@@ -90,12 +91,6 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     def athena(self) -> ValidationQueryHook:
         return ValidationQueryHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
-    def _queries(self, run_date: str) -> dict[str, str]:
-        queries = {"summary": summary_sql(self.database, self.dataset, run_date, self.keys)}
-        if self.keys:
-            queries["duplicates"] = duplicate_keys_sql(self.database, self.dataset, run_date, self.keys)
-        return queries
-
     def _manifest_files(self, s3: BackupHook, run_date: str) -> int:
         """Files in the date's committed backup; 0 when the manifest is missing (the backup did not happen)."""
         key = manifest_key(self.dataset, run_date)
@@ -103,46 +98,41 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
             return 0
         return int(s3.get_json(self.bucket, key)["totals"]["files"])
 
+    def _sql(self, run_date: str) -> str:
+        return checks_sql(self.database, self.dataset, run_date, self.keys)
+
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
-        query_ids = {name: self.athena.start(sql, self.database, self.output_location, self.workgroup)
-                     for name, sql in self._queries(run_date).items()}
-        return self._wait_then_check(context, run_date, query_ids)
+        query_id = self.athena.start(self._sql(run_date), self.database, self.output_location, self.workgroup)
+        state = self.athena.check_query_status(query_id)
+        if state in RUNNING_STATES and self.deferrable:
+            self.defer(trigger=AthenaTrigger(query_id, waiter_delay=self.poll_seconds,
+                                             waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
+                                             aws_conn_id=self.aws_conn_id, region_name=self.region_name),
+                       method_name="execute_complete")
+        if state in RUNNING_STATES:
+            state = self.athena.poll_query_status(query_id, sleep_time=self.poll_seconds,
+                                                  max_polling_attempts=self.max_wait_seconds // self.poll_seconds)
+        return self._after(context, run_date, query_id, succeeded=state == "SUCCEEDED")
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, run_date: str = "",
-                         query_ids: dict[str, str] | None = None) -> dict[str, Any]:
-        query_ids = query_ids or {}
-        if not event or event.get("status") != "success":
-            failed = (event or {}).get("value")
-            name = next((name for name, query_id in query_ids.items() if query_id == failed), None)
-            if name is None:
-                raise AirflowException(f"Athena wait failed: {event}")
-            raise self.athena.failure(failed, self._queries(run_date)[name])
-        return self._wait_then_check(context, run_date, query_ids)
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        # Everything comes back from the event and the re-rendered fields, not from defer() kwargs.
+        if not event or not event.get("value"):
+            raise AirflowException(f"Athena wait ended without a query id: {event}")
+        return self._after(context, checked_run_date(self.run_date), event["value"],
+                           succeeded=event.get("status") == "success")
 
-    def _wait_then_check(self, context: Any, run_date: str, query_ids: dict[str, str]) -> dict[str, Any]:
-        queries = self._queries(run_date)
-        for name, query_id in query_ids.items():
-            state = self.athena.check_query_status(query_id)
-            if state in RUNNING_STATES and self.deferrable:
-                self.defer(trigger=AthenaTrigger(query_id, waiter_delay=self.poll_seconds,
-                                                 waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
-                                                 aws_conn_id=self.aws_conn_id, region_name=self.region_name),
-                           method_name="execute_complete", kwargs={"run_date": run_date, "query_ids": query_ids})
-            if state in RUNNING_STATES:
-                state = self.athena.poll_query_status(query_id, sleep_time=self.poll_seconds,
-                                                      max_polling_attempts=self.max_wait_seconds // self.poll_seconds)
-            if state != "SUCCEEDED":
-                raise self.athena.failure(query_id, queries[name])
-        rows = {name: self.athena.rows(query_id)[0] for name, query_id in query_ids.items()}
-        return self._check(context, run_date, rows)
+    def _after(self, context: Any, run_date: str, query_id: str, succeeded: bool) -> dict[str, Any]:
+        if not succeeded:
+            raise self.athena.failure(query_id, self._sql(run_date))
+        return self._check(context, run_date, self.athena.rows(query_id)[0])
 
-    def _check(self, context: Any, run_date: str, rows: dict[str, dict[str, str | None]]) -> dict[str, Any]:
+    def _check(self, context: Any, run_date: str, row: dict[str, str | None]) -> dict[str, Any]:
         s3 = self.hook
         counts = s3.get_json(self.bucket, job_counts_key(self.dataset, run_date))
         manifest_files = self._manifest_files(s3, run_date)
-        clean_rows = int(rows["summary"]["clean_rows"] or 0)
-        null_keys = int(rows["summary"]["null_key_rows"] or 0)
+        clean_rows = int(row["clean_rows"] or 0)
+        null_keys = int(row["null_key_rows"] or 0)
         accounted = counts["clean"] + counts["rejected"] + counts["duplicates"]
         checks = [
             Check("backup manifest committed, files", "> 0", str(manifest_files), manifest_files > 0),
@@ -153,7 +143,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
                   counts["input"] == accounted),
         ]
         if self.keys:
-            duplicates = int(rows["duplicates"]["duplicate_keys"] or 0)
+            duplicates = int(row["duplicate_keys"] or 0)
             key_list = ", ".join(self.keys)
             checks += [Check(f"rows with a NULL key ({key_list})", "0", str(null_keys), null_keys == 0),
                        Check(f"duplicated keys ({key_list})", "0", str(duplicates), duplicates == 0)]

@@ -1,0 +1,168 @@
+"""The real DAGs run by Airflow (`dag.test`, its metadata DB, triggers run in line) on the local AWS stack.
+
+Each run is a child process (tests/dags/run_dag_test.py) with its own Airflow home and its own bucket, Glue
+names and databases (BACKUP_* variables), over a copy of the sample data plus one broken export.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXPECTED = json.loads((REPO / "include" / "sample_data" / "expected_counts.json").read_text())
+BROKEN_DAY = "2026-11-04"
+
+
+@pytest.fixture(scope="module")
+def airflow(stack, aws, tmp_path_factory):
+    """Environment of the child runs: a migrated Airflow home, the stack's connection, a private bucket."""
+    home = tmp_path_factory.mktemp("airflow-runs")
+    source = home / "source"
+    shutil.copytree(REPO / "include" / "sample_data", source)
+    # A ventas export whose header lost a column the schema needs: the Glue job fails on it.
+    good = (source / "ventas" / "2026-11-01" / "ventas_2026-11-01.csv").read_bytes().decode("cp1252")
+    assert "Importe (€)" in good
+    (source / "ventas" / BROKEN_DAY).mkdir()
+    (source / "ventas" / BROKEN_DAY / f"ventas_{BROKEN_DAY}.csv").write_bytes(
+        good.replace("Importe (€)", "Total").encode("cp1252"))
+    tag = uuid.uuid4().hex[:8]
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
+                  "extra": {"endpoint_url": stack.endpoint, "region_name": "us-east-1"}}
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+           "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+           "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+           "PYTHONPATH": str(REPO / "plugins"),
+           "BACKUP_SOURCE_ROOT": str(source), "BACKUP_BUCKET": f"opsrun-{tag}",
+           "BACKUP_RAW_DATABASE": f"opsrun_raw_{tag}", "BACKUP_CLEAN_DATABASE": f"opsrun_clean_{tag}",
+           "BACKUP_GLUE_JOB_PREFIX": f"opsrun-{tag}"}
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    aws("s3").create_bucket(Bucket=env["BACKUP_BUCKET"])
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    return env
+
+
+def dag_test(env: dict, dag_id: str, run_after: str, logical_date: str | None = None, conf: dict | None = None,
+             no_retries: bool = False) -> tuple[dict, str]:
+    """(outcome, log) of one run."""
+    outcome = Path(env["AIRFLOW_HOME"]) / f"outcome-{uuid.uuid4().hex[:8]}.json"
+    command = [sys.executable, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", dag_id,
+               "--run-after", run_after, "--conf", json.dumps(conf or {}), "--outcome", str(outcome)]
+    command += ["--logical-date", logical_date] if logical_date else []
+    command += ["--no-retries"] if no_retries else []
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    log = result.stdout + result.stderr
+    outcome.with_suffix(".log").write_text(log)  # kept with the Airflow home, for a failing test's reader
+    assert result.returncode == 0, log[-6000:]
+    return json.loads(outcome.read_text()), log
+
+
+@pytest.fixture(scope="module")
+def clientes_run(airflow):
+    """A manual run without a logical date, due on 2026-11-01 (UTC), for one of the two datasets."""
+    return dag_test(airflow, "indata_backup", run_after="2026-11-01T12:00:00+00:00", conf={"datasets": ["clientes"]})
+
+
+def test_a_run_without_logical_date_keys_on_the_day_it_was_due(clientes_run):
+    outcome, _ = clientes_run
+    assert outcome["logical_date"] == "None" and outcome["state"] == "success"
+    assert outcome["xcom"]["clientes.backup_files:return_value"]["run_date"] == "2026-11-01"
+    assert outcome["xcom"]["clientes.validate_clean:return_value"]["run_date"] == "2026-11-01"
+
+
+def test_datasets_not_selected_are_skipped_and_the_selected_chain_runs_deferred(clientes_run):
+    outcome, log = clientes_run
+    states = outcome["states"]
+    assert states["check_params"] == "success"
+    assert {task: state for task, state in states.items() if task.startswith("clientes.")} == {
+        f"clientes.{task}": "success"
+        for task in ("backup_files", "wait_for_manifest", "crawl_raw", "clean_dataset", "validate_clean")}
+    assert {state for task, state in states.items() if task.startswith("ventas.")} == {"skipped"}
+    # The crawl and the Glue job at least handed their waits to a trigger (dag.test runs triggers in line).
+    assert log.count("[DAG TEST] running trigger in line") >= 2
+
+
+def test_validation_publishes_the_asset_event_that_queues_the_downstream_dag(clientes_run):
+    outcome, _ = clientes_run
+    counts = EXPECTED["clientes"]["2026-11-01"]
+    assert outcome["asset_events"] == [{"asset": "indata_clean_clientes", "extra": {
+        "dataset": "clientes", "run_date": "2026-11-01", "clean_rows": counts["clean"]}}]
+    assert ["indata_clean_clientes", "indata_downstream_example"] in outcome["queued"]
+
+
+def test_the_downstream_dag_summarises_the_partition(airflow, clientes_run):
+    outcome, log = dag_test(airflow, "indata_downstream_example", run_after="2026-11-01T13:00:00+00:00",
+                            conf={"dataset": "clientes", "run_date": "2026-11-01"})
+    assert outcome["states"] == {"summarize_partitions": "success"}
+    [summary] = outcome["xcom"]["summarize_partitions:return_value"]
+    counts = EXPECTED["clientes"]["2026-11-01"]
+    assert (summary["dataset"], summary["run_date"], summary["row_count"]) == (
+        "clientes", "2026-11-01", str(counts["clean"]))
+    # Keys are unique after cleaning: as many distinct keys as rows.
+    assert [value for column, value in summary.items() if column.startswith("distinct_")] == [str(counts["clean"])]
+
+
+def test_a_dry_run_writes_nothing_and_skips_the_rest_of_the_chain(airflow, aws):
+    s3, bucket = aws("s3"), airflow["BACKUP_BUCKET"]
+    outcome, _ = dag_test(airflow, "indata_backup", run_after="2026-11-02T12:00:00+00:00",
+                          logical_date="2026-11-02T00:00:00+00:00", conf={"datasets": ["ventas"], "dry_run": True})
+    assert {task: state for task, state in outcome["states"].items() if task.startswith("ventas.")} == {
+        f"ventas.{task}": "skipped"
+        for task in ("backup_files", "wait_for_manifest", "crawl_raw", "clean_dataset", "validate_clean")}
+    plan = outcome["xcom"]["ventas.backup_files:dry_run_plan"]
+    assert [(row["path"], row["action"]) for row in plan] == [
+        (name, "new") for name in sorted(EXPECTED["ventas"]["2026-11-02"]["files"])]
+    for prefix in ("raw/ventas/dt=2026-11-02/", "manifests/ventas/dt=2026-11-02/"):
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"] == 0
+
+
+def test_a_failing_glue_job_sends_a_notice_with_dataset_date_and_glues_error(airflow, aws):
+    outcome, log = dag_test(airflow, "indata_backup", run_after=f"{BROKEN_DAY}T12:00:00+00:00",
+                            logical_date=f"{BROKEN_DAY}T00:00:00+00:00", conf={"datasets": ["ventas"]},
+                            no_retries=True)
+    states = outcome["states"]
+    assert (states["ventas.crawl_raw"], states["ventas.clean_dataset"], states["ventas.validate_clean"]) == (
+        "success", "failed", "upstream_failed")
+    job = f"{airflow['BACKUP_GLUE_JOB_PREFIX']}-clean-ventas"
+    [job_run] = aws("glue").get_job_runs(JobName=job)["JobRuns"]
+    glue_error = job_run["ErrorMessage"]
+    assert "importe" in glue_error.lower()  # the job names the column the file lacks
+    notice = log[log.index("INDATA backup failure notice"):]
+    assert notice.splitlines()[1:6] == [
+        "indata_backup: task ventas.clean_dataset failed",
+        "dataset: ventas",
+        f"run date: {BROKEN_DAY}",
+        f"try: 1 of 1, run {outcome['run_id']}",
+        f"error: Glue job {job} run {job_run['Id']} ended FAILED: {glue_error.splitlines()[0]}"]
+    assert log.count("INDATA backup failure notice") == 1  # only the task that failed; the skipped one does not
+
+
+def test_a_bad_run_date_in_the_conf_is_refused_before_any_work(airflow):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", "indata_backup",
+         "--run-after", "2026-11-01T12:00:00+00:00", "--conf", json.dumps({"run_date": "2026-11-01' OR '1'='1"}),
+         "--outcome", str(Path(airflow["AIRFLOW_HOME"]) / "refused.json")],
+        env=airflow, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "Invalid input for param run_date: \"2026-11-01' OR '1'='1\" is not a 'date'" in result.stderr
+    assert not (Path(airflow["AIRFLOW_HOME"]) / "refused.json").exists()
+
+
+def test_starting_an_airflow_component_creates_the_crawler_pools(airflow):
+    script = ("from airflow.jobs.job import Job\nfrom airflow.models.pool import Pool\nJob()\n"
+              "import json\nprint(json.dumps({p.pool: [p.slots, p.include_deferred] for p in Pool.get_pools()}))")
+    result = subprocess.run([sys.executable, "-c", script], env=airflow, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pools = json.loads(result.stdout.strip().splitlines()[-1])
+    prefix = airflow["BACKUP_GLUE_JOB_PREFIX"]
+    assert {name: value for name, value in pools.items() if name != "default_pool"} == {
+        f"crawler_{prefix}-raw-ventas": [1, True], f"crawler_{prefix}-raw-clientes": [1, True]}
