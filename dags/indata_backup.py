@@ -126,7 +126,7 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         script_args=clean_job_arguments(config, dataset),
         create_job_kwargs={
             "GlueVersion": settings.glue_version, "WorkerType": settings.glue_worker_type,
-            "NumberOfWorkers": settings.glue_number_of_workers,
+            "NumberOfWorkers": settings.glue_number_of_workers, "ExecutionClass": settings.glue_execution_class,
             "ExecutionProperty": {"MaxConcurrentRuns": settings.max_active_runs},
             # Glue stops a run that outlives the task's own timeout (minutes).
             "Timeout": int(CLEAN["execution_timeout"].total_seconds() // 60),
