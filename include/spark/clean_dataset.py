@@ -126,6 +126,8 @@ SIMPLE_TYPES: dict[str, T.DataType] = {
 DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 # Conservative inference tries these in order; the first that parses every non-null value wins.
 INFERABLE_TYPES = ("bigint", "double", "boolean", "date")
+# Longer text is no number of any column type (the largest double has 309 digits).
+MAX_NUMBER_LENGTH = 400
 # Inference looks at the first rows read, not the whole day: a later value that does not fit is a reject.
 INFER_SAMPLE_ROWS = 10_000
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
@@ -562,7 +564,9 @@ def parse_string(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
         return _parse_timestamp(value, spec.formats, locale.time_zone)
     else:
         return value.cast(spec.data_type)
-    return F.when(looks_valid, _delocalized(value, locale).cast(spec.data_type))
+    # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type.
+    is_short = F.length(value) <= MAX_NUMBER_LENGTH
+    return F.when(looks_valid & is_short, _delocalized(value, locale).cast(spec.data_type))
 
 
 def _names_a_zone(pattern: str) -> bool:

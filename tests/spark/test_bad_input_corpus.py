@@ -1,0 +1,227 @@
+"""The bad-input corpus: each case of tests/spark/corpus/ through the job's real entry, ``run_job``, with exact counts.
+
+A case is a folder: ``case.yaml`` (``about``; ``dataset``, an entry as in datasets.yaml without name and source;
+``expected`` counts and facts, or ``error``, a pattern the job's error must match) and ``input/``, the files of
+one raw partition, byte for byte. Cases marked ``generated`` get their files from GENERATORS below (seeded: the
+same bytes every run). The dataset entry goes through the config model (``load_config`` and
+``Dataset.job_config()``) as the DAG's does, so the corpus also checks that every field reaches the job.
+
+``expected`` holds input, clean, rejected, duplicates and rejects_by_reason, and optionally exact_duplicates,
+key_duplicates, columns, types (Glue types of the clean table), schema_changes, clean_values and reject_values
+(column -> the values of every clean / rejected row, in any order), clean_lengths, and rejects (every reject's
+[reason, columns]).
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import random
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+import clean_dataset as job
+from indata_ops.config import load_config
+
+CORPUS = Path(__file__).parent / "corpus"
+CASES = sorted(path.name for path in CORPUS.iterdir() if (path / "case.yaml").is_file())
+RUN_DATE = "2026-11-01"
+BUCKET = "indata-corpus"
+SETTINGS = {
+    "bucket": BUCKET,
+    "raw_database": "corpus_raw",
+    "clean_database": "corpus_clean",
+    "glue_job_role": "arn:aws:iam::123456789012:role/corpus",
+    "region": "us-east-1",
+}
+MIB = 1 << 20
+
+
+def binary_junk(folder: Path) -> None:
+    (folder / "a_ventas.csv").write_bytes(b"codigo;importe\n1;10\n2;20\n")
+    rng = random.Random(20261101)
+    not_a_line_break = bytes(b for b in range(256) if b not in b"\r\n")
+    # NUL and 0xFF first: no text export starts so, whatever the random bytes after them.
+    lines = [b"\x00\xff" + bytes(rng.choice(not_a_line_break) for _ in range(298)) for _ in range(3)]
+    (folder / "b_corrupto.csv").write_bytes(b"\n".join(lines) + b"\n")
+
+
+def huge_field(folder: Path) -> None:
+    rows = [b"id;nota;importe", b"1;corta;5", b"2;" + b"x" * MIB + b";6", b"3;ok;" + b"9" * MIB]
+    (folder / "notas.csv").write_bytes(b"\n".join(rows) + b"\n")
+
+
+def parquet_nested(folder: Path) -> None:
+    cliente = pa.struct([("nombre", pa.string()), ("dir", pa.struct([("cp", pa.string())]))])
+    morning = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int64()),
+            "cliente": pa.array([{"nombre": "Ana", "dir": {"cp": "36201"}}, {"nombre": "Luis", "dir": None}], cliente),
+            "importe": ["7.50", "x"],
+            "fecha": pa.array([dt.date(2026, 11, 1), None], pa.date32()),
+        }
+    )
+    afternoon = pa.table(
+        {
+            "id": pa.array([3], pa.int64()),
+            "cliente": pa.array([{"nombre": "Eva", "dir": {"cp": "15001"}}], cliente),
+            "importe": ["1"],
+            "fecha": pa.array([dt.date(2026, 11, 2)], pa.date32()),
+            "canal": ["web"],
+        }
+    )
+    pq.write_table(morning, folder / "a_manana.parquet")
+    pq.write_table(afternoon, folder / "b_tarde.parquet")
+
+
+def parquet_junk(folder: Path) -> None:
+    parquet_nested(folder)
+    # An upload cut short: the magic bytes of a Parquet file and then nothing that makes one.
+    (folder / "x_truncada.parquet").write_bytes(b"PAR1" + bytes(range(200)))
+
+
+GENERATORS = {f.__name__: f for f in (binary_junk, huge_field, parquet_nested, parquet_junk)}
+
+
+def load_case(name: str) -> dict[str, Any]:
+    return yaml.safe_load((CORPUS / name / "case.yaml").read_text(encoding="utf-8"))
+
+
+def job_config(case: dict[str, Any], tmp_path: Path) -> str:
+    """The case's dataset through the config model, as the DAG passes it to the job."""
+    document = {"settings": SETTINGS, "datasets": [{"name": "corpus", "source": "corpus/{ds}/*", **case["dataset"]}]}
+    path = tmp_path / "datasets.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return json.dumps(load_config(path, environ={}).dataset("corpus").job_config())
+
+
+def raw_partition(name: str, case: dict[str, Any], root: Path) -> Path:
+    folder = root / "raw" / "corpus" / f"dt={RUN_DATE}"
+    if case.get("generated"):
+        folder.mkdir(parents=True)
+        GENERATORS[name](folder)
+    else:
+        shutil.copytree(CORPUS / name / "input", folder)
+    return folder
+
+
+def comparable(value: Any) -> str:
+    """Values of either side as one JSON text: Decimals and dates as the corpus writes them."""
+    if isinstance(value, (Decimal, dt.date)):
+        value = str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def same_values(actual: list[Any], expected: list[Any]) -> bool:
+    return sorted(map(comparable, actual)) == sorted(map(comparable, expected))
+
+
+@pytest.fixture
+def s3(aws: str):
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_corpus_case(spark: SparkSession, tmp_path: Path, s3, name: str) -> None:
+    case = load_case(name)
+    raw_partition(name, case, tmp_path)
+    counts_key = f"job-reports/corpus/dt={RUN_DATE}/counts.json"
+    args = {
+        "JOB_NAME": "clean-corpus",
+        "dataset": "corpus",
+        "run_date": RUN_DATE,
+        "raw_path": f"{(tmp_path / 'raw' / 'corpus').as_uri()}/dt={RUN_DATE}/",
+        "clean_path": f"{(tmp_path / 'clean' / 'corpus').as_uri()}/",
+        "rejects_path": f"{(tmp_path / 'rejects' / 'corpus').as_uri()}/",
+        "counts_path": f"s3://{BUCKET}/{counts_key}",
+        "clean_database": SETTINGS["clean_database"],
+        "dataset_config": job_config(case, tmp_path),
+    }
+    clean_folder = tmp_path / "clean" / "corpus" / f"dt={RUN_DATE}"
+    rejects_folder = tmp_path / "rejects" / "corpus" / f"dt={RUN_DATE}"
+
+    if "error" in case:
+        with pytest.raises(Exception, match=case["error"]):
+            job.run_job(args, spark)
+        # A failed run publishes nothing.
+        assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+        assert not clean_folder.exists() and not rejects_folder.exists()
+        return
+
+    job.run_job(args, spark)
+
+    expected = case["expected"]
+    counts = json.loads(s3.get_object(Bucket=BUCKET, Key=counts_key)["Body"].read())
+    assert {key: counts[key] for key in expected if key in counts} == {
+        key: value for key, value in expected.items() if key in counts
+    }
+    assert counts["input"] == counts["clean"] + counts["rejected"] + counts["duplicates"]
+
+    rejects = [json.loads(line) for path in sorted(rejects_folder.glob("*.json")) for line in path.open(encoding="utf-8")]
+    assert len(rejects) == counts["rejected"]
+    assert collections.Counter(r["reject_reason"] for r in rejects) == collections.Counter(counts["rejects_by_reason"])
+    if "rejects" in expected:
+        as_listed = sorted([r["reject_reason"], r["reject_columns"]] for r in rejects)
+        assert as_listed == sorted(expected["rejects"])
+    for column, values in expected.get("reject_values", {}).items():
+        assert same_values([r[column] for r in rejects], values), column
+
+    clean = spark.read.parquet(str(clean_folder))
+    assert clean.count() == counts["clean"]
+    glue_types = {f.name: job.hive_type(f.dataType) for f in clean.schema.fields}
+    assert list(glue_types) == counts["columns"]
+    for column, type_name in expected.get("types", {}).items():
+        assert glue_types[column] == type_name, column
+    # Timestamps as UTC text, whatever the zone of this Python process.
+    as_text = [
+        F.date_format(f.name, "yyyy-MM-dd HH:mm:ss").alias(f.name) if isinstance(f.dataType, T.TimestampType)
+        else F.col(f.name) for f in clean.schema.fields
+    ]
+    rows = clean.select(*as_text).collect()
+    for column, values in expected.get("clean_values", {}).items():
+        assert same_values([row[column] for row in rows], values), column
+    for column, lengths in expected.get("clean_lengths", {}).items():
+        assert sorted(len(row[column]) for row in rows) == sorted(lengths), column
+
+
+def test_the_corpus_covers_every_kind_of_bad_input() -> None:
+    """At least one case per kind of bad input the job must survive; a renamed or lost case fails here."""
+    kinds = {
+        "encodings": ["encoding_cp1252", "encoding_latin1", "encoding_mismatch"],
+        "utf-8 bom": ["utf8_bom"],
+        "ragged rows": ["ragged_rows"],
+        "quoted newlines": ["quoted_newlines"],
+        "crlf": ["crlf"],
+        "empty file": ["empty_file"],
+        "header only": ["header_only"],
+        "binary junk": ["binary_junk", "parquet_junk"],
+        "huge field": ["huge_field"],
+        "mixed types": ["mixed_types", "mixed_types_inferred"],
+        "unexpected columns": ["unexpected_column_add", "unexpected_column_ignore", "unexpected_column_fail"],
+        "missing columns": ["missing_columns"],
+        "json array vs lines": ["json_array_and_lines"],
+        "nested json": ["json_nested", "parquet_nested"],
+        "duplicate keys": ["duplicate_keys", "duplicate_keys_first_seen"],
+        "out-of-range dates": ["out_of_range_dates"],
+        "numbers with both separators": ["numbers_both_separators"],
+        "rule violations": ["rule_violations"],
+    }
+    listed = [name for names in kinds.values() for name in names]
+    assert sorted(listed) == CASES
+    for name in CASES:
+        case = load_case(name)
+        assert case["about"] and ("error" in case) != ("expected" in case), name
+        assert case.get("generated", False) == (name in GENERATORS) != (CORPUS / name / "input").is_dir(), name
