@@ -14,7 +14,21 @@ Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` 
 ``--counts_path``     S3 key for the counts JSON, e.g. ``s3://B/job-reports/ventas/dt=2026-11-01/counts.json``.
 ``--clean_database``  Glue database of the clean table (created when missing).
 ``--dataset_config``  JSON: format, reader options, null tokens, keys, order_by, schema (name, source, type,
-                      nullable, formats), locale (decimal, thousands, true_values, false_values).
+                      nullable, formats), locale (decimal, thousands, true_values, false_values), time_zone,
+                      rules ({column: {required, min, max, allowed, regex}}), schema_evolution (add, ignore,
+                      fail), flatten_separator; as ``Dataset.job_config()`` in plugins/indata_ops/config.py.
+
+On Glue, the arguments come from ``awsglue.utils.getResolvedOptions`` and the session from a ``GlueContext``,
+with ``job.init`` before the work and ``job.commit`` only after it succeeded. Elsewhere (the local stack, tests,
+the PyPI awsglue stubs whose GlueContext cannot start) argparse and a plain SparkSession do, and nothing commits.
+
+Reading: every file under ``--raw_path`` (files and folders starting with ``_`` or ``.`` skipped, as Spark
+skips them). CSV files are each read with their own header, so files of one day may order, add or lack
+columns (a lacking column is NULL); a file whose first record is not text (binary, or bytes the encoding cannot
+decode) is not parsed as CSV, each of its lines becomes a ``malformed_record`` reject. JSON files are lines or
+one document each (a top-level array or a single object), decided per file (``reader.layout: auto``) or by the
+config. Parquet files are read with their schemas merged. Empty files hold no rows. A file that cannot be read
+at all (a corrupt Parquet file) fails the job naming it.
 
 Outputs, all replaced as a whole on a rerun of the same date and never touching other dates:
 
@@ -23,9 +37,11 @@ Outputs, all replaced as a whole on a rerun of the same date and never touching 
   column names), ``reject_reason`` (the first failed check), ``reject_columns`` (every column that failed) and,
   for records the reader could not parse, ``raw_record``.
 * Glue table ``<clean_database>.<dataset>`` (Parquet, partitioned by ``dt``) and its partition ``dt=<run_date>``.
+  The table keeps columns of earlier dates that this run lacks; the partition lists this run's columns.
 * ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
-  "key_duplicates", "rejects_by_reason", "columns"}`` with ``input == clean + rejected + duplicates`` and
-  ``duplicates == exact_duplicates + key_duplicates``, checked before anything is written.
+  "key_duplicates", "rejects_by_reason", "columns", "schema_changes"}`` with ``input == clean + rejected +
+  duplicates`` and ``duplicates == exact_duplicates + key_duplicates``, checked before anything is written.
+  ``schema_changes`` lists the columns ``added`` or ``ignored`` under schema_evolution and those ``retyped``.
 
 Every input row is exactly one of clean, rejected or duplicate, decided in this order (the rules of
 include/sample_data/README.md):
@@ -34,16 +50,22 @@ include/sample_data/README.md):
    first seen (by source file, then position in the file); the copies are ``exact_duplicates``, valid or not.
 2. Rejects, with the first failed check as the reason: ``malformed_record`` (the reader could not split the
    record into the header's columns), ``missing:<column>`` (NULL in a non-nullable or key column),
-   ``unparseable:<column>`` (a value that does not parse as the column's type).
+   ``unparseable:<column>`` (a value that does not parse as the column's type), then
+   ``rule:<column>:<kind>`` (a configured rule broken: required, range, allowed, regex).
 3. Key duplicates: among the rows left, rows sharing the keys keep the latest by ``order_by`` (ties: the later
    row in the export) or else the first seen; the others are ``key_duplicates``.
 
 Naming: a schema column reads the source field its ``source`` names, the CSV header exactly as written or, for
 JSON and Parquet, a dotted path into nested objects (``direccion.cp``); a column whose ``source`` is absent (or
 equal to its name) reads the field whose normalized name equals its name. Normalized names are unique
-snake_case ASCII, nested fields joined with ``_``. The schema's columns come first, in schema order; source
-fields the schema does not list pass through under their normalized names. Without a schema, string columns are
-inferred conservatively (bigint, double, boolean, ISO date, else string). Timestamps are read as UTC.
+snake_case ASCII, nested fields joined with ``flatten_separator`` (``_``). The schema's columns come first, in
+schema order. Source fields the schema does not list (without a schema: that the clean table does not have) are
+unexpected: ``schema_evolution`` add keeps them under their normalized names, ignore leaves them out of the clean
+table (rejects still show them), fail stops the job naming them. Without a schema, string columns are inferred
+conservatively from the first rows (bigint, double, boolean, ISO date, else string; numbers with leading zeros
+stay text), trying the clean table's type first. A type that differs from the clean table's fails the job,
+naming the column and both types, unless the schema sets it: then the schema wins and the table is updated.
+Timestamps without an offset are read in ``time_zone`` (default UTC) and stored as UTC instants.
 
 Values are trimmed and null tokens become NULL (ignoring case). Numbers take the locale's decimal mark and
 optional thousands separator (groups of three digits only) and must otherwise be plain: ``-?\\d+`` for integers,

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 from decimal import Decimal
 from pathlib import Path
 
@@ -313,3 +314,176 @@ def test_script_runs_standalone_with_glue_style_arguments(tmp_path: Path, s3, aw
     assert "input=10 clean=4 rejected=4 duplicates=2" in result.stdout
     counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
     assert (counts["input"], counts["clean"], counts["rejected"], counts["duplicates"]) == (10, 4, 4, 2)
+
+
+# --- schema evolution against the Glue clean table (moto's catalog, through the job's own functions) ------------
+
+
+def run_pedidos(spark: SparkSession, root: Path, run_date: str, text: str, **config) -> job.Counts:
+    folder = root / "raw" / "pedidos" / f"dt={run_date}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pedidos.csv").write_text(text, encoding="utf-8")
+    args = {
+        **job_args(root, run_date),
+        "JOB_NAME": "clean-pedidos",
+        "dataset": "pedidos",
+        "raw_path": f"{(root / 'raw' / 'pedidos').as_uri()}/dt={run_date}/",
+        "clean_path": f"{(root / 'clean' / 'pedidos').as_uri()}/",
+        "rejects_path": f"{(root / 'rejects' / 'pedidos').as_uri()}/",
+        "counts_path": f"s3://{BUCKET}/job-reports/pedidos/dt={run_date}/counts.json",
+        "dataset_config": json.dumps({"format": "csv", **config}),
+    }
+    return job.run_job(args, spark)
+
+
+def table_columns(partition: str | None = None) -> list[tuple[str, str]]:
+    glue = boto3.client("glue", region_name="us-east-1")
+    if partition is None:
+        descriptor = glue.get_table(DatabaseName="indata_clean", Name="pedidos")["Table"]["StorageDescriptor"]
+    else:
+        descriptor = glue.get_partition(
+            DatabaseName="indata_clean", TableName="pedidos", PartitionValues=[partition]
+        )["Partition"]["StorageDescriptor"]
+    return [(c["Name"], c["Type"]) for c in descriptor["Columns"]]
+
+
+def test_inferred_types_follow_the_table_and_a_real_change_fails_naming_both_types(
+    spark: SparkSession, tmp_path: Path, s3
+) -> None:
+    run_pedidos(spark, tmp_path, "2026-11-01", "codigo,importe\n1,10\n2,20\n")
+    assert table_columns() == [("codigo", "bigint"), ("importe", "bigint")]
+
+    # A day of empty amounts keeps the table's bigint instead of turning the column into text.
+    counts = run_pedidos(spark, tmp_path, "2026-11-02", "codigo,importe\n3,\n4,\n")
+    assert (counts.clean, counts.schema_changes["retyped"]) == (2, [])
+    assert table_columns("2026-11-02") == [("codigo", "bigint"), ("importe", "bigint")]
+
+    with pytest.raises(
+        ValueError,
+        match=r"conflict with the clean table indata_clean.pedidos: 'codigo' is bigint in the table but string in "
+        r"this run\. Declare the type in the dataset's schema",
+    ):
+        run_pedidos(spark, tmp_path, "2026-11-03", "codigo,importe\nA-5,50\n")
+    assert not (tmp_path / "clean" / "pedidos" / "dt=2026-11-03").exists()
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="job-reports/pedidos/dt=2026-11-03/").get("KeyCount") == 0
+    assert table_columns() == [("codigo", "bigint"), ("importe", "bigint")]
+
+    # The schema says otherwise: its type wins and the table follows.
+    schema = [{"name": "codigo", "type": "string", "nullable": False}, {"name": "importe", "type": "bigint"}]
+    counts = run_pedidos(spark, tmp_path, "2026-11-03", "codigo,importe\nA-5,50\n", schema=schema, keys=["codigo"])
+    assert counts.schema_changes == {"added": [], "ignored": [], "retyped": ["codigo"]}
+    assert table_columns() == [("codigo", "string"), ("importe", "bigint")]
+    assert table_columns("2026-11-01") == [("codigo", "bigint"), ("importe", "bigint")]
+
+
+def test_added_columns_join_the_table_and_stay_when_a_later_day_lacks_them(
+    spark: SparkSession, tmp_path: Path, s3
+) -> None:
+    schema = [{"name": "codigo", "type": "bigint", "nullable": False}]
+    run_pedidos(spark, tmp_path, "2026-11-01", "codigo\n1\n", schema=schema)
+    counts = run_pedidos(spark, tmp_path, "2026-11-02", "codigo,Canal Venta\n2,web\n", schema=schema)
+    assert counts.schema_changes["added"] == ["canal_venta"]
+    assert table_columns() == [("codigo", "bigint"), ("canal_venta", "string")]
+
+    run_pedidos(spark, tmp_path, "2026-11-03", "codigo\n3\n", schema=schema)
+
+    assert table_columns() == [("codigo", "bigint"), ("canal_venta", "string")]
+    assert table_columns("2026-11-03") == [("codigo", "bigint")]
+    with pytest.raises(job.SchemaEvolutionError, match=r"'Canal Venta' \(as canal_venta\)"):
+        run_pedidos(spark, tmp_path, "2026-11-04", "codigo,Canal Venta\n4,tienda\n", schema=schema,
+                    schema_evolution="fail")
+
+
+# --- Glue: awsglue when it is there, a plain SparkSession otherwise; job.commit() only on Glue --------------------
+
+
+class FakeGlue:
+    """awsglue's modules as Glue provides them, recording calls (the real ones need Glue's JVM classes)."""
+
+    def __init__(self, spark: SparkSession, context_fails: bool = False) -> None:
+        self.calls: list[tuple] = []
+        glue = self
+
+        def get_resolved_options(argv: list[str], names: list[str]) -> dict[str, str]:
+            glue.calls.append(("getResolvedOptions", tuple(names)))
+            values = dict(zip(argv[1::2], argv[2::2]))
+            return {name: values[f"--{name}"] for name in names}
+
+        class GlueContext:
+            def __init__(self, spark_context) -> None:
+                if context_fails:
+                    raise TypeError("'JavaPackage' object is not callable")  # the PyPI stubs off Glue
+                glue.calls.append(("GlueContext", spark_context is spark.sparkContext))
+                self.spark_session = spark
+
+        class Job:
+            def __init__(self, context: GlueContext) -> None:
+                pass
+
+            def init(self, name: str, args: dict[str, str]) -> None:
+                glue.calls.append(("init", name, args["run_date"]))
+
+            def commit(self) -> None:
+                glue.calls.append(("commit",))
+
+        self.modules = {
+            "awsglue": types.ModuleType("awsglue"),
+            "awsglue.utils": types.SimpleNamespace(getResolvedOptions=get_resolved_options),
+            "awsglue.context": types.SimpleNamespace(GlueContext=GlueContext),
+            "awsglue.job": types.SimpleNamespace(Job=Job),
+        }
+
+
+def glue_argv(root: Path) -> list[str]:
+    argv = ["clean_dataset.py", "--JOB_RUN_ID", "jr_1"]
+    for name, value in job_args(root, "2026-11-01").items():
+        argv += [f"--{name}", value]
+    return argv
+
+
+def test_on_glue_main_uses_awsglue_and_commits_after_the_outputs(
+    spark: SparkSession, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    glue = FakeGlue(spark)
+    for name, module in glue.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
+
+    job.main(glue_argv(tmp_path))
+
+    assert glue.calls == [
+        ("getResolvedOptions", job.JOB_ARGUMENTS),
+        ("GlueContext", True),
+        ("init", "clean-ventas", "2026-11-01"),
+        ("commit",),
+    ]
+    assert s3.head_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")
+
+
+def test_a_failed_run_does_not_commit(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    glue = FakeGlue(spark)
+    for name, module in glue.modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        job.main(glue_argv(tmp_path))  # no raw files
+
+    assert ("commit",) not in glue.calls and ("init", "clean-ventas", "2026-11-01") in glue.calls
+
+
+@pytest.mark.parametrize("awsglue", ["stubs without Glue's JVM", "absent"])
+def test_off_glue_main_falls_back_to_a_plain_session_and_never_commits(
+    spark: SparkSession, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch, awsglue: str
+) -> None:
+    glue = FakeGlue(spark, context_fails=True)
+    for name, module in glue.modules.items():
+        # None in sys.modules makes the import raise ImportError, as where awsglue is not installed.
+        monkeypatch.setitem(sys.modules, name, module if awsglue != "absent" else None)
+    write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
+
+    job.main(glue_argv(tmp_path))
+
+    expected_calls = [("getResolvedOptions", job.JOB_ARGUMENTS)] if awsglue != "absent" else []
+    assert glue.calls == expected_calls
+    counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
+    assert (counts["input"], counts["clean"]) == (10, 4)
