@@ -942,9 +942,15 @@ class Counts:
 def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_date: str) -> Counts:
     """Count outcomes and reject reasons; ``input_rows`` comes from a separate count of the source, so a row the
     pipeline lost or duplicated breaks the identity instead of going unnoticed."""
-    by_outcome = {row[OUTCOME]: row["count"] for row in classified.groupBy(OUTCOME).count().collect()}
-    rejects = reject_rows(classified)
-    by_reason = {row["reject_reason"]: row["count"] for row in rejects.groupBy("reject_reason").count().collect()}
+    # One pass for both: the first reason of a rejected row is its reject_reason; other outcomes have none.
+    is_rejected = F.col(OUTCOME) == REJECTED
+    first_reason = F.when(is_rejected, F.element_at(F.col(REASONS), 1)["reason"]).alias("reason")
+    by_outcome: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    for row in classified.groupBy(OUTCOME, first_reason).count().collect():
+        by_outcome[row[OUTCOME]] = by_outcome.get(row[OUTCOME], 0) + row["count"]
+        if row["reason"] is not None:
+            by_reason[row["reason"]] = row["count"]
     return Counts(
         dataset=dataset,
         run_date=run_date,

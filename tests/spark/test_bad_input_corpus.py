@@ -170,7 +170,10 @@ def test_corpus_case(spark: SparkSession, tmp_path: Path, s3, name: str) -> None
     }
     assert counts["input"] == counts["clean"] + counts["rejected"] + counts["duplicates"]
 
-    rejects = [json.loads(line) for path in sorted(rejects_folder.glob("*.json")) for line in path.open(encoding="utf-8")]
+    reject_files = sorted(rejects_folder.glob("*.json"))
+    # JSON lines end with "\n" only; str.splitlines would also split at characters such as U+2028 inside values.
+    lines = [line for path in reject_files for line in path.read_text(encoding="utf-8").split("\n") if line]
+    rejects = [json.loads(line) for line in lines]
     assert len(rejects) == counts["rejected"]
     assert collections.Counter(r["reject_reason"] for r in rejects) == collections.Counter(counts["rejects_by_reason"])
     if "rejects" in expected:
