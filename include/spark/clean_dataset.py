@@ -1147,9 +1147,8 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
         if names is None:
             unreadable.append(file)
         elif names and not header and config.schema:
-            if len(names) != len(config.schema):
-                raise ValueError(f"{file} has {len(names)} columns but the schema lists {len(config.schema)}")
-            # Named as the schema's sources say, so name_columns maps them like headers.
+            # Named as the schema's sources say, so name_columns maps them like headers; the first record is data,
+            # and one with too few or too many fields is malformed like any other.
             by_header.setdefault(tuple(spec.source or spec.name for spec in config.schema), []).append(file)
         elif names:
             by_header.setdefault(tuple(names) if header else tuple(f"_c{i}" for i in range(len(names))), []).append(

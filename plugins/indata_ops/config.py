@@ -843,7 +843,10 @@ def _rule_literal(value: Any, column_type: str | None) -> tuple[str | None, Any]
             parse(str(value))
         except ValueError:
             return f"must be {description} (got {value!r})", None
-    elif column_type in _NUMERIC_TYPES or (column_type or "").startswith("decimal"):
+    elif column_type in ("int", "bigint"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"must be a whole number for the {column_type} column (got {value!r})", None
+    elif column_type == "double" or (column_type or "").startswith("decimal"):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return f"must be a number for a {column_type} column (got {value!r})", None
     elif column_type == "string" and not isinstance(value, str):

@@ -487,3 +487,22 @@ def test_off_glue_main_falls_back_to_a_plain_session_and_never_commits(
     assert glue.calls == expected_calls
     counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
     assert (counts["input"], counts["clean"]) == (10, 4)
+
+
+def test_headerless_csv_reads_columns_in_schema_order(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes("1;Lugo;sí\n2;Vigo;no\n".encode("cp1252"))
+    (folder / "b.csv").write_bytes(b"3;Ourense\n")  # short: malformed, not shifted
+    config = job.DatasetConfig(
+        format="csv",
+        reader={"delimiter": ";", "header": False, "encoding": "windows-1252"},
+        schema=(job.ColumnSpec("id", "int"), job.ColumnSpec("ciudad", "string"), job.ColumnSpec("activo", "boolean")),
+    )
+
+    classified = job.classify_rows(job.read_raw(spark, config, folder.as_uri()), config)
+
+    assertDataFrameEqual(
+        job.clean_rows(classified), [Row(id=1, ciudad="Lugo", activo=True), Row(id=2, ciudad="Vigo", activo=False)]
+    )
+    assert [r["reject_reason"] for r in job.reject_rows(classified).collect()] == ["malformed_record"]
