@@ -105,6 +105,12 @@ class AirflowStack:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.schedule),
             "AIRFLOW__API__WORKERS": "1",
+            # A worker notices that its task process exited only when its select times out, after up to this
+            # interval (5 s by default). When a deferred task's trigger fires sooner (the local stack answers at
+            # once), the resumed try can be running before that stale exit reaches the scheduler, and Airflow
+            # 3.3.2 then fails the resumed try ("finished with state success, but the task instance's state
+            # attribute is running", apache/airflow#72716). 1 s keeps that window shorter than a resume takes.
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             # The executor runs `airflow` from PATH: the venv's, whoever started us.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
             "PYTHONUNBUFFERED": "1",
