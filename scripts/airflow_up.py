@@ -118,7 +118,8 @@ class AirflowStack:
         return env
 
     # --- processes -----------------------------------------------------------------------------------------------
-    def _read_state(self) -> dict[str, Any]:
+    def recorded(self) -> dict[str, Any]:
+        """The state file: URLs and the processes started (name, pid, start time, log)."""
         try:
             return json.loads(self.state_file.read_text())
         except FileNotFoundError:
@@ -130,16 +131,18 @@ class AirflowStack:
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_file)
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str], state: dict[str, Any]) -> None:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        """Start a process in its own process group, its output in logs/<name>.log, and record it at once."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log_path = self.logs / f"{name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True, cwd=REPO, env=env)
         # The start time tells our process from a later one that reuses the pid.
+        state = self.recorded()
         state["processes"].append({"name": name, "pid": process.pid, "log": str(log_path),
                                    "create_time": psutil.Process(process.pid).create_time()})
-        self._write_state(state)  # at once: a failed start is still cleaned up by `down`
+        self._write_state(state)  # at once: `down` also stops what a failed start left
 
     @staticmethod
     def _alive(entry: dict[str, Any]) -> psutil.Process | None:
@@ -152,10 +155,10 @@ class AirflowStack:
         return None
 
     def running(self) -> list[str]:
-        return [entry["name"] for entry in self._read_state()["processes"] if self._alive(entry)]
+        return [entry["name"] for entry in self.recorded()["processes"] if self._alive(entry)]
 
-    def _check_processes(self, state: dict[str, Any]) -> None:
-        for entry in state["processes"]:
+    def _check_processes(self) -> None:
+        for entry in self.recorded()["processes"]:
             if not self._alive(entry):
                 raise StackError(f"{entry['name']} exited during start-up; see {entry['log']}")
 
@@ -169,11 +172,11 @@ class AirflowStack:
                 raise StackError(f"port {port} for the {what} is in use (`make aws` or another stack running?)")
         started = time.monotonic()
         env = self.environment()
-        state: dict[str, Any] = {"url": self.url, "aws_endpoint": self.aws_endpoint,
-                                 "airflow_home": str(self.airflow_home), "processes": []}
+        self._write_state({"url": self.url, "aws_endpoint": self.aws_endpoint,
+                           "airflow_home": str(self.airflow_home), "processes": []})
         try:
-            self._spawn("local-aws", [sys.executable, "-m", "local_aws", "--port", str(self.aws_port),
-                                      "--state-dir", str(self.aws_state)], env, state)
+            self.spawn("local-aws", [sys.executable, "-m", "local_aws", "--port", str(self.aws_port),
+                                     "--state-dir", str(self.aws_state)], env)
             # Migrating (which also writes airflow.cfg with its generated secrets) overlaps the stack's start-up;
             # the components start only after it, so they all read the same secrets.
             self.airflow_home.mkdir(parents=True, exist_ok=True)
@@ -186,21 +189,20 @@ class AirflowStack:
                 argv = [str(Path(sys.executable).parent / "airflow"), name]
                 if name == "api-server":
                     argv += ["--host", "127.0.0.1", "--port", str(self.api_port)]
-                self._spawn(name, argv, env, state)
+                self.spawn(name, argv, env)
             self._wait(lambda: self._get_json(self.aws_endpoint + "/_local_aws/health") is not None,
-                       "the local AWS stack", started, timeout, state)
+                       "the local AWS stack", started, timeout)
             self._set_up_bucket(env)
-            self._wait(self._components_healthy, "Airflow's health (/api/v2/monitor/health)", started, timeout,
-                       state)
-            self._wait(self._dag_parsed, f"the DAG {DAG_ID} to be parsed", started, timeout, state)
+            self._wait(self._components_healthy, "Airflow's health (/api/v2/monitor/health)", started, timeout)
+            self._wait(self._dag_parsed, f"the DAG {DAG_ID} to be parsed", started, timeout)
         except BaseException:
             self.stop()
             raise
         return time.monotonic() - started
 
-    def _wait(self, ready, what: str, started: float, timeout: float, state: dict[str, Any]) -> None:
+    def _wait(self, ready, what: str, started: float, timeout: float) -> None:
         while not ready():
-            self._check_processes(state)
+            self._check_processes()
             if time.monotonic() - started > timeout:
                 raise StackError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.logs}")
             time.sleep(0.5)
@@ -220,15 +222,20 @@ class AirflowStack:
 
     def stop(self, timeout: float = 30) -> list[str]:
         """Stop every process of the state file and their descendants (SIGTERM, then SIGKILL); returns their names."""
-        state = self._read_state()
-        live = [(entry, process) for entry in state["processes"] if (process := self._alive(entry))]
+        live = [(entry, process) for entry in self.recorded()["processes"] if (process := self._alive(entry))]
         family: list[psutil.Process] = []
         for entry, leader in live:
             try:
-                family += [leader, *leader.children(recursive=True)]
+                descendants = leader.children(recursive=True)
+                family += [leader, *descendants]
                 os.killpg(leader.pid, signal.SIGTERM)
             except (ProcessLookupError, psutil.NoSuchProcess):
-                pass
+                continue
+            for process in descendants:  # also those that left the group (setsid)
+                try:
+                    process.terminate()
+                except psutil.NoSuchProcess:
+                    pass
         _, left = psutil.wait_procs(family, timeout=timeout)
         for process in left:
             try:
@@ -313,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Stopped {', '.join(stopped)}." if stopped else "Nothing was running.")
         return 0
     if running := stack.running():
-        print(f"Already up ({', '.join(running)}): {stack._read_state()['url']}  (make down stops it)")
+        print(f"Already up ({', '.join(running)}): {stack.recorded()['url']}  (make down stops it)")
         return 0
     print(f"Starting the local AWS stack and Airflow (logs in {stack.logs}) ...", flush=True)
     try:
