@@ -133,6 +133,9 @@ JSON_LAYOUTS = ("auto", "lines", "array")
 # Boolean spellings when the config's locale gives no true_values / false_values.
 TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
 FALSE_TOKENS = ("no", "n", "false", "0", "falso")
+# What trimming strips from both ends of a value: Java's \s (space, \t, \n, \x0B, \f, \r), the
+# non-breaking space and the byte order mark.
+TRIMMED_CHARACTERS = " \t\n\x0b\x0c\r\u00a0\ufeff"
 # Strict ISO day when a date column lists no formats: Spark's plain cast would also accept "2026" or "2026-11".
 ISO_DATE_FORMAT = "yyyy-MM-dd"
 
@@ -531,7 +534,8 @@ def clean_strings(df: DataFrame, null_tokens: Sequence[str]) -> DataFrame:
 
     def cleaned(name: str) -> Column:
         # F.trim only strips spaces; exports also carry tabs, carriage returns, non-breaking spaces and BOMs.
-        trimmed = F.regexp_replace(F.col(name), r"^[\s\u00A0\uFEFF]+|[\s\u00A0\uFEFF]+$", "")
+        # btrim takes a set of characters: a third of the CPU of the equivalent regexp_replace.
+        trimmed = F.btrim(F.col(name), F.lit(TRIMMED_CHARACTERS))
         is_null_token = F.lower(trimmed).isin(tokens)
         return F.when(is_null_token, F.lit(None).cast("string")).otherwise(trimmed).alias(name)
 
@@ -622,6 +626,9 @@ def _typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale) -> Column:
     return column.cast(spec.data_type)
 
 
+REASON_TYPE = T.StructType([T.StructField("reason", T.StringType(), False), T.StructField("column", T.StringType())])
+
+
 def _reason(reason: str, column: str | None) -> Column:
     return F.struct(F.lit(reason).alias("reason"), F.lit(column).cast("string").alias("column"))
 
@@ -637,27 +644,43 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale) ->
     if missing:
         raise ValueError(f"Columns {missing} of the schema are not in the data; found {names}")
 
-    typed_columns = []
+    schema_names = {spec.name for spec in schema}
+    others = [F.col(name) for name in df.columns if name not in schema_names]
+    # Parse in one projection and judge in the next, so a value is parsed once, not again for its reason (Spark
+    # does not share a subexpression that only a CASE branch evaluates). ``__has_value_<i>``: the string was
+    # not NULL before parsing.
+    has_value = {spec.name: f"__has_value_{position}" for position, spec in enumerate(schema)}
+    parsed = df.select(
+        *[_typed_value(df, spec, locale).alias(spec.name) for spec in schema],
+        *others,
+        *[F.col(spec.name).isNotNull().alias(has_value[spec.name]) for spec in schema],
+    )
+
     reasons = []
     if CORRUPT_RECORD in df.columns:
         is_malformed = F.col(CORRUPT_RECORD).isNotNull()
         reasons.append(F.when(is_malformed, _reason(MALFORMED_RECORD, None)))
     for spec in schema:
-        typed = _typed_value(df, spec, locale)
-        has_value = F.col(spec.name).isNotNull()
-        is_missing_required = ~has_value & F.lit(not spec.nullable)
-        is_unparseable = has_value & typed.isNull()
+        is_missing_required = ~F.col(has_value[spec.name]) & F.lit(not spec.nullable)
+        is_unparseable = F.col(has_value[spec.name]) & F.col(spec.name).isNull()
         reasons.append(
             F.when(is_missing_required, _reason(f"{MISSING}:{spec.name}", spec.name)).when(
                 is_unparseable, _reason(f"{UNPARSEABLE}:{spec.name}", spec.name)
             )
         )
-        typed_columns.append(typed.alias(spec.name))
+    return parsed.select(*[F.col(spec.name) for spec in schema], *others, _present(reasons).alias(REASONS))
 
-    schema_names = {spec.name for spec in schema}
-    others = [F.col(name) for name in df.columns if name not in schema_names]
-    found_reasons = F.filter(F.array(*reasons), lambda reason: reason.isNotNull())
-    return df.select(*typed_columns, *others, found_reasons.alias(REASONS))
+
+def _present(reasons: Sequence[Column]) -> Column:
+    """The non-NULL ``reasons``, in order, as an array.
+
+    Not ``F.filter``: a higher-order function is interpreted and takes the projection holding it out of
+    whole-stage code generation; ``concat`` of zero- or one-element arrays is compiled.
+    """
+    no_reason = F.array().cast(T.ArrayType(REASON_TYPE))
+    if not reasons:
+        return no_reason
+    return F.concat(*[F.when(reason.isNotNull(), F.array(reason)).otherwise(no_reason) for reason in reasons])
 
 
 def _candidate_types(known: str | None) -> tuple[str, ...]:
@@ -816,15 +839,20 @@ def mark_outcomes(df: DataFrame, keys: Sequence[str], order_by: str | None) -> D
     as_read = [RAW_VALUES] if RAW_VALUES in df.columns else names
     as_read += [CORRUPT_RECORD] if CORRUPT_RECORD in df.columns else []
     exact_rank = "__exact_rank"
-    exact_window = Window.partitionBy(*[F.col(name) for name in as_read]).orderBy(*first_seen)
-    ranked = df.select(*df.columns, F.row_number().over(exact_window).alias(exact_rank))
+    # One shuffle for both windows: rows hashed by the keys already meet each window's partitioning. The keys are
+    # computed from the values as read, so adding them to the exact window's partition splits no group of copies.
+    by_keys = [F.col(k) for k in keys]
+    exact_window = Window.partitionBy(*by_keys, *[F.col(name) for name in as_read]).orderBy(*first_seen)
+    ranked = (df.repartition(*by_keys) if keys else df).select(
+        *df.columns, F.row_number().over(exact_window).alias(exact_rank)
+    )
     is_exact_duplicate = F.col(exact_rank) > 1
     is_rejected = F.size(REASONS) > 0
     is_set_aside = is_exact_duplicate | is_rejected
 
     if keys:
         key_order = [F.col(order_by).desc_nulls_last(), *last_seen] if order_by else first_seen
-        key_window = Window.partitionBy(is_set_aside, *[F.col(k) for k in keys]).orderBy(*key_order)
+        key_window = Window.partitionBy(is_set_aside, *by_keys).orderBy(*key_order)
         is_key_duplicate = ~is_set_aside & (F.row_number().over(key_window) > 1)
     else:
         is_key_duplicate = F.lit(False)
