@@ -109,7 +109,7 @@ class AirflowStack:
             # interval (5 s by default). When a deferred task's trigger fires sooner (the local stack answers at
             # once), the resumed try can be running before that stale exit reaches the scheduler, and Airflow
             # 3.3.2 then fails the resumed try ("finished with state success, but the task instance's state
-            # attribute is running", apache/airflow#72716). 1 s keeps that window shorter than a resume takes.
+            # attribute is running", apache/airflow#72716). 1 s narrows that window; retries cover the rest.
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             # The executor runs `airflow` from PATH: the venv's, whoever started us.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
