@@ -1,6 +1,6 @@
 """`make bench-spark`: the Glue cleaning job (include/spark/clean_dataset.py) on local Spark against DuckDB SQL.
 
-    python scripts/bench_spark.py [--rows 1000000] [--profile] [--keep DIR] [--job PATH]
+    python scripts/bench_spark.py [--rows 1000000] [--rounds 3] [--profile] [--keep DIR] [--job PATH]
 
 1. Generates ``--rows`` messy rows in the shape of the ``ventas`` dataset of include/config/datasets.yaml,
    deterministically (seeded ``random.Random``, no clock), as two Windows-1252 ";" CSV files of one run date (the
@@ -18,7 +18,8 @@
 4. Both must report the same counts (input, clean, rejected, duplicates, exact and key duplicates, rejects by
    reason), equal to the planned ones, and write the same clean rows and rejects; otherwise the bench fails.
 
-Each engine runs in its own process so that neither's memory or JIT state affects the other. Peak memory is
+Each engine runs in its own process, so that neither's memory or JIT state affects the other, ``--rounds`` times,
+alternating which goes first; every round is checked, and the table shows medians. Peak memory is
 sampled with psutil every 50 ms: for Spark the RSS of the JVM (the ``java`` processes under it), for DuckDB the RSS
 of its process; CPU seconds are user + system of the same processes. ``--profile`` adds a Spark run in a fresh
 JVM that forces each stage with an explicit action (a ``noop`` write, a count, a cached frame) and prints seconds
@@ -44,6 +45,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +75,7 @@ SPARK_CONF = {
     "spark.driver.bindAddress": "127.0.0.1",
 }
 SAMPLE_SECONDS = 0.05
+ENGINES = ("spark", "duckdb")
 # The day's rows: the morning export, then the afternoon re-export (which repeats some morning rows).
 FILE_SHARES = (("ventas_{day}.csv", 0.6), ("ventas_{day}_tarde.csv", 0.4))
 # What becomes of each new sale, besides being written once: an exact copy written a little later, or a newer
@@ -665,6 +668,15 @@ def table(results: dict[str, dict[str, Any]], rows: int) -> str:
     return "\n".join(lines)
 
 
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One engine's rounds: median times, the largest peak memory (counts are the same in every round)."""
+    summary = {**runs[-1], "rounds": len(runs), "peak_rss": max(run["peak_rss"] for run in runs)}
+    for name in ("wall_s", "cpu_s", "jvm_start_s"):
+        if name in runs[-1]:
+            summary[name] = statistics.median(run[name] for run in runs)
+    return summary
+
+
 def child_main(args: argparse.Namespace) -> None:
     config = json.loads(args.config_file.read_text("utf-8"))
     if args.engine == "duckdb":
@@ -682,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also time each stage of the Spark job")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a removed temp dir)")
     parser.add_argument("--job", type=Path, default=JOB_FILE, help="the job script (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each engine, alternating (default 3)")
     for hidden in ("--engine", "--raw", "--out", "--config-file", "--result"):
         parser.add_argument(hidden, help=argparse.SUPPRESS, type=None if hidden == "--engine" else Path)
     args = parser.parse_args(argv)
@@ -690,6 +703,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.rows < 100:
         parser.error("--rows must be at least 100")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-spark-"))
     try:
@@ -703,12 +718,20 @@ def main(argv: list[str] | None = None) -> int:
         config = ventas_job_config()
         config_file = work / "job_config.json"
         config_file.write_text(json.dumps(config, ensure_ascii=False), "utf-8")
-        outputs = {engine: work / engine for engine in ("spark", "duckdb")}
-        results = {engine: run_child(engine, raw, out, config_file, args.job) for engine, out in outputs.items()}
-        problems = count_problems(results, planned) + compare_outputs(outputs["spark"], outputs["duckdb"], config)
-        if problems:
-            print("bench-spark: the engines disagree:\n  " + "\n  ".join(problems), file=sys.stderr)
-            return 1
+        outputs = {engine: work / engine for engine in ENGINES}
+        runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in ENGINES}
+        for round_number in range(args.rounds):
+            # Alternating which engine goes first spreads slow moments of a shared machine over both.
+            order = ENGINES if round_number % 2 == 0 else ENGINES[::-1]
+            latest = {engine: run_child(engine, raw, outputs[engine], config_file, args.job) for engine in order}
+            problems = count_problems(latest, planned) + compare_outputs(outputs["spark"], outputs["duckdb"], config)
+            if problems:
+                print("bench-spark: the engines disagree:\n  " + "\n  ".join(problems), file=sys.stderr)
+                return 1
+            for engine, result in latest.items():
+                runs[engine].append(result)
+        results = {engine: medians(runs[engine]) for engine in ENGINES}
+        (work / "summary.json").write_text(json.dumps({"planned": planned, "results": results}), "utf-8")
         profile = (run_child("spark-profile", raw, work / "spark-profile", config_file, args.job)
                    if args.profile else None)
     finally:
@@ -720,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ventas, {args.rows:,} rows ({size / 2**20:.1f} MiB, {len(FILE_SHARES)} files): clean={c['clean']} "
           f"rejected={c['rejected']} duplicates={c['duplicates']} (exact={c['exact_duplicates']} "
           f"key={c['key_duplicates']}); both engines: same counts, same clean rows and rejects")
+    print(f"medians of {args.rounds} rounds, each engine in a fresh process, alternating; peak RSS: the largest")
     print(table(results, args.rows))
     print(f"Spark session start (JVM launch), not in Spark's wall time: {spark['jvm_start_s']:.2f} s")
     if profile:

@@ -30,20 +30,24 @@ bench = _load("bench_spark", SCRIPT)
 
 def test_both_engines_clean_the_same_rows_and_the_last_line_reports_the_ratio(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rows", "2000", "--keep", str(tmp_path)],
+        [sys.executable, str(SCRIPT), "--rows", "2000", "--rounds", "2", "--keep", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     final = FINAL_LINE.fullmatch(lines[-1])
     assert final, lines[-1]
-    spark, duck = (json.loads((tmp_path / engine / "result.json").read_text()) for engine in ("spark", "duckdb"))
+    assert result.stderr.count("running spark ...") == result.stderr.count("running duckdb ...") == 2
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    spark, duck = summary["results"]["spark"], summary["results"]["duckdb"]
+    assert spark["rounds"] == duck["rounds"] == 2
     assert float(final.group(1)) == pytest.approx(spark["wall_s"] / duck["wall_s"], abs=0.01)
     assert int(final.group(2)) == round(2000 / spark["wall_s"])
     assert float(final.group(3)) == pytest.approx(spark["jvm_start_s"], abs=0.01)
 
     assert spark["counts"] == duck["counts"]
     counts = spark["counts"]
+    assert {name: counts[name] for name in summary["planned"]} == summary["planned"]
     assert counts["input"] == 2000 == counts["clean"] + counts["rejected"] + counts["duplicates"]
     assert counts["exact_duplicates"] > 0 and counts["key_duplicates"] > 0 and counts["rejected"] > 0
     assert sum(counts["rejects_by_reason"].values()) == counts["rejected"]
