@@ -403,8 +403,9 @@ def test_stop_queue_and_cancel(athena, catalog):
         assert execution["Status"]["StateChangeReason"] == "Query cancelled by user"
         with pytest.raises(athena.exceptions.InvalidRequestException):
             athena.get_query_results(QueryExecutionId=query_id)
+    # It was QUEUED (asserted above); by the time the cancelled ones are confirmed it may already be running.
     execution, states = wait(athena, queued)
-    assert states[0] == "QUEUED" and states[-1] == "SUCCEEDED"
+    assert states[-1] == "SUCCEEDED"
     assert time.monotonic() - stopped_at < 5  # the slots were freed, not held until the cross joins ended
     assert values(athena.get_query_results(QueryExecutionId=queued)["ResultSet"]["Rows"]) == [["_col0"], ["6"]]
     assert execution["Statistics"]["QueryQueueTimeInMillis"] >= 300
