@@ -38,9 +38,7 @@ def manifest_problems(document: Any, dataset: str, run_date: str) -> list[str]:
     """
     if not isinstance(document, dict):
         return ["not a JSON object"]
-    problems = [f"{name} is {document.get(name)!r}, expected {expected!r}"
-                for name, expected in (("dataset", dataset), ("run_date", run_date))
-                if document.get(name) != expected]
+    problems = _identity_problems(document, dataset, run_date)
     files, totals, prefix = document.get("files"), document.get("totals"), document.get("prefix")
     if not isinstance(files, list) or not isinstance(totals, dict) or not isinstance(prefix, str):
         return problems + ["files, totals or prefix missing"]
@@ -56,3 +54,20 @@ def manifest_problems(document: Any, dataset: str, run_date: str) -> list[str]:
     if {name: totals.get(name) for name in counted} != counted:
         problems.append(f"totals {totals} do not match the file list {counted}")
     return problems
+
+
+def manifest_contradiction(document: Any, dataset: str, run_date: str) -> str | None:
+    """Why a manifest at the date's key can never become its commit: it names another dataset or date.
+
+    A manifest cut short may still be completed by its writer; one written for something else will not be, so a
+    wait for it fails at once instead of running into its timeout.
+    """
+    if not isinstance(document, dict) or not {"dataset", "run_date"} <= document.keys():
+        return None
+    problems = _identity_problems(document, dataset, run_date)
+    return "; ".join(problems) if problems else None
+
+
+def _identity_problems(document: dict[str, Any], dataset: str, run_date: str) -> list[str]:
+    return [f"{name} is {document.get(name)!r}, expected {expected!r}"
+            for name, expected in (("dataset", dataset), ("run_date", run_date)) if document.get(name) != expected]

@@ -11,6 +11,8 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from indata_ops.errors import PermanentError
+
 RUN_DATE_MACRO = "indata_run_date"
 # Rendered at run time; the DAG registers run_date_of under RUN_DATE_MACRO (user_defined_macros).
 RUN_DATE_TEMPLATE = "{{ " + RUN_DATE_MACRO + "(params, dag_run, dag) }}"
@@ -27,24 +29,32 @@ def run_date_of(params: Mapping[str, Any], dag_run: Any, dag: Any) -> str:
     return dag_run.run_after.astimezone(dag.timezone).strftime("%Y-%m-%d")
 
 
+class InvalidRunDate(PermanentError, ValueError):
+    """The run date is not a real YYYY-MM-DD date: the same on every try."""
+
+
 def checked_run_date(value: str) -> str:
     """The rendered run date, refused unless it is a real YYYY-MM-DD date (it becomes S3 keys and SQL)."""
     try:
         parsed = datetime.date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise ValueError(f"run_date must be a date as YYYY-MM-DD, got {value!r}") from None
+        raise InvalidRunDate(f"run_date must be a date as YYYY-MM-DD, got {value!r}") from None
     if parsed.isoformat() != value:
-        raise ValueError(f"run_date must be a date as YYYY-MM-DD, got {value!r}")
+        raise InvalidRunDate(f"run_date must be a date as YYYY-MM-DD, got {value!r}")
     return value
 
 
-def param_problems(params: Mapping[str, Any], run_date: str, datasets: Sequence[str]) -> list[str]:
+def param_problems(params: Mapping[str, Any], run_date: str, datasets: Sequence[str],
+                   conf: Mapping[str, Any] | None = None, declared: Sequence[str] = ()) -> list[str]:
     """Why the run's params cannot be used, one line per param (empty when they can).
 
     The trigger form's JSON schema refuses most of this already; this check also covers runs created without it
-    (a conf from the CLI, a test) and reads as one message naming every bad param.
+    (a conf from the CLI, a test) and reads as one message naming every bad param. Keys of the run's ``conf``
+    that are not ``declared`` params are refused too (Airflow merges them into the params unchecked): a
+    misspelt ``full_refesh`` would otherwise be ignored and the run would quietly do something else than asked.
     """
-    problems = []
+    problems = [f"conf key {key!r}: not a param of this DAG (its params: {', '.join(declared)})"
+                for key in sorted(set(conf or {}) - set(declared))]
     try:
         checked_run_date(run_date)
     except ValueError:

@@ -13,12 +13,25 @@ from typing import BinaryIO
 from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.config import RUN_DATE_PLACEHOLDER, Dataset
+from indata_ops.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 
 class SourceError(AirflowException):
-    """The local files cannot be backed up as they are; the message names the path."""
+    """The local files cannot be backed up as they are; the message names the path.
+
+    A read that fails or a file that changes while it is read may pass on a retry (a mount that hiccupped, an
+    export still being written)."""
+
+
+class BadSource(SourceError, PermanentError):
+    """The source cannot be backed up and retrying will not change that: the root, the dataset's folder or the
+    date's files are not there, or the worker may not read a file.
+
+    A mount that did not come up, a wrong ``source_root``, a date without exports or a file's permissions need
+    somebody; the task fails at once and the failure notice says so, instead of retrying for minutes. Clear the
+    task once it is fixed."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +56,10 @@ def list_sources(root: Path, dataset: Dataset, run_date: str) -> SourceListing:
     devices) are skipped with a warning.
     """
     if not root.is_dir():
-        raise SourceError(f"Source root {root} does not exist or is not a folder")
+        raise BadSource(f"Source root {root} does not exist or is not a folder")
     dataset_folder = root / _fixed_folder(dataset.source)
     if not dataset_folder.is_dir():
-        raise SourceError(f"Folder {dataset_folder} of dataset {dataset.name} does not exist or is not a folder")
+        raise BadSource(f"Folder {dataset_folder} of dataset {dataset.name} does not exist or is not a folder")
     base = root / dataset.source_folder(run_date)
     inside = _InsideRoot(root)
     files = []
@@ -121,6 +134,8 @@ def read_parts(file: SourceFile, part_size: int) -> Iterator[bytes]:
 def _opened(file: SourceFile) -> Iterator[BinaryIO]:
     try:
         handle = file.path.open("rb")
+    except PermissionError as error:
+        raise BadSource(f"Cannot read {file.path}: {error.strerror or error}") from error
     except OSError as error:
         raise SourceError(f"Cannot read {file.path}: {error.strerror or error}") from error
     with handle:

@@ -41,8 +41,10 @@ def main() -> int:
     run = dag.test(logical_date=pendulum.parse(args.logical_date) if args.logical_date else None,
                    run_after=pendulum.parse(args.run_after), run_conf=json.loads(args.conf))
     with create_session() as session:
-        states = {ti.task_id: str(ti.state) for ti in session.scalars(
-            select(TaskInstance).where(TaskInstance.run_id == run.run_id, TaskInstance.dag_id == args.dag_id))}
+        instances = session.scalars(
+            select(TaskInstance).where(TaskInstance.run_id == run.run_id, TaskInstance.dag_id == args.dag_id)).all()
+        states = {ti.task_id: str(ti.state) for ti in instances}
+        tries = {ti.task_id: ti.try_number for ti in instances}
         xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in session.scalars(
             select(XComModel).where(XComModel.run_id == run.run_id, XComModel.dag_id == args.dag_id))}
         events = [{"asset": name, "extra": extra} for name, extra in session.execute(
@@ -53,6 +55,7 @@ def main() -> int:
             .join(AssetModel, AssetDagRunQueue.asset_id == AssetModel.id))})
     args.outcome.write_text(json.dumps({
         "run_id": run.run_id, "state": str(run.state), "logical_date": str(run.logical_date), "states": states,
+        "tries": tries,
         "xcom": {f"{task}:{key}": value for (task, key), value in xcoms.items()},
         "asset_events": events, "queued": queued}, default=str))
     return 0

@@ -146,6 +146,10 @@ def test_the_run_date_is_the_param_else_the_logical_date_else_the_day_the_run_wa
      ["param 'datasets': unknown dataset '../../etc/passwd' (configured: ventas, clientes)",
       "param 'full_refresh': must be true or false (got 'yes')"]),
     ({"datasets": "ventas"}, ["param 'datasets': must be a non-empty list of dataset names (got 'ventas')"]),
+    # Airflow merges a conf's unknown keys into the params unchecked: a misspelt flag would be ignored.
+    ({"full_refesh": True, "dataset": ["ventas"]},
+     ["conf key 'dataset': not a param of this DAG (its params: run_date, datasets, full_refresh, dry_run)",
+      "conf key 'full_refesh': not a param of this DAG (its params: run_date, datasets, full_refresh, dry_run)"]),
 ])
 def test_check_params_refuses_bad_values_before_any_work_naming_each_param(dag, params, messages):
     from airflow.sdk.exceptions import AirflowFailException
@@ -154,7 +158,7 @@ def test_check_params_refuses_bad_values_before_any_work_naming_each_param(dag, 
     values = {**dag.params.validate(), **params}
     check.run_date = values["run_date"] or "2026-11-01"
     with pytest.raises(AirflowFailException) as failure:
-        check.choose_branch({"params": values})
+        check.choose_branch({"params": values, "dag_run": SimpleNamespace(conf=params)})
     assert str(failure.value).splitlines() == ["Invalid params for this run:", *messages]
     assert check.retries == 0
 
@@ -163,7 +167,8 @@ def test_check_params_follows_only_the_selected_datasets(dag):
     check = copy.copy(dag.get_task("check_params"))
     check.run_date = "2026-11-01"
     params = {**dag.params.validate(), "datasets": ["clientes"]}
-    assert check.choose_branch({"params": params}) == ["clientes"]  # a group id: the branch runs its roots
+    dag_run = SimpleNamespace(conf={"datasets": ["clientes"]})
+    assert check.choose_branch({"params": params, "dag_run": dag_run}) == ["clientes"]  # a group id: its roots run
 
 
 # --- operations: deferral, pools, retries, timeouts, notices -------------------------------------------------------

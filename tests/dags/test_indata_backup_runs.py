@@ -131,12 +131,13 @@ def test_a_dry_run_writes_nothing_and_skips_the_rest_of_the_chain(airflow, aws):
 
 
 def test_a_failing_glue_job_sends_a_notice_with_dataset_date_and_glues_error(airflow, aws):
+    # With the DAG's own retries: a column missing from the data is the job's contract, so no retry follows.
     outcome, log = dag_test(airflow, "indata_backup", run_after=f"{BROKEN_DAY}T12:00:00+00:00",
-                            logical_date=f"{BROKEN_DAY}T00:00:00+00:00", conf={"datasets": ["ventas"]},
-                            no_retries=True)
+                            logical_date=f"{BROKEN_DAY}T00:00:00+00:00", conf={"datasets": ["ventas"]})
     states = outcome["states"]
     assert (states["ventas.crawl_raw"], states["ventas.clean_dataset"], states["ventas.validate_clean"]) == (
         "success", "failed", "upstream_failed")
+    assert outcome["tries"]["ventas.clean_dataset"] == 1
     job = f"{airflow['BACKUP_GLUE_JOB_PREFIX']}-clean-ventas"
     [job_run] = aws("glue").get_job_runs(JobName=job)["JobRuns"]
     glue_error = job_run["ErrorMessage"]
@@ -146,9 +147,29 @@ def test_a_failing_glue_job_sends_a_notice_with_dataset_date_and_glues_error(air
         "indata_backup: task ventas.clean_dataset failed",
         "dataset: ventas",
         f"run date: {BROKEN_DAY}",
-        f"try: 1 of 1, run {outcome['run_id']}",
+        f"try: 1 of 2, not retried (the cause will not go away by itself), run {outcome['run_id']}",
         f"error: Glue job {job} run {job_run['Id']} ended FAILED: {glue_error.splitlines()[0]}"]
     assert log.count("INDATA backup failure notice") == 1  # only the task that failed; the skipped one does not
+
+
+def test_a_date_without_files_fails_at_once_without_retries(airflow, aws):
+    # The backup task has 3 retries with backoff: before, such a run took four tries over about 9.5 minutes.
+    outcome, log = dag_test(airflow, "indata_backup", run_after="2026-11-01T12:00:00+00:00",
+                            conf={"datasets": ["ventas"], "run_date": "9999-12-31"})
+    assert outcome["state"] == "failed"
+    assert (outcome["states"]["ventas.backup_files"], outcome["tries"]["ventas.backup_files"]) == ("failed", 1)
+    assert outcome["states"]["ventas.wait_for_manifest"] == "upstream_failed"
+    assert "No files match 'ventas/9999-12-31/*.csv'" in log and "on_empty: skip" in log
+    listed = aws("s3").list_objects_v2(Bucket=airflow["BACKUP_BUCKET"], Prefix="manifests/ventas/dt=9999-12-31/")
+    assert listed["KeyCount"] == 0
+
+
+def test_unknown_conf_keys_are_refused_naming_them(airflow):
+    outcome, log = dag_test(airflow, "indata_backup", run_after="2026-11-01T12:00:00+00:00",
+                            conf={"datasets": ["ventas"], "full_refesh": True})
+    assert (outcome["state"], outcome["states"]["check_params"]) == ("failed", "failed")
+    assert "conf key 'full_refesh': not a param of this DAG" in log
+    assert outcome["states"]["ventas.backup_files"] == "upstream_failed"
 
 
 def test_a_bad_run_date_in_the_conf_is_refused_before_any_work(airflow):

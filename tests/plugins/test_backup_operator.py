@@ -11,7 +11,7 @@ import re
 import shutil
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from indata_ops.config import load_config
 from indata_ops.operators.backup import BackupFilesOperator
@@ -104,7 +104,8 @@ def test_bad_source_fails_clearly_and_commits_nothing(source, aws, aws_connectio
         for path in folder.glob("*.csv"):
             path.unlink()
         message = "No files match 'ventas/2026-11-01/*.csv'"
-    with pytest.raises(AirflowException, match=re.escape(message)):
+    # Nothing to back up does not heal by retrying: the task fails at once (AirflowFailException: no retries).
+    with pytest.raises(AirflowFailException, match=re.escape(message)):
         backup(root, aws_connection).execute({})
     # Bad input loses nothing: the earlier backup of that date and its manifest are untouched.
     assert manifest(s3) == before
@@ -154,7 +155,8 @@ def test_an_unreadable_file_fails_naming_it_and_commits_nothing(source, aws, aws
     root, folder, _ = source
     locked = folder / "ventas_tarde.csv"
     locked.chmod(0)
-    with without_root_file_access(), pytest.raises(AirflowException, match=re.escape(f"Cannot read {locked}")):
+    # Permissions do not change by retrying: it fails at once.
+    with without_root_file_access(), pytest.raises(AirflowFailException, match=re.escape(f"Cannot read {locked}")):
         backup(root, aws_connection).execute({})
     assert "Contents" not in aws("s3").list_objects_v2(Bucket=BUCKET, Prefix="manifests/")
 

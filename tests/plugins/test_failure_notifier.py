@@ -47,6 +47,16 @@ def test_a_dag_level_task_concerns_every_dataset_and_the_param_date_wins():
     assert "try: 1 of 1" in notice.text
 
 
+def test_a_permanent_failure_says_that_no_retry_follows():
+    from indata_ops.errors import PermanentError
+
+    failed_at_once = {**context(retries=3), "exception": PermanentError("No files match 'ventas/9999-12-31/*.csv'")}
+    failed_at_once["ti"].try_number = 1
+    assert f"try: 1 of 4, not retried (the cause will not go away by itself), run {RUN_ID}" in (
+        failure_notice(failed_at_once).text.splitlines())
+    assert f"try: 4 of 4, run {RUN_ID}" in failure_notice(context(retries=3)).text.splitlines()
+
+
 def test_a_long_error_is_cut_with_a_pointer_to_the_log():
     notice = failure_notice(context(error="x" * (MAX_ERROR_CHARS + 500)))
     error = notice.text.split("error: ", 1)[1]

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
 from airflow.providers.amazon.aws.triggers.glue_crawler import GlueCrawlerCompleteTrigger
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from deferred_run import run_deferred, task_context
 
 from indata_ops.operators.clean import CleanJobOperator
@@ -25,6 +25,8 @@ args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 print("cleaning", args["--dataset"], "for", args["--run_date"])
 if args.get("--fail") == "yes":
     raise ValueError("Schema columns not found in the data: importe; the data has id, nombre")
+if args.get("--fail") == "spark":
+    raise RuntimeError("An error occurred while calling o87.parquet: SlowDown (Service: S3; Status Code: 503)")
 '''
 
 
@@ -84,11 +86,11 @@ def script(raw, tmp_path_factory):
     return path
 
 
-def clean(task_id: str, script, conn: str, deferrable: bool, fail: bool = False) -> CleanJobOperator:
+def clean(task_id: str, script, conn: str, deferrable: bool, fail: str = "no") -> CleanJobOperator:
     return CleanJobOperator(
         task_id=task_id, job_name=f"optest-clean-{task_id}", script_location=str(script), s3_bucket=BUCKET,
         iam_role_arn="arn:aws:iam::123456789012:role/glue", replace_script_file=True, update_config=True,
-        script_args={"--dataset": "ventas", "--run_date": DAY, "--fail": "yes" if fail else "no"},
+        script_args={"--dataset": "ventas", "--run_date": DAY, "--fail": fail},
         create_job_kwargs={"GlueVersion": "5.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
         aws_conn_id=conn, deferrable=deferrable, job_poll_interval=1, waiter_delay=1, waiter_max_attempts=120,
         execution_timeout=TIMEOUT)
@@ -106,7 +108,19 @@ def test_the_job_run_succeeds(script, aws, aws_connection, deferrable):
 def test_a_failed_run_fails_the_task_with_glues_error_message(script, aws, aws_connection, deferrable):
     task_id = f"fail-{int(deferrable)}"
     with pytest.raises(AirflowException) as failure:
-        run(clean(task_id, script, aws_connection, deferrable, fail=True), deferrable, GlueJobCompleteTrigger)
+        run(clean(task_id, script, aws_connection, deferrable, fail="yes"), deferrable, GlueJobCompleteTrigger)
     [job_run] = aws("glue").get_job_runs(JobName=f"optest-clean-{task_id}")["JobRuns"]
     assert str(failure.value) == (f"Glue job optest-clean-{task_id} run {job_run['Id']} ended FAILED: ValueError: "
-                                  "Schema columns not found in the data: importe; the data has id, nombre")
+                                  "Schema columns not found in the data: importe; the data has id, nombre\n"
+                                  "(an error of the job's contract: not retried)")
+    # The same data fails the same way on the next try: Airflow must not retry it.
+    assert isinstance(failure.value, AirflowFailException)
+
+
+@MODES
+def test_a_run_that_failed_in_spark_or_s3_keeps_the_tasks_retries(script, aws, aws_connection, deferrable):
+    task_id = f"transient-{int(deferrable)}"
+    with pytest.raises(AirflowException) as failure:
+        run(clean(task_id, script, aws_connection, deferrable, fail="spark"), deferrable, GlueJobCompleteTrigger)
+    assert "ended FAILED: RuntimeError: An error occurred while calling o87.parquet: SlowDown" in str(failure.value)
+    assert not isinstance(failure.value, AirflowFailException)

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from deferred_run import run_deferred, trigger_events
 
 from indata_ops.manifest import build_manifest
@@ -41,18 +41,30 @@ def test_a_complete_manifest_satisfies_the_sensor(aws, sensor):
     assert sensor.poke({}) is True
 
 
-@pytest.mark.parametrize("broken", ["file list cut short", "another date", "entry without sha256", "not JSON"])
+@pytest.mark.parametrize("broken", ["file list cut short", "entry without sha256", "not JSON"])
 def test_an_incomplete_manifest_does_not(aws, sensor, broken):
     document = json.loads(json.dumps(COMPLETE))
     if broken == "file list cut short":
         document["files"].pop()
-    elif broken == "another date":
-        document["run_date"] = "2026-11-02"
     elif broken == "entry without sha256":
         del document["files"][0]["sha256"]
     body = json.dumps(document).encode()
     put(aws, sensor, body[: len(body) // 2] if broken == "not JSON" else body)
     assert sensor.poke({}) is False
+
+
+@pytest.mark.parametrize(("field", "value"), [("run_date", "2026-11-02"), ("dataset", "clientes")])
+def test_a_manifest_of_another_date_or_dataset_fails_the_wait_at_once(aws, sensor, field, value):
+    # Its writer will not turn it into this date's commit: waiting the sensor's 6 hours would only hide it.
+    put(aws, sensor, json.dumps({**COMPLETE, field: value}).encode())
+    with pytest.raises(AirflowFailException, match=f"is not this date's manifest: {field} is '{value}'"):
+        sensor.poke({})
+    trigger = deferred_sensor(sensor)
+    [event] = trigger_events(ManifestCompleteTrigger(bucket_name=sensor.bucket_name, bucket_key=KEY,
+                                                     dataset="ventas", run_date=DAY, aws_conn_id=sensor.aws_conn_id))
+    assert (event.payload["status"], event.payload["permanent"]) == ("error", True)
+    with pytest.raises(AirflowFailException, match=f"{field} is '{value}', expected"):
+        trigger.execute_complete({}, event.payload)
 
 
 # --- deferrable: the wait runs in the triggerer -----------------------------------------------------------------

@@ -118,3 +118,5 @@ def test_an_athena_error_fails_with_athenas_reason_and_the_sql(catalog, aws_conn
     assert message.startswith("Athena query ") and " ended FAILED: " in message
     assert "missing_table" in message.split("\n")[0]  # Athena's reason names the table
     assert f'FROM "{DATABASE}"."missing_table" WHERE dt = \'{DAY}\'' in message
+    # A table that is not there is a user error (AthenaError.ErrorCategory 2): the same on every try.
+    assert isinstance(failure.value, AirflowFailException) and "(a user error: not retried)" in message

@@ -4,6 +4,8 @@ from __future__ import annotations
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.sdk.exceptions import AirflowException
 
+from indata_ops.errors import ATHENA_USER_ERROR, failure
+
 RUNNING_STATES = AthenaHook.INTERMEDIATE_STATES
 
 
@@ -15,10 +17,16 @@ class ValidationQueryHook(AthenaHook):
                               result_configuration={"OutputLocation": output_location}, workgroup=workgroup)
 
     def failure(self, query_id: str, sql: str) -> AirflowException:
-        """The error of a query that did not succeed: its final state and Athena's reason, then the SQL."""
-        state = self.check_query_status(query_id)
-        reason = self.get_state_change_reason(query_id)
-        return AirflowException(f"Athena query {query_id} ended {state}: {reason}\n{sql}")
+        """The error of a query that did not succeed: its final state and Athena's reason, then the SQL.
+
+        A user error (syntax, a table or column that is not there) fails the same way on every try, so it is not
+        retried; system errors and queries cancelled or timed out keep the task's retries.
+        """
+        status = self.get_query_info(query_id, use_cache=False)["QueryExecution"]["Status"]
+        category = (status.get("AthenaError") or {}).get("ErrorCategory")
+        permanent = status["State"] == "FAILED" and category == ATHENA_USER_ERROR
+        return failure(f"Athena query {query_id} ended {status['State']}: {status.get('StateChangeReason')}"
+                       + (" (a user error: not retried)" if permanent else "") + f"\n{sql}", permanent)
 
     def rows(self, query_id: str) -> list[dict[str, str | None]]:
         """A finished query's rows as dicts of Athena's strings (NULL as None)."""

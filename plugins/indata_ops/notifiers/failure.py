@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException
 
 from indata_ops.run_date import run_date_of
 
@@ -30,14 +31,18 @@ def failure_notice(context: Any) -> FailureNotice:
         run_date = run_date_of(context["params"], context["dag_run"], dag)
     except (AttributeError, KeyError, TypeError):
         run_date = "unknown"
-    error = str(context.get("exception") or "no error recorded (see the task log)")
+    exception = context.get("exception")
+    error = str(exception or "no error recorded (see the task log)")
     if len(error) > MAX_ERROR_CHARS:
         error = error[:MAX_ERROR_CHARS] + f"\n... ({len(error) - MAX_ERROR_CHARS} more characters in the log)"
     max_tries = getattr(context.get("task"), "retries", 0) + 1
+    # Said outright: "try 1 of 4" alone would let the reader wait for retries that will not come.
+    permanent = ", not retried (the cause will not go away by itself)" if isinstance(
+        exception, AirflowFailException) and ti.try_number < max_tries else ""
     lines = [f"{ti.dag_id}: task {task_id} failed",
              f"dataset: {dataset}",
              f"run date: {run_date}",
-             f"try: {ti.try_number} of {max_tries}, run {ti.run_id}",
+             f"try: {ti.try_number} of {max_tries}{permanent}, run {ti.run_id}",
              f"error: {error}"]
     log_url = getattr(ti, "log_url", None)
     if log_url:

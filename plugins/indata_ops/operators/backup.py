@@ -14,7 +14,7 @@ from indata_ops.config import Dataset
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.manifest import package_version
 from indata_ops.run_date import checked_run_date
-from indata_ops.sources import SourceError, SourceListing, list_sources
+from indata_ops.sources import BadSource, SourceListing, list_sources
 from indata_ops.transfer import BackupRun, BackupSummary, TransferSettings
 
 
@@ -24,7 +24,8 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     Each object carries a SHA-256 additional checksum computed while the file is read; after upload every object
     is checked against its local size and checksum (HEAD with ChecksumMode). Objects already there and identical
     are not sent again; for snapshot datasets, files unchanged since the previous date are copied server-side.
-    A date without files fails, or with the dataset's ``on_empty: skip`` commits an empty manifest and skips.
+    A date without files fails at once, without retries, or with the dataset's ``on_empty: skip`` commits an empty
+    manifest and skips.
     Objects of that date that no longer match a local file are removed, so a rerun replaces exactly that date.
     The manifest goes last: a backup without its manifest did not happen. See indata_ops.transfer.
 
@@ -65,7 +66,8 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
         nothing = (f"No files match {self.dataset.source_glob(run_date)!r} under {self.source_root} for dataset "
                    f"{self.dataset.name} on {run_date}")
         if not listing.files and self.dataset.on_empty == "fail":
-            raise SourceError(nothing)
+            raise BadSource(f"{nothing} (a date without files fails at once; `on_empty: skip` in the dataset's "
+                                "config skips such dates instead)")
         backup = BackupRun(
             self.hook, bucket=self.bucket, dataset=self.dataset.name, run_date=run_date,
             snapshot=self.dataset.is_snapshot, package_version=package_version(),

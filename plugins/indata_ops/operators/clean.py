@@ -6,6 +6,7 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.sdk.exceptions import AirflowException
 
+from indata_ops.errors import failure, is_permanent_job_error
 from indata_ops.operators.deferral import BoundedDeferralMixin
 
 
@@ -14,7 +15,10 @@ class CleanJobOperator(BoundedDeferralMixin, GlueJobOperator):
 
     The provider reports "Exiting Job <id> Run State: FAILED" when polling, and the waiter's status when
     deferred; the reason (a Spark exception, a missing column, a timeout) is only in the job run. That reason is
-    what the task log, the retry decision and the failure notice need.
+    what the task log, the retry decision and the failure notice need. A run that failed on the job's own
+    contract (a ValueError for a column missing from the data, a type conflict with the clean table; see
+    indata_ops.errors) fails the task without retries: the same input fails the same way again. Other failures
+    (Spark, S3, capacity, a timeout) keep the task's retries.
     """
 
     def execute(self, context: Any) -> str | None:
@@ -35,5 +39,7 @@ class CleanJobOperator(BoundedDeferralMixin, GlueJobOperator):
         if not run_id:
             return AirflowException(f"Glue job {self.job_name}: {cause}")
         run = self.hook.conn.get_job_run(JobName=self.job_name, RunId=run_id)["JobRun"]
-        return AirflowException(f"Glue job {self.job_name} run {run_id} ended {run['JobRunState']}: "
-                                f"{run.get('ErrorMessage') or cause}")
+        message = run.get("ErrorMessage")
+        permanent = run["JobRunState"] == "FAILED" and is_permanent_job_error(message)
+        return failure(f"Glue job {self.job_name} run {run_id} ended {run['JobRunState']}: {message or cause}"
+                       + ("\n(an error of the job's contract: not retried)" if permanent else ""), permanent)

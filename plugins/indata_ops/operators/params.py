@@ -14,7 +14,8 @@ class CheckParamsOperator(BaseBranchOperator):
     """Branch to the task group of every selected dataset; the others are skipped, not failed.
 
     Fails (without retrying: bad params do not heal) with one message naming every bad param: a run date that is
-    not a real YYYY-MM-DD date, dataset names that are not configured, flags that are not booleans.
+    not a real YYYY-MM-DD date, dataset names that are not configured, flags that are not booleans, keys of the
+    run's conf that are not params of the DAG.
 
     :param run_date: the rendered run date (templated)
     :param datasets: the configured dataset names, which are also the task group ids
@@ -30,7 +31,8 @@ class CheckParamsOperator(BaseBranchOperator):
 
     def choose_branch(self, context: Any) -> list[str]:
         params = context["params"]
-        problems = param_problems(params, self.run_date, self.datasets)
+        problems = param_problems(params, self.run_date, self.datasets, conf=context["dag_run"].conf,
+                                  declared=list(self.dag.params))
         if problems:
             raise AirflowFailException("Invalid params for this run:\n" + "\n".join(problems))
         selected = [name for name in self.datasets if name in params["datasets"]]

@@ -10,8 +10,9 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import AirflowException
 from botocore.exceptions import ClientError
 
+from indata_ops.errors import PermanentError
 from indata_ops.hooks.backup import MISSING_CODES
-from indata_ops.manifest import manifest_problems
+from indata_ops.manifest import manifest_contradiction, manifest_problems
 from indata_ops.triggers.manifest import ManifestCompleteTrigger
 
 
@@ -21,7 +22,8 @@ class ManifestSensor(S3KeySensor):
     An upload agent may write the manifest in several steps, or a broken writer leave half of it: the chain must
     not crawl a date whose file list is cut short. It looks once; when the manifest is not complete yet it
     polls (``deferrable=False``) or hands the wait to the triggerer (ManifestCompleteTrigger, which reads the
-    manifest as ``poke`` does) for at most ``timeout`` seconds either way.
+    manifest as ``poke`` does) for at most ``timeout`` seconds either way. A manifest that names another dataset
+    or date fails the wait at once (PermanentError): its writer will not turn it into this date's commit.
 
     :param dataset: the dataset the manifest must name
     :param run_date: the date it must name, YYYY-MM-DD (templated)
@@ -47,13 +49,18 @@ class ManifestSensor(S3KeySensor):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
         if not event or event.get("status") != "success":
-            raise AirflowException((event or {}).get("message") or f"Manifest wait ended without success: {event}")
+            message = (event or {}).get("message") or f"Manifest wait ended without success: {event}"
+            raise PermanentError(message) if (event or {}).get("permanent") else AirflowException(message)
         self.log.info("s3://%s/%s is a complete manifest", self.bucket_name, self.bucket_key)
 
     def poke(self, context: Any) -> bool:
         if not super().poke(context):
             return False
-        problems = manifest_problems(self._document(), self.dataset, self.run_date)
+        document = self._document()
+        if contradiction := manifest_contradiction(document, self.dataset, self.run_date):
+            raise PermanentError(f"s3://{self.bucket_name}/{self.bucket_key} is not this date's manifest: "
+                                 f"{contradiction}")
+        problems = manifest_problems(document, self.dataset, self.run_date)
         if problems:
             self.log.info("s3://%s/%s is not a complete manifest yet: %s", self.bucket_name, self.bucket_key,
                           "; ".join(problems))

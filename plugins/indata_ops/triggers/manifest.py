@@ -11,7 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import ClientError
 
 from indata_ops.hooks.backup import MISSING_CODES
-from indata_ops.manifest import manifest_problems
+from indata_ops.manifest import manifest_contradiction, manifest_problems
 
 
 class ManifestCompleteTrigger(BaseTrigger):
@@ -19,8 +19,8 @@ class ManifestCompleteTrigger(BaseTrigger):
 
     S3KeyTrigger only sees that the key exists; an upload agent may write the manifest in steps, so existence
     is not a commit. Yields one event: ``{"status": "success", "key": ...}``, or ``"error"`` with the message
-    of an S3 error other than "not there yet" (access denied, no such bucket). The task's trigger timeout
-    bounds the wait.
+    of an S3 error other than "not there yet" (access denied, no such bucket), or with ``"permanent": True``
+    when the manifest names another dataset or date. The task's trigger timeout bounds the wait.
     """
 
     def __init__(self, *, bucket_name: str, bucket_key: str, dataset: str, run_date: str,
@@ -51,25 +51,30 @@ class ManifestCompleteTrigger(BaseTrigger):
         async with await hook.get_async_conn() as client:
             while True:
                 try:
-                    problems = await self._problems(client)
+                    document, not_yet = await self._document(client)
                 except ClientError as error:
                     yield TriggerEvent({"status": "error", "key": self.bucket_key,
                                         "message": f"{where} cannot be read: {error}"})
                     return
+                if contradiction := manifest_contradiction(document, self.dataset, self.run_date):
+                    yield TriggerEvent({"status": "error", "key": self.bucket_key, "permanent": True,
+                                        "message": f"{where} is not this date's manifest: {contradiction}"})
+                    return
+                problems = [not_yet] if not_yet else manifest_problems(document, self.dataset, self.run_date)
                 if not problems:
                     yield TriggerEvent({"status": "success", "key": self.bucket_key})
                     return
                 self.log.info("%s is not a complete manifest yet: %s", where, "; ".join(problems))
                 await asyncio.sleep(self.poke_interval)
 
-    async def _problems(self, client: Any) -> list[str]:
+    async def _document(self, client: Any) -> tuple[Any, str | None]:
+        """The parsed manifest, or None and why there is none yet."""
         try:
             response = await client.get_object(Bucket=self.bucket_name, Key=self.bucket_key)
-            document = json.loads(await response["Body"].read())
+            return json.loads(await response["Body"].read()), None
         except ClientError as error:
             if error.response["Error"]["Code"] in MISSING_CODES:
-                return ["not there"]
+                return None, "not there"
             raise
         except ValueError:
-            return ["not JSON (still being written?)"]
-        return manifest_problems(document, self.dataset, self.run_date)
+            return None, "not JSON (still being written?)"
