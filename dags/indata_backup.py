@@ -160,7 +160,7 @@ with DAG(
     description="Back INDATA's local files up to S3, catalog, clean with Glue and validate with Athena",
     doc_md=__doc__,
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    start_date=pendulum.parse(CONFIG.settings.start_date, tz="UTC"),
     catchup=True,
     max_active_runs=CONFIG.settings.max_active_runs,
     default_args={"owner": "data-platform",

@@ -2,11 +2,13 @@
 
 Starts the local AWS stack (state in .local/aws) unless one already answers on LOCAL_AWS_PORT, prepares the
 Airflow metadata DB under .local/airflow, runs the DAG for the date in-process (`dag.test`), prints a per-dataset
-summary and writes it to .local/runs/<date>/summary.json. Exits non-zero when a task fails, showing its error.
+summary and writes it to .local/runs/<date>/summary.json. Exits non-zero when a task fails, showing its error, or
+when no task ran; refuses a date before the DAG's start date (settings.start_date) before starting anything.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -62,6 +64,19 @@ def ensure_bucket(endpoint: str, bucket: str) -> None:
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
+
+
+def date_refusal(run_date: str, start_date: str) -> str | None:
+    """Why the DAG cannot run this date, or None. Before the DAG's start date Airflow runs no task at all and
+    still calls the run a success: a green run that backed nothing up."""
+    try:
+        day = datetime.date.fromisoformat(run_date)
+    except ValueError:
+        return f"DATE must be a date as YYYY-MM-DD (got {run_date!r})"
+    if day < datetime.date.fromisoformat(start_date):
+        return (f"DATE {run_date} is before the DAG's start date {start_date}; to back up earlier dates, set "
+                "settings.start_date in the datasets config (or BACKUP_START_DATE) to the first day of the history")
+    return None
 
 
 def run_dag(run_date: str) -> dict:
@@ -169,14 +184,17 @@ def main() -> int:
     if args.dag_test:
         args.outcome.write_text(json.dumps(run_dag(args.dag_test), default=str))
         return 0
+    sys.path.insert(0, str(REPO / "plugins"))
+    from indata_ops.config import load_config
+
+    if refusal := date_refusal(args.date, load_config().settings.start_date):
+        print(f"make run: {refusal}", file=sys.stderr)
+        return 2
     local = args.local_dir.resolve()
     started = time.monotonic()
     endpoint, stack = ensure_stack(args.port, local)
     try:
         os.environ.update(airflow_environment(endpoint, local))
-        sys.path.insert(0, str(REPO / "plugins"))
-        from indata_ops.config import load_config
-
         ensure_bucket(endpoint, load_config().settings.bucket)
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
         run_dir = local / "runs" / args.date
@@ -192,6 +210,9 @@ def main() -> int:
     print_summary(summary)
     print(f"Summary written to {out}")
     failed = [name for name, task in outcome["tasks"].items() if task["state"] != "success"]
+    if not outcome["tasks"]:  # Airflow calls a run without tasks a success; nothing was backed up
+        print(f"\nNo task ran for {args.date} (full log: {run_dir / 'airflow.log'})", file=sys.stderr)
+        return 1
     if failed or summary["state"] != "success":
         for task, error in errors.items():
             print(f"\n--- {task} failed ---\n{error}", file=sys.stderr)

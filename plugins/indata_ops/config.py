@@ -73,6 +73,9 @@ class Settings:
     glue_execution_class: str = "STANDARD"  # STANDARD | FLEX
     athena_workgroup: str = "primary"
     max_active_runs: int = 1
+    # The DAG's start_date (UTC): its first scheduled date and the earliest date a backfill can reach. Set it to
+    # the first day of the local server's history to back that history up.
+    start_date: str = "2026-11-01"
     aws_conn_id: str = "aws_default"
     source_root: Path = DEFAULT_SOURCE_ROOT
     # The restore DAG writes only below it: the UI must not let anyone write anywhere the worker can.
@@ -476,6 +479,7 @@ _SETTING_RULES: dict[str, _SettingRule] = {
         "BACKUP_ATHENA_WORKGROUP", str, _matches(r"[A-Za-z0-9._-]{1,128}", "an Athena workgroup name")
     ),
     "max_active_runs": _SettingRule("BACKUP_MAX_ACTIVE_RUNS", int, _at_least(1)),
+    "start_date": _SettingRule("BACKUP_START_DATE", str, lambda value: _run_date_problem(value)),  # defined below
     "aws_conn_id": _SettingRule("BACKUP_AWS_CONN_ID", str, _CONNECTION_ID),
     "sse": _SettingRule("BACKUP_SSE", str, _one_of(SSE_MODES)),
     "sse_kms_key_id": _SettingRule("BACKUP_SSE_KMS_KEY_ID", str, _matches(r"[\w:/+=,.@-]{1,2048}",
@@ -554,7 +558,9 @@ def _setting_value(
             problems.add("settings", name, f"must be an integer (got {text!r})", origin)
             return MISSING, origin
     if name in raw:
-        return raw[name], ""
+        value = raw[name]
+        # YAML reads an unquoted 2026-11-01 as a date; the setting is its ISO text either way.
+        return (value.isoformat() if type(value) is date else value), ""
     return _SETTINGS_DEFAULTS[name], ""
 
 
@@ -1100,6 +1106,14 @@ def _check_token_overlap(
 # --- run dates and globs --------------------------------------------------------------------------------------
 
 _RUN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _run_date_problem(value: str) -> str | None:
+    try:
+        _check_run_date(value)
+    except ValueError:
+        return f"must be a date as YYYY-MM-DD (got {value!r})"
+    return None
 
 
 def _check_run_date(run_date: str) -> None:

@@ -165,6 +165,7 @@ ALL_OVERRIDES = {
     "BACKUP_ATHENA_WORKGROUP": "analytics",
     "BACKUP_ATHENA_OUTPUT": "s3://prod-athena/results/",
     "BACKUP_MAX_ACTIVE_RUNS": "5",
+    "BACKUP_START_DATE": "2024-01-01",
     "BACKUP_AWS_CONN_ID": "aws_prod",
     "BACKUP_REGION": "eu-south-2",
 }
@@ -186,6 +187,7 @@ def test_environment_overrides_every_setting() -> None:
         athena_workgroup="analytics",
         athena_output="s3://prod-athena/results/",
         max_active_runs=5,
+        start_date="2024-01-01",
         aws_conn_id="aws_prod",
         region="eu-south-2",
     )
@@ -425,6 +427,8 @@ SINGLE_PROBLEMS: list[tuple[str, Mutation, str]] = [
      "settings: field 'transition_storage_class': must be one of STANDARD_IA, ONEZONE_IA"),
     ("transition after expiry", both(setting("expire_after_days", 30), setting("transition_after_days", 30)),
      "settings: field 'transition_after_days': must be less than expire_after_days (30)"),
+    ("start date not a date", setting("start_date", "2026-02-30"),
+     "settings: field 'start_date': must be a date as YYYY-MM-DD (got '2026-02-30')"),
     ("settings shape", lambda doc: doc.update(settings=["x"]), "top level: field 'settings': must be a mapping"),
     ("no datasets", lambda doc: doc.update(datasets=[]), "top level: field 'datasets': must be a non-empty list"),
 ]
@@ -689,3 +693,8 @@ def test_booleans_default_to_spanish_and_english_spellings(write_config, documen
 
     assert {"sí", "si", "s", "yes", "true", "1"} <= set(locale.true_values)
     assert {"no", "n", "false", "0"} <= set(locale.false_values)
+
+
+def test_an_unquoted_yaml_start_date_is_read_as_its_iso_text(write_config, document) -> None:
+    document["settings"]["start_date"] = date(2025, 6, 1)  # what YAML makes of an unquoted 2025-06-01
+    assert load_config(write_config(document), environ={}).settings.start_date == "2025-06-01"

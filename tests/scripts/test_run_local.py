@@ -1,0 +1,37 @@
+"""`make run` refuses a date it cannot run before starting anything: a run with no task must not look green."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_local(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "run_local.py"), *args],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("date", "env", "message"), [
+    ("2026-10-01", {}, "make run: DATE 2026-10-01 is before the DAG's start date 2026-11-01; to back up earlier "
+                       "dates, set settings.start_date in the datasets config (or BACKUP_START_DATE)"),
+    ("2026-08-31", {"BACKUP_START_DATE": "2026-09-01"}, "DATE 2026-08-31 is before the DAG's start date 2026-09-01"),
+    ("2026-11-31", {}, "make run: DATE must be a date as YYYY-MM-DD (got '2026-11-31')"),
+])
+def test_a_date_the_dag_cannot_run_is_refused_before_anything_starts(tmp_path, date, env, message):
+    result = run_local("--date", date, "--local-dir", str(tmp_path / "local"), "--port", "1", **env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "local").exists()  # no stack, no Airflow home, no run folder
+
+
+def test_the_start_date_setting_moves_the_dags_start_date(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("BACKUP_START_DATE", "2025-01-01")
+    dag = DagBag(dag_folder=str(REPO / "dags" / "indata_backup.py")).dags["indata_backup"]
+    assert dag.start_date.isoformat() == "2025-01-01T00:00:00+00:00"
