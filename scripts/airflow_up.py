@@ -1,7 +1,7 @@
 """`make up` / `make down`: Airflow (UI and REST API) and the local AWS stack as background processes.
 
     airflow_up.py up   [--api-port 8080] [--aws-port 4566] [--local-dir .local] [--schedule]
-    airflow_up.py down [--local-dir .local]
+    airflow_up.py down [--local-dir .local] [--grace 30]
 
 `up` starts `python -m local_aws` and Airflow's four components (`api-server`, `scheduler`, `dag-processor`,
 `triggerer`), each in its own process group, with the SQLite metadata DB and the LocalExecutor under
@@ -10,7 +10,9 @@ stack, the bucket is set up as `make setup-bucket` does, and `up` returns once t
 /api/v2/monitor/health (metadatabase, scheduler, DAG processor, triggerer) and the parsed DAG are all there. It
 prints the UI's URL and login and how long it took. Logs go to <local-dir>/logs/, the processes to
 <local-dir>/up.json, which `down` reads to stop exactly those processes (and what they started). Both are
-idempotent.
+idempotent. A process is recorded by what the kernel noted at its start (start ticks, process group, boot id), so
+that neither a reused pid nor a moved clock confuses `down`; what `down` could not stop stays recorded, and `down`
+then exits non-zero. Logs, the Airflow home and the generated admin password are readable by their owner only.
 
 Without --schedule the scheduler creates no runs by itself (`[scheduler] use_job_schedule = False`): manual runs
 and backfills run, time- and asset-scheduled runs do not. The DAG catches up from its start date, so unpausing
@@ -19,6 +21,7 @@ it with the schedule on queues one run per day up to today, and the bundled samp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -30,7 +33,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psutil
 
@@ -38,14 +41,46 @@ from run_local import REPO, airflow_environment  # run_local puts the repo (loca
 
 sys.path.insert(0, str(REPO / "plugins"))
 
+from local_aws import processes  # noqa: E402
+from local_aws.processes import Identity  # noqa: E402
+
 DAG_ID = "indata_backup"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 ADMIN_USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"  # SimpleAuthManager's default name
+# The components write the generated admin password (api-server.log, PASSWORDS_FILE), Airflow's secret key
+# (airflow.cfg) and the metadata DB: everything they create is their owner's only.
+PRIVATE_UMASK = 0o077
+# up.json files written before identities held only psutil's create_time (start ticks plus a boot time that can
+# move by a second or more): such a record still names its process within this many seconds, if the pid leads its
+# own process group and runs the component's command.
+LEGACY_CREATE_TIME_TOLERANCE = 5.0
 
 
 class StackError(RuntimeError):
     """The stack did not come up; the message names the component and its log."""
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)  # also when it existed already, from a start before this rule
+    return path
+
+
+def open_private_log(path: Path):
+    """The log for appending, 0600 (also an existing one); a component's log may hold the admin password."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+@dataclass
+class StopReport:
+    """What `stop` did, for people (lines) and for callers (the components stopped, the entries still recorded)."""
+
+    stopped: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    kept: list[dict[str, Any]] = field(default_factory=list)
 
 
 def port_is_free(port: int) -> bool:
@@ -133,26 +168,36 @@ class AirflowStack:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         """Start a process in its own process group, its output in logs/<name>.log, and record it at once."""
-        self.logs.mkdir(parents=True, exist_ok=True)
-        log_path = self.logs / f"{name}.log"
-        with log_path.open("ab") as log:
+        log_path = private_dir(self.logs) / f"{name}.log"
+        with open_private_log(log_path) as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, cwd=REPO, env=env)
-        # The start time tells our process from a later one that reuses the pid.
+                                       start_new_session=True, cwd=REPO, env=env, umask=PRIVATE_UMASK)
         state = self.recorded()
-        state["processes"].append({"name": name, "pid": process.pid, "log": str(log_path),
-                                   "create_time": psutil.Process(process.pid).create_time()})
+        state["processes"].append({"name": name, **Identity.of(process.pid).record(), "argv": argv,
+                                   "log": str(log_path)})
         self._write_state(state)  # at once: `down` also stops what a failed start left
 
     @staticmethod
-    def _alive(entry: dict[str, Any]) -> psutil.Process | None:
+    def _identity(entry: dict[str, Any]) -> Identity | str:
+        """The recorded process's identity; for a record from before identities (create_time only) the live
+        process's when it passes for ours, or else why not: "exited", "reused" or "uncertain"."""
+        if "start_ticks" in entry:
+            return Identity.from_record(entry)
         try:
             process = psutil.Process(entry["pid"])
-            if abs(process.create_time() - entry["create_time"]) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
-                return process
-        except psutil.NoSuchProcess:
-            pass
-        return None
+            command = " ".join(process.cmdline())
+            if os.getpgid(process.pid) != process.pid or entry["name"].replace("-", "_") not in command.replace(
+                    "-", "_"):
+                return "reused"
+            if abs(process.create_time() - entry["create_time"]) > LEGACY_CREATE_TIME_TOLERANCE:
+                return "uncertain"
+            return Identity.of(process.pid)
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            return "exited"
+
+    def _alive(self, entry: dict[str, Any]) -> Identity | None:
+        identity = self._identity(entry)
+        return identity if isinstance(identity, Identity) and identity.process() is not None else None
 
     def running(self) -> list[str]:
         return [entry["name"] for entry in self.recorded()["processes"] if self._alive(entry)]
@@ -179,10 +224,11 @@ class AirflowStack:
                                      "--state-dir", str(self.aws_state)], env)
             # Migrating (which also writes airflow.cfg with its generated secrets) overlaps the stack's start-up;
             # the components start only after it, so they all read the same secrets.
-            self.airflow_home.mkdir(parents=True, exist_ok=True)
-            with (self.logs / "db-migrate.log").open("ab") as log:
+            private_dir(self.airflow_home)
+            self._protect_passwords()
+            with open_private_log(self.logs / "db-migrate.log") as log:
                 migrate = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, cwd=REPO,
-                                         stdout=log, stderr=subprocess.STDOUT)
+                                         stdout=log, stderr=subprocess.STDOUT, umask=PRIVATE_UMASK)
             if migrate.returncode:
                 raise StackError(f"airflow db migrate failed; see {self.logs / 'db-migrate.log'}")
             for name in COMPONENTS:
@@ -195,14 +241,21 @@ class AirflowStack:
             self._set_up_bucket(env)
             self._wait(self._components_healthy, "Airflow's health (/api/v2/monitor/health)", started, timeout)
             self._wait(self._dag_parsed, f"the DAG {DAG_ID} to be parsed", started, timeout)
+            self._protect_passwords()
         except BaseException:
             self.stop()
             raise
         return time.monotonic() - started
 
+    def _protect_passwords(self) -> None:
+        """The umask already keeps a new passwords file private; this also mends one left by an older start."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.airflow_home / PASSWORDS_FILE).chmod(0o600)
+
     def _wait(self, ready, what: str, started: float, timeout: float) -> None:
         while not ready():
             self._check_processes()
+            self._protect_passwords()
             if time.monotonic() - started > timeout:
                 raise StackError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.logs}")
             time.sleep(0.5)
@@ -220,32 +273,81 @@ class AirflowStack:
                           aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
         apply_bucket_settings(s3, settings.bucket, settings)
 
-    def stop(self, timeout: float = 30) -> list[str]:
-        """Stop every process of the state file and their descendants (SIGTERM, then SIGKILL); returns their names."""
-        live = [(entry, process) for entry in self.recorded()["processes"] if (process := self._alive(entry))]
-        family: list[psutil.Process] = []
-        for entry, leader in live:
-            try:
-                descendants = leader.children(recursive=True)
-                family += [leader, *descendants]
-                os.killpg(leader.pid, signal.SIGTERM)
-            except (ProcessLookupError, psutil.NoSuchProcess):
-                continue
-            for process in descendants:  # also those that left the group (setsid)
-                try:
-                    process.terminate()
-                except psutil.NoSuchProcess:
-                    pass
-        _, left = psutil.wait_procs(family, timeout=timeout)
-        for process in left:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(left, timeout=10)
-        self.state_file.unlink(missing_ok=True)
+    def stop(self, timeout: float = 30) -> StopReport:
+        """Stop every recorded process and its descendants (SIGTERM, SIGKILL after `timeout` s), then look again.
+
+        The record goes only when nothing it names may still be alive: a survivor (or a descendant of one that
+        survived) stays in the state file, and its line in the report says so.
+        """
+        report = StopReport()
+        entries = self.recorded()["processes"]
+        known: list[tuple[dict[str, Any], Identity]] = []
+        for entry in entries:
+            identity = self._identity(entry)
+            if isinstance(identity, Identity):
+                known.append((entry, identity))
+            elif identity == "uncertain":
+                report.kept.append(entry)
+                report.lines.append(f"{entry['name']} (pid {entry['pid']}): a process with that pid runs its command "
+                                    "but started at another time than recorded; left alone and kept in the record "
+                                    "(stop it by hand if it is ours).")
+            else:
+                report.lines.append(self._gone(entry, identity == "reused"))
+        for (entry, _), outcome in zip(known, processes.stop([identity for _, identity in known], grace=timeout)):
+            report.kept += self._survivors(entry, outcome, report.lines)
+            if outcome.was_running and entry not in report.kept:
+                report.stopped.append(entry["name"])
+        if report.kept:
+            self._write_state({**self.recorded(), "processes": report.kept})
+            report.lines.append(f"{len(report.kept)} process(es) still running stay recorded in {self.state_file}"
+                                ": run `make down` again, or stop them by hand.")
+        else:
+            self.state_file.unlink(missing_ok=True)
         self._token = None
-        return [entry["name"] for entry, _ in live]
+        return report
+
+    @staticmethod
+    def _gone(entry: dict[str, Any], reused: bool) -> str:
+        what = f"{entry['name']} (pid {entry['pid']}) had already exited"
+        return f"{what}; its pid now belongs to another process, left alone." if reused else f"{what}."
+
+    def _survivors(self, entry: dict[str, Any], outcome: processes.Outcome, lines: list[str]) -> list[dict[str, Any]]:
+        """Report one process's stop; returns the records of what survived it (itself, or its descendants)."""
+        others = outcome.stopped_with_it
+        plural = "es" if others != 1 else ""
+        survived = {process.pid for process in outcome.survivors}
+        if not outcome.was_running:
+            line = self._gone(entry, outcome.identity.pid_reused())
+            lines.append(f"{line[:-1]}; stopped {others} process{plural} left in its group." if others else line)
+        elif entry["pid"] not in survived:
+            with_others = f" and {others} process{plural} it started" if others else ""
+            lines.append(f"Stopped {entry['name']} (pid {entry['pid']}){with_others}.")
+        kept = []
+        for process in outcome.survivors:
+            if process.pid == entry["pid"]:
+                kept.append(entry)
+                continue
+            try:
+                kept.append({"name": f"{entry['name']} descendant", **Identity.of(process.pid).record(),
+                             "argv": process.cmdline(), "log": entry.get("log")})
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                continue  # it died after all
+        if kept:
+            errors = f" ({'; '.join(outcome.errors)})" if outcome.errors else ""
+            lines.append(f"Could not stop {entry['name']}: pid(s) {', '.join(str(k['pid']) for k in kept)} still "
+                         f"running after SIGKILL{errors}.")
+        return kept
+
+    @contextlib.contextmanager
+    def running_stack(self, timeout: float = 240) -> Iterator[float]:
+        """Started (yields the seconds it took) and stopped however the block ends: a start that fails half way,
+        an error in the block, Ctrl-C. Raises StackError when a process survives the stop."""
+        try:
+            yield self.start(timeout)
+        finally:
+            report = self.stop()
+            if report.kept:
+                raise StackError("the stack did not stop:\n" + "\n".join(report.lines))
 
     # --- the REST API -----------------------------------------------------------------------------------------
     def admin_password(self) -> str:
@@ -310,15 +412,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("AIRFLOW_PORT", 8080)))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
     parser.add_argument("--aws-state", type=Path, help="the local AWS stack's state (default: <local-dir>/aws)")
+    parser.add_argument("--grace", type=float, default=30,
+                        help="down: seconds between SIGTERM and SIGKILL for what has not exited (default 30)")
     parser.add_argument("--schedule", action="store_true",
                         help="let the scheduler create scheduled and asset-triggered runs (the DAG catches up)")
     args = parser.parse_args(argv)
     stack = AirflowStack(args.local_dir, api_port=args.api_port, aws_port=args.aws_port, aws_state=args.aws_state,
                          schedule=args.schedule)
     if args.command == "down":
-        stopped = stack.stop()
-        print(f"Stopped {', '.join(stopped)}." if stopped else "Nothing was running.")
-        return 0
+        report = stack.stop(timeout=args.grace)
+        print("\n".join(report.lines + ([] if report.stopped or report.kept else ["Nothing was running."])))
+        return 1 if report.kept else 0
     if running := stack.running():
         print(f"Already up ({', '.join(running)}): {stack.recorded()['url']}  (make down stops it)")
         return 0
