@@ -70,17 +70,18 @@ def sample_root_and_counts(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def airflow(tmp_path_factory, sample_root_and_counts) -> AirflowStack:
-    """The running stack, its DAG unpaused; stopped (every process group it started) at the end of the session."""
+    """The running stack, its DAG unpaused; stopped with everything it started (task workers too) at the end of
+    the session, also when its start fails half way or the run is interrupted (a survivor fails the teardown)."""
     from local_aws.testing import free_port
 
     stack = AirflowStack(tmp_path_factory.mktemp("airflow-up"), api_port=free_port(), aws_port=free_port(),
                          extra_env={"BACKUP_SOURCE_ROOT": str(sample_root_and_counts[0])})
     try:
-        MEASURED["stack healthy (s)"] = round(stack.start(), 1)
-        stack.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-        yield stack
+        with stack.running_stack() as seconds:
+            MEASURED["stack healthy (s)"] = round(seconds, 1)
+            stack.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+            yield stack
     finally:
-        stack.stop()
         logs = ARTIFACTS / "logs"
         shutil.rmtree(logs, ignore_errors=True)
         if stack.logs.exists():
