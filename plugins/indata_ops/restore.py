@@ -12,24 +12,44 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    FlexibleChecksumError,
+    HTTPClientError,
+    IncompleteReadError,
+)
+from botocore.exceptions import ConnectionError as BotoCoreConnectionError
 
 from indata_ops.layout import manifest_key
 from indata_ops.manifest import manifest_problems
 from indata_ops.run_date import checked_run_date
 
 OK, MISMATCH, MISSING = "ok", "mismatch", "missing"
+# Why a file could not be restored (besides MISSING); ERROR is any other permanent error, named in the detail.
+SIZE, CHECKSUM, ACCESS, ERROR = "size", "checksum", "access", "error"
+REPORT_NAME = "restore-report.json"
 READ_CHUNK = 8 * 1024 * 1024
 # HEAD answers 404 for a missing key; GET names it; a deleted version answers NoSuchVersion.
 _MISSING_CODES = {"404", "NotFound", "NoSuchKey", "NoSuchVersion"}
+# S3 answers AccessDenied for a missing s3:GetObject(Version) or kms:Decrypt grant; KMS.* when the key is disabled,
+# pending deletion or gone.
+_ACCESS_CODES = {"AccessDenied", "AllAccessDisabled", "403"}
+# Throttling and 5xx codes (botocore's standard mode retries them too): when its attempts run out, a file gets another.
+_TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestLimitExceeded",
+                    "InternalError", "ServiceUnavailable", "TooManyRequestsException"}
+
+log = logging.getLogger(__name__)
 
 
 class NoCommittedBackup(LookupError):
@@ -112,6 +132,78 @@ class Report:
         return sum(check.status == status for check in self.files)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A file a restore could not bring back: why (``reason``, one of missing, size, checksum, access, error), and
+    the detail that proves it (expected and actual values, or S3's error code and message)."""
+
+    path: str
+    key: str
+    version_id: str | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """One dataset and date restored into ``target``: the files restored and verified, and those that were not."""
+
+    dataset: str
+    run_date: str
+    bucket: str
+    target: Path
+    restored: tuple[ManifestFile, ...]
+    failed: tuple[Failure, ...]
+    report_name: str = REPORT_NAME
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def path(self) -> Path:
+        """Where the JSON report is written: beside the restored files."""
+        return self.target / self.report_name
+
+    @property
+    def restored_bytes(self) -> int:
+        return sum(file.expected.size for file in self.restored)
+
+    def reasons(self) -> dict[str, int]:
+        """How many files failed for each reason, in the order of the reasons' first appearance."""
+        counts: dict[str, int] = {}
+        for failure in self.failed:
+            counts[failure.reason] = counts.get(failure.reason, 0) + 1
+        return counts
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as written to ``path``: counts, every failure, and the paths restored (to tell them from
+        other files in the target). No timestamp, so a rerun with the same outcome writes the same report."""
+        return {"dataset": self.dataset, "run_date": self.run_date, "bucket": self.bucket,
+                "manifest": f"s3://{self.bucket}/{manifest_key(self.dataset, self.run_date)}",
+                "target": str(self.target),
+                "counts": {"files": len(self.restored) + len(self.failed), "restored": len(self.restored),
+                           "failed": len(self.failed)},
+                "restored_bytes": self.restored_bytes, "failed_by_reason": self.reasons(),
+                "failed": [{"path": f.path, "key": f.key, "version_id": f.version_id, "reason": f.reason,
+                            "detail": f.detail} for f in self.failed],
+                "restored": [file.path for file in self.restored]}
+
+    def summary(self) -> str:
+        failed = ", ".join(f"{n} {reason}" for reason, n in self.reasons().items())
+        return (f"{self.dataset} {self.run_date}: {len(self.restored)} of {len(self.restored) + len(self.failed)} "
+                f"files restored ({self.restored_bytes} bytes), {len(self.failed)} failed"
+                f"{': ' + failed if failed else ''}; report: {self.path}")
+
+    def table(self) -> str:
+        """The files that failed, one row each with the reason and its detail, then the summary line."""
+        if not self.failed:
+            return self.summary()
+        rows = [("reason", "path", "version", "detail")]
+        rows += [(f.reason, f.path, f.version_id or "-", f.detail) for f in self.failed]
+        return "\n".join([*_table(rows), self.summary()])
+
+
 # --- manifest ---------------------------------------------------------------------------------------------------
 
 
@@ -178,45 +270,161 @@ def _downloaded_state(s3: Any, bucket: str, key: str) -> ObjectState | None:
     response = _unless_missing(s3.get_object, Bucket=bucket, Key=key)
     if response is None:
         return None
-    size, sha256 = _hash_stream(response["Body"])
-    return ObjectState(size, sha256, response.get("VersionId"))
+    sink = _HashingSink()
+    try:
+        _copy(response["Body"], sink)
+    except FlexibleChecksumError as error:  # the manifest's SHA-256 judges the bytes; this says S3's disagrees too
+        log.warning("%s: %s", key, error)
+    return ObjectState(sink.size, sink.sha256(), response.get("VersionId"))
 
 
 # --- restore ----------------------------------------------------------------------------------------------------
 
 
-def restore(s3: Any, bucket: str, dataset: str, run_date: str, target_dir: Path) -> Report:
+def restore(s3: Any, bucket: str, dataset: str, run_date: str, target_dir: Path, *, attempts: int = 3,
+            retry_pause: float = 1.0) -> RestoreReport:
     """Download every file of the date's backup to ``target_dir/<path>``, byte for byte, with its mtime.
 
     Every destination is checked before the first download, so a manifest with an escaping path restores
     nothing. Each file is hashed while it is written to a temporary name beside its destination and renamed
-    only when size and SHA-256 match the manifest: a mismatch never replaces a file that is already there.
-    In a versioned bucket the version the backup recorded is fetched, so an overwrite since then does not matter.
+    only when size and SHA-256 match the manifest; a file that fails is deleted, never renamed, so nothing under a
+    final name is unverified (and a file already there is left as it was). A file that cannot be restored for good
+    (missing, size, checksum, access, any other permanent error) is recorded and the restore goes on with the next
+    one. Transient errors (throttling, 5xx, connections reset) are retried by botocore, then ``attempts`` times per
+    file; one that outlasts them all stops the restore, since every remaining file would fail the same way. In a
+    versioned bucket the version the backup recorded is fetched, so an overwrite since then does not matter.
+    The report is also written to ``target_dir/restore-report.json`` (see RestoreReport.as_json).
     """
     files = read_manifest(s3, bucket, dataset, run_date)
     destinations = [path_under(target_dir, f.path) for f in files]
-    return Report(dataset, run_date, tuple(
-        _restore_file(s3, bucket, f, destination) for f, destination in zip(files, destinations)))
+    restored, failed = [], []
+    for file, destination in zip(files, destinations):
+        failure = _restore_with_attempts(s3, bucket, file, destination, attempts, retry_pause)
+        if failure is None:
+            restored.append(file)
+        else:
+            failed.append(failure)
+    report = RestoreReport(dataset, run_date, bucket, target_dir.resolve(), tuple(restored), tuple(failed),
+                           report_name(files))
+    _write_atomically(report.path, json.dumps(report.as_json(), indent=2, ensure_ascii=False).encode() + b"\n")
+    return report
 
 
-def _restore_file(s3: Any, bucket: str, file: ManifestFile, destination: Path) -> FileCheck:
+def _restore_with_attempts(s3: Any, bucket: str, file: ManifestFile, destination: Path, attempts: int,
+                           pause: float) -> Failure | None:
+    for attempt in range(1, attempts + 1):
+        try:
+            return _restore_file(s3, bucket, file, destination)
+        except (ClientError, BotoCoreError, OSError) as error:
+            if not is_transient(error):
+                return _failure(file, destination, *classify(error))
+            if attempt == attempts:
+                raise
+            log.warning("%s: attempt %d of %d failed (%s); retrying", file.path, attempt, attempts, error)
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _restore_file(s3: Any, bucket: str, file: ManifestFile, destination: Path) -> Failure | None:
+    """None when the file is in place and verified; the Failure when the object does not match the manifest."""
     version = {"VersionId": file.expected.version_id} if file.expected.version_id else {}
-    response = _unless_missing(s3.get_object, Bucket=bucket, Key=file.key, **version)
-    if response is None:
-        return FileCheck(file.path, file.key, file.expected, None)
+    # ChecksumMode: botocore checks the bytes against S3's stored SHA-256 too, whatever the client's config.
+    response = s3.get_object(Bucket=bucket, Key=file.key, ChecksumMode="ENABLED", **version)
+    if response["ContentLength"] != file.expected.size:  # no need to download what cannot match
+        response["Body"].close()
+        return _failure(file, destination, SIZE, f"size expected {file.expected.size}, got {response['ContentLength']}")
     destination.parent.mkdir(parents=True, exist_ok=True)
     # Hidden, random and created exclusively: never clobbers a real file, and a crash leaves only a .part.
     temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
     try:
         with temporary.open("xb") as out:
-            size, sha256 = _hash_stream(response["Body"], out)
-        check = FileCheck(file.path, file.key, file.expected, ObjectState(size, sha256, response.get("VersionId")))
-        if check.status == OK:
-            if file.mtime:
-                mtime = datetime.fromisoformat(file.mtime).timestamp()
-                os.utime(temporary, (mtime, mtime))
-            temporary.replace(destination)
-        return check
+            hashed = _HashingSink(out)
+            try:
+                _copy(response["Body"], hashed)
+            except FlexibleChecksumError as error:  # raised after the last byte: the hash is complete
+                return _failure(file, destination, CHECKSUM, f"sha256 expected {file.expected.sha256}, got "
+                                                             f"{hashed.sha256()}; S3: {error}")
+        if hashed.size != file.expected.size:
+            return _failure(file, destination, SIZE, f"size expected {file.expected.size}, got {hashed.size}")
+        if hashed.sha256() != file.expected.sha256:
+            return _failure(file, destination, CHECKSUM,
+                            f"sha256 expected {file.expected.sha256}, got {hashed.sha256()}")
+        if file.mtime:
+            mtime = datetime.fromisoformat(file.mtime).timestamp()
+            os.utime(temporary, (mtime, mtime))
+        temporary.replace(destination)
+        return None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _failure(file: ManifestFile, destination: Path, reason: str, detail: str) -> Failure:
+    if destination.exists():  # so nobody takes it for this restore's file
+        detail += f"; the file already at {file.path} was left as it was"
+    return Failure(file.path, file.key, file.expected.version_id, reason, detail)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a retry may succeed: throttling, a 5xx, a connection reset or timed out, a body cut short."""
+    if isinstance(error, ClientError):
+        answer = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return answer.get("Code") in _TRANSIENT_CODES or status >= 500 or status == 429
+    return isinstance(error, (BotoCoreConnectionError, HTTPClientError, IncompleteReadError))
+
+
+def classify(error: BaseException) -> tuple[str, str]:
+    """The reason (missing, checksum, access, error) and detail of a permanent error reading one object."""
+    if isinstance(error, ClientError):
+        answer = error.response.get("Error", {})
+        code, message = answer.get("Code", "?"), answer.get("Message", "")
+        if code in _MISSING_CODES:
+            return MISSING, f"{code}: {message}" if message else f"{code}: object not found"
+        if code in _ACCESS_CODES or code.startswith("KMS."):
+            return ACCESS, f"{code}: {message}"
+        return ERROR, f"{code}: {message}"
+    if isinstance(error, FlexibleChecksumError):
+        return CHECKSUM, str(error)
+    return ERROR, f"{type(error).__name__}: {error}"
+
+
+class _HashingSink:
+    """Counts and hashes what goes through it (on to a file when one is given): known even if the read then fails."""
+
+    def __init__(self, out: BinaryIO | None = None) -> None:
+        self.out, self.size, self.digest = out, 0, hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        if self.out is not None:
+            self.out.write(chunk)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+
+    def sha256(self) -> str:
+        return base64.b64encode(self.digest.digest()).decode()
+
+
+def _copy(body: Any, sink: _HashingSink) -> None:
+    for chunk in _chunks(body):
+        sink.write(chunk)
+
+
+def report_name(files: Iterable[ManifestFile]) -> str:
+    """restore-report.json, or restore-report-<n>.json when the backup itself holds a file of that name."""
+    taken = {file.path for file in files}
+    name, n = REPORT_NAME, 0
+    while name in taken:
+        n += 1
+        name = REPORT_NAME.replace(".json", f"-{n}.json")
+    return name
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -245,17 +453,6 @@ def _unless_missing(call: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[
         raise
 
 
-def _hash_stream(body: Any, sink: BinaryIO | None = None) -> tuple[int, str]:
-    """Size and base64 SHA-256 of a streaming body, copied to ``sink`` on the way when one is given."""
-    digest, size = hashlib.sha256(), 0
-    for chunk in _chunks(body):
-        digest.update(chunk)
-        size += len(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    return size, base64.b64encode(digest.digest()).decode()
-
-
 def _chunks(body: Any) -> Iterator[bytes]:
     with body:
         yield from body.iter_chunks(READ_CHUNK)
@@ -279,16 +476,22 @@ def format_reports(reports: Iterable[Report]) -> str:
             status = check.status if check.status == OK else check.status.upper()
             rows.append((report.dataset, report.run_date, status, str(check.expected.size), check.path,
                          check.detail()))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = [_table_line(row, widths) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+    lines = _table(rows, numeric=3)
     counts = {status: sum(r.count(status) for r in reports) for status in (OK, MISMATCH, MISSING)}
     without = sum(r.error is not None for r in reports)
     summary = f"{sum(counts.values())} files: " + ", ".join(f"{n} {status}" for status, n in counts.items())
     return "\n".join([*lines, summary + (f"; {without} dataset(s) without a committed backup" if without else "")])
 
 
-def _table_line(row: tuple[str, ...], widths: list[int]) -> str:
-    cells = [cell.ljust(width) for cell, width in zip(row, widths)]
-    cells[3] = row[3].rjust(widths[3])  # the byte counts, aligned right as numbers are
-    return "  ".join([*cells, row[-1]]).rstrip()
+def _table(rows: list[tuple[str, ...]], numeric: int | None = None) -> list[str]:
+    """Rows as aligned columns under a rule below the header; the last column (the detail) is not padded, the
+    ``numeric`` one is aligned right as numbers are."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [cell.rjust(width) if i == numeric else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(row, widths))]
+        return "  ".join([*cells, row[-1]]).rstrip()
+
+    lines = [line(row) for row in rows]
+    return [lines[0], "-" * len(lines[0]), *lines[1:]]
