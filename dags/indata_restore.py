@@ -12,8 +12,10 @@ Trigger it by hand with:
 
 `restore_files` reads `manifests/<dataset>/dt=<date>/manifest.json`: a date without it has no committed backup.
 Every file is hashed while it is written and only renamed into place when its SHA-256 and size match the manifest.
-The task fails with a per-file report (ok / mismatch / missing) when anything does not match, and refuses targets
-outside the restore root before it downloads anything. Existing files with other names are left alone.
+A file that cannot be restored (`missing`, `size`, `checksum`, `access`, or another `error`) is skipped and the
+others are restored; then the task fails, without retries, with the table of those files and why. The report is
+also written to `<target>/restore-report.json`. Targets outside the restore root are refused before anything is
+downloaded. Existing files with other names are left alone.
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ with DAG(
     schedule=None,
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
-    # A mismatch or a missing object does not heal by itself: fail at once with the report.
+    # A missing or corrupted object does not heal by itself: fail at once with the report (throttling, 5xx and
+    # resets are retried inside the task, per request and per file).
     default_args={"owner": "data-platform", "retries": 0},
     params={
         "dataset": Param(DATASETS[0], type="string", enum=DATASETS, description="The dataset to restore"),

@@ -7,10 +7,10 @@ from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
 from indata_ops.hooks.backup import BackupHook
-from indata_ops.restore import format_reports, path_under, restore
+from indata_ops.restore import path_under, restore
 from indata_ops.run_date import checked_run_date
 
 
@@ -19,7 +19,9 @@ class RestoreBackupOperator(AwsBaseOperator[BackupHook]):
 
     The request comes from a trigger form, so everything is checked before the first download: the dataset must be
     configured, the date real, and the target must resolve inside ``restore_root`` (no ``..``, no absolute path
-    elsewhere, no link out). Fails with the per-file report when any file is missing or does not match.
+    elsewhere, no link out). Every file that can be restored is; then the task fails, without retries (a missing or
+    corrupted object does not heal), with the table of the files that could not be and why. The JSON report is in
+    ``<target>/restore-report.json`` either way.
 
     :param dataset: the dataset to restore (templated), one of ``datasets``
     :param run_date: YYYY-MM-DD (templated)
@@ -46,12 +48,12 @@ class RestoreBackupOperator(AwsBaseOperator[BackupHook]):
     def execute(self, context: Any) -> dict[str, Any]:
         run_date, target = self._checked_request()
         report = restore(self.hook.get_conn(), self.bucket, self.dataset, run_date, target)
-        table = format_reports([report])
         if not report.ok:
-            raise AirflowException(f"Restore of {self.dataset} on {run_date} into {target} failed:\n{table}")
-        self.log.info("Restored %s on %s into %s:\n%s", self.dataset, run_date, target, table)
-        return {"dataset": self.dataset, "run_date": run_date, "target": str(target), "files": len(report.files),
-                "bytes": sum(check.expected.size for check in report.files)}
+            raise AirflowFailException(f"Restore of {self.dataset} on {run_date} into {target}: "
+                                       f"{len(report.failed)} file(s) could not be restored:\n{report.table()}")
+        self.log.info("Restored %s", report.summary())
+        return {"dataset": self.dataset, "run_date": run_date, "target": str(target), "files": len(report.restored),
+                "bytes": report.restored_bytes, "report": str(report.path)}
 
     def _checked_request(self) -> tuple[str, Path]:
         if self.dataset not in self.datasets:
