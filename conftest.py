@@ -1,4 +1,5 @@
-"""Fixtures shared by every test tree: fake AWS credentials, a throwaway Airflow home, the local AWS stack.
+"""Fixtures shared by every test tree: fake AWS credentials, a throwaway Airflow home, the local AWS stack, and a
+check that the session leaves no process running.
 
 Nothing here can reach real AWS: credentials are fake and every client is pointed at the local stack.
 """
@@ -15,6 +16,9 @@ import boto3
 import pytest
 
 REPO = Path(__file__).resolve().parent
+
+# Whatever a test or fixture leaves running is stopped at the session's end and fails it (tests/process_guard.py).
+pytest_plugins = ["tests.process_guard"]
 
 # Set before anything imports Airflow: its configuration is read once, at import.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="indata-airflow-home-")
@@ -37,9 +41,11 @@ def stack(tmp_path_factory):
     from local_aws.testing import StackProcess
 
     process = StackProcess(tmp_path_factory.mktemp("local-aws") / "state")
-    process.start()
-    yield process
-    process.stop()
+    try:
+        process.start()
+        yield process
+    finally:
+        process.stop()  # also when the session is interrupted; a no-op when start() already stopped it
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from local_aws import processes
 from local_aws.server import HEALTH_PATH
 
 
@@ -26,6 +26,7 @@ class StackProcess:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
+        self.identity: processes.Identity | None = None
 
     @property
     def endpoint(self) -> str:
@@ -36,35 +37,41 @@ class StackProcess:
         return self.state_dir.parent / f"{self.state_dir.name}.log"
 
     def start(self, timeout: float = 60) -> float:
-        """Start and wait until healthy; returns the seconds it took."""
+        """Start and wait until healthy; returns the seconds it took. Whatever stops the wait (the stack exiting,
+        the timeout, Ctrl-C) also stops the stack and what it started."""
         started = time.monotonic()
         self.state_dir.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_aws", "--port", str(self.port), "--state-dir", str(self.state_dir)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        while time.monotonic() - started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"local AWS stack exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.endpoint + HEALTH_PATH, timeout=1):
-                    return time.monotonic() - started
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"local AWS stack not healthy after {timeout} s; see {self.log_path}")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "local_aws", "--port", str(self.port), "--state-dir", str(self.state_dir)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.identity = processes.Identity.of(self.process.pid)
+        try:
+            while time.monotonic() - started < timeout:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"local AWS stack exited with {self.process.returncode}; see {self.log_path}")
+                try:
+                    with urllib.request.urlopen(self.endpoint + HEALTH_PATH, timeout=1):
+                        return time.monotonic() - started
+                except OSError:
+                    time.sleep(0.1)
+            raise TimeoutError(f"local AWS stack not healthy after {timeout} s; see {self.log_path}")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, kill: bool = False) -> None:
-        """Stop cleanly (SIGTERM), or crash it (SIGKILL) to prove that completed writes survive."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop cleanly (SIGTERM, SIGKILL after 30 s), or crash it (SIGKILL) to prove that completed writes survive;
+        either way with everything it started (a Glue job run's script and its Spark JVM, in groups of their own)."""
+        if self.identity is None:
             return
-        os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        (outcome,) = processes.stop([self.identity], grace=0 if kill else 30)
+        self.identity = None
+        if self.process is not None:
+            self.process.wait()  # reaped already by the stop, or now: no zombie either way
+        if outcome.survivors:
+            raise RuntimeError(f"local AWS stack: processes {[p.pid for p in outcome.survivors]} survived SIGKILL")
 
     def restart(self, kill: bool = False) -> float:
         self.stop(kill=kill)
