@@ -6,7 +6,9 @@
 With --local-port the local AWS stack on that port is used, started (state in .local/aws) when none answers, as
 `make run` does. Without it boto3's default chain finds the credentials (and AWS_ENDPOINT_URL, if set).
 Bucket, region and dataset names come from the config (datasets.yaml and its BACKUP_* overrides).
-Prints one row per file; exits 1 on any mismatch, missing object or date without a committed backup.
+verify prints one row per file; restore restores every file it can, then prints one row per file it could not (with
+the reason: missing, size, checksum, access or error) and writes <target>/restore-report.json. Both exit 1 on any
+mismatch, missing object, file not restored, or date without a committed backup.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from run_local import REPO, ensure_stack  # run_local puts the repo (local_aws) on sys.path
@@ -27,17 +30,21 @@ sys.path.insert(0, str(REPO / "plugins"))
 from indata_ops.config import BackupConfig, load_config  # noqa: E402  (needs plugins/ on sys.path)
 from indata_ops.restore import format_reports, restore, verify  # noqa: E402
 
+# As the DAG's BackupHook: throttling, 5xx and resets retried with backoff for about a minute before a file's
+# next attempt.
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
+
 
 @contextmanager
 def s3_client(local_port: int | None, region: str) -> Iterator[Any]:
     """An S3 client for the local stack on the port (started and stopped here if needed) or for boto3's chain."""
     if local_port is None:
-        yield boto3.client("s3", region_name=region)
+        yield boto3.client("s3", region_name=region, config=RETRIES)
         return
     endpoint, stack = ensure_stack(local_port, REPO / ".local")
     try:
         # The local stack takes any credentials; explicit ones keep a real profile out of it.
-        yield boto3.client("s3", endpoint_url=endpoint, region_name=region,
+        yield boto3.client("s3", endpoint_url=endpoint, region_name=region, config=RETRIES,
                            aws_access_key_id="local", aws_secret_access_key="local")
     finally:
         if stack is not None:
@@ -55,12 +62,13 @@ def run(args: argparse.Namespace, config: BackupConfig, s3: Any) -> int:
         reports = verify(s3, bucket, args.date, dataset_names(config, args.dataset), deep=args.deep)
         how = "downloaded and hashed" if args.deep else "HEAD with checksums, nothing downloaded"
         print(f"verify s3://{bucket} {args.date} ({how})")
-    else:
-        target = args.target.expanduser().absolute()
-        reports = [restore(s3, bucket, config.dataset(args.dataset).name, args.date, target)]
-        print(f"restore s3://{bucket} {args.date} -> {target}")
-    print(format_reports(reports))
-    return 0 if all(report.ok for report in reports) else 1
+        print(format_reports(reports))
+        return 0 if all(report.ok for report in reports) else 1
+    target = args.target.expanduser().absolute()
+    restored = restore(s3, bucket, config.dataset(args.dataset).name, args.date, target)
+    print(f"restore s3://{bucket} {args.date} -> {target}")
+    print(restored.table())
+    return 0 if restored.ok else 1
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

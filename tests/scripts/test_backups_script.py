@@ -1,12 +1,16 @@
 """scripts/backups.py (make verify / make restore) as a user runs it: a subprocess against the local stack's port."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.dags.test_indata_restore_dag import failure_table, restored_files
+from tests.plugins.damaged_backup import damaged_backup  # noqa: F401  (a fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,8 +74,29 @@ def test_restore_writes_the_files_and_reports_them(backups, backup, tmp_path):
     result = backups("restore", "--dataset", "ventas", "--date", backup.run_date, "--target", str(tmp_path / "a b"))
 
     assert result.returncode == 0, result.stderr
-    assert sorted(rows(result.stdout, "ok")) == sorted(backup.files)
-    assert {path: (tmp_path / "a b" / path).read_bytes() for path in backup.files} == backup.files
+    assert result.stdout.splitlines() == [
+        f"restore s3://{backup.bucket} {backup.run_date} -> {tmp_path / 'a b'}",
+        f"ventas {backup.run_date}: 3 of 3 files restored ({sum(map(len, backup.files.values()))} bytes), 0 failed; "
+        f"report: {tmp_path / 'a b' / 'restore-report.json'}"]
+    assert restored_files(tmp_path / "a b") == backup.files
+
+
+def test_restore_of_a_damaged_backup_restores_the_rest_and_prints_what_it_could_not(stack, damaged_backup,
+                                                                                    tmp_path):
+    target = tmp_path / "restored"
+    env = {**os.environ, "BACKUP_BUCKET": damaged_backup.bucket}
+    # As `make restore DATASET=ventas DATE=... TARGET=...` runs it (the Makefile's command is tested below).
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "backups.py"), "--local-port", str(stack.port),
+                             "restore", "--dataset", "ventas", "--date", damaged_backup.run_date, "--target",
+                             str(target)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == (f"restore s3://{damaged_backup.bucket} {damaged_backup.run_date} -> {target}\n"
+                             f"{failure_table(damaged_backup, target)}\n")
+    assert restored_files(target) == damaged_backup.intact
+    report = json.loads((target / "restore-report.json").read_text())
+    assert report["failed"] == [{"path": f.path, "key": f.key, "version_id": None, "reason": f.reason,
+                                 "detail": f.detail} for f in damaged_backup.failures]
 
 
 @pytest.mark.parametrize(("args", "message"), [
