@@ -212,6 +212,10 @@ class AirflowStack:
         if self.running():
             raise StackError(f"already running: {', '.join(self.running())} (state in {self.state_file}); "
                              "stop it first (make down)")
+        if uncertain := [entry["name"] for entry in self.recorded()["processes"]
+                         if self._identity(entry) == "uncertain"]:
+            raise StackError(f"{', '.join(uncertain)} may still be running (recorded in {self.state_file}, which "
+                             "`make down` keeps until they are gone); see `make down`")
         for port, what in ((self.aws_port, "local AWS stack"), (self.api_port, "Airflow API server")):
             if not port_is_free(port):
                 raise StackError(f"port {port} for the {what} is in use (`make aws` or another stack running?)")

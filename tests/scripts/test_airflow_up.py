@@ -144,6 +144,9 @@ def test_a_record_from_before_identities_is_read_with_a_tolerance_and_the_comman
         state = json.loads((tmp_path / "up.json").read_text())
         assert [entry["pid"] for entry in state["processes"]] == [moved_too_far.pid]
         assert state["url"] == "u"
+        with pytest.raises(StackError, match="triggerer may still be running"):
+            AirflowStack(tmp_path).start()  # nor does up write over it
+        assert json.loads((tmp_path / "up.json").read_text()) == state
     finally:
         for process in (ours, moved_too_far, other_command):
             process.kill()
