@@ -394,3 +394,13 @@ def test_a_backup_file_named_like_the_report_keeps_its_name(backup, aws, tmp_pat
     assert report.ok and report.path == tmp_path.resolve() / "restore-report-1.json"
     assert (tmp_path / REPORT_NAME).read_bytes() == backup.files[TAMPERED]
     assert written_report(tmp_path, "restore-report-1.json")["restored"][0] == REPORT_NAME
+
+
+def test_deep_verify_finds_bytes_that_no_longer_match_the_checksum_s3_stored(damaged_backup, aws):
+    (head,) = verify(aws("s3"), damaged_backup.bucket, damaged_backup.run_date, ["ventas"])
+    (deep,) = verify(aws("s3"), damaged_backup.bucket, damaged_backup.run_date, ["ventas"], deep=True)
+
+    damage = {failure.path: (MISMATCH if failure.reason != MISSING else MISSING) for failure in damaged_backup.failures}
+    assert statuses(deep) == {**dict.fromkeys(damaged_backup.files, OK), **damage}
+    # HEAD reports the checksum S3 stored at upload, which still matches: only reading the bytes shows the rot.
+    assert statuses(head) == {**dict.fromkeys(damaged_backup.files, OK), **damage, CORRUPTED: OK}
