@@ -21,6 +21,7 @@ import boto3
 from moto.backends import get_backend
 
 from local_aws.errors import AWSError
+from local_aws.hive import split_s3_folder
 from local_aws.persistence import StateStore
 
 log = logging.getLogger("local_aws.athena")
@@ -29,11 +30,6 @@ REGION = "us-east-1"
 MAX_PAGE = 1000
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 ENGINE_VERSION = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
-
-
-def _split_output(location: str) -> tuple[str, str]:
-    bucket, _, prefix = location.split("://", 1)[1].partition("/")
-    return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 class AthenaService:
@@ -171,7 +167,7 @@ class AthenaService:
             self._save(query_id)
 
     def _write_results(self, query_id: str, output: str, outcome) -> None:
-        bucket, prefix = _split_output(output)
+        bucket, prefix = split_s3_folder(output)
         s3 = self.client("s3")
         if outcome.statement_type == "DML":
             s3.put_object(Bucket=bucket, Key=f"{prefix}{query_id}.csv", Body=self.engine.to_csv(outcome))

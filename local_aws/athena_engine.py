@@ -115,8 +115,13 @@ import sqlglot
 import sqlglot.errors
 from sqlglot import exp
 
+from local_aws.hive import (
+    AVRO_INPUT, AVRO_OUTPUT, AVRO_SERDE, HIVE_DEFAULT_PARTITION, LAZY_SIMPLE_SERDE, ORC_INPUT, ORC_OUTPUT, ORC_SERDE,
+    PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE, PARTITION_CREATE_BATCH, PARTITION_DELETE_BATCH, TEXT_INPUT,
+    TEXT_OUTPUT, chunks, folder, is_hidden, split_s3_uri,
+)
+
 VARCHAR_PRECISION = 2147483647
-HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 # ----------------------------------------------------------------------------------------- public types
@@ -311,7 +316,7 @@ class AthenaEngine:
         db, name = _split_qualified(match["table"], database)
         table = self._catalog.table(db, name)
         keys = [key["Name"].lower() for key in table.get("PartitionKeys", [])]
-        location = _folder(table["StorageDescriptor"]["Location"])
+        location = folder(table["StorageDescriptor"]["Location"])
         prefix = _split_s3_uri(location)[1]
         known = {tuple(partition["Values"]) for partition in self._catalog.partitions(db, name)}
         found: dict[tuple[str, ...], str] = {}
@@ -327,7 +332,7 @@ class AthenaEngine:
         db, name = _split_qualified(match["table"], database)
         table = self._catalog.table(db, name)
         keys = [key["Name"].lower() for key in table.get("PartitionKeys", [])]
-        location = _folder(table["StorageDescriptor"]["Location"])
+        location = folder(table["StorageDescriptor"]["Location"])
         known = {tuple(partition["Values"]) for partition in self._catalog.partitions(db, name)}
         new: dict[tuple[str, ...], str] = {}
         for spec, spec_location in _partition_specs(match["specs"]):
@@ -337,7 +342,7 @@ class AthenaEngine:
                     continue
                 raise _error("ALREADY_EXISTS", f"Partition {_partition_path(keys, values)} already exists in "
                                                f"table '{db}.{name}'")
-            new[values] = _folder(spec_location) if spec_location else location + _partition_path(keys, values)
+            new[values] = folder(spec_location) if spec_location else location + _partition_path(keys, values)
         self._catalog.add_partitions(db, name, table, list(new.items()))
         return _no_rows()
 
@@ -515,8 +520,8 @@ def _partition_values_from_path(relative_key: str, keys: list[str]) -> tuple[str
     if not keys or len(folders) < len(keys):
         return None
     values = []
-    for key, folder in zip(keys, folders):
-        name, equals, value = folder.partition("=")
+    for key, segment in zip(keys, folders):
+        name, equals, value = segment.partition("=")
         if not equals or name.lower() != key:
             return None
         values.append(urllib.parse.unquote(value))
@@ -575,20 +580,12 @@ def _spec_matches(spec: dict[str, str], keys: list[str], values: tuple[str, ...]
 
 # ------------------------------------------------------------------------------------ CREATE TABLE DDL
 
-_TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
-_TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
-_LAZY_SIMPLE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
-_PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 # STORED AS <format> -> (InputFormat, OutputFormat, SerDe), as Athena's DDL records them.
 _STORED_AS = {
-    "TEXTFILE": (_TEXT_INPUT, _TEXT_OUTPUT, _LAZY_SIMPLE),
-    "PARQUET": ("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat", _PARQUET_SERDE),
-    "ORC": ("org.apache.hadoop.hive.ql.io.orc.OrcInputFormat", "org.apache.hadoop.hive.ql.io.orc.OrcOutputFormat",
-            "org.apache.hadoop.hive.ql.io.orc.OrcSerde"),
-    "AVRO": ("org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat",
-             "org.apache.hadoop.hive.ql.io.avro.AvroContainerOutputFormat",
-             "org.apache.hadoop.hive.serde2.avro.AvroSerDe"),
+    "TEXTFILE": (TEXT_INPUT, TEXT_OUTPUT, LAZY_SIMPLE_SERDE),
+    "PARQUET": (PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE),
+    "ORC": (ORC_INPUT, ORC_OUTPUT, ORC_SERDE),
+    "AVRO": (AVRO_INPUT, AVRO_OUTPUT, AVRO_SERDE),
 }
 # ROW FORMAT DELIMITED clause -> LazySimpleSerDe parameter.
 _DELIMITED_PARAMETERS = {"fields": "field.delim", "escaped": "escape.delim", "collection_items": "collection.delim",
@@ -648,7 +645,7 @@ def _storage_descriptor(properties: list[exp.Expression]) -> dict:
                 entries = prop.args["serde_properties"].expressions
                 serde_parameters.update({entry.name: entry.args["value"].name for entry in entries})
         elif isinstance(prop, exp.RowFormatDelimitedProperty):
-            serde, explicit_serde = _LAZY_SIMPLE, True
+            serde, explicit_serde = LAZY_SIMPLE_SERDE, True
             serde_parameters = {_DELIMITED_PARAMETERS[arg]: value.name for arg, value in prop.args.items()
                                 if arg in _DELIMITED_PARAMETERS and value is not None}
             if "field.delim" in serde_parameters:
@@ -746,19 +743,14 @@ class _Catalog:
         """Registers (values, location) pairs; each partition gets the table's storage with its own location."""
         inputs = [{"Values": list(values), "StorageDescriptor": {**table["StorageDescriptor"], "Location": location}}
                   for values, location in partitions]
-        for chunk in _chunks(inputs, 100):  # BatchCreatePartition takes at most 100
+        for chunk in chunks(inputs, PARTITION_CREATE_BATCH):
             response = self._glue.batch_create_partition(DatabaseName=db, TableName=name, PartitionInputList=chunk)
             _raise_batch_errors(response)
 
     def delete_partitions(self, db: str, name: str, partitions: list[tuple[str, ...]]) -> None:
-        for chunk in _chunks([{"Values": list(values)} for values in partitions], 25):  # the API's limit
+        for chunk in chunks([{"Values": list(values)} for values in partitions], PARTITION_DELETE_BATCH):
             response = self._glue.batch_delete_partition(DatabaseName=db, TableName=name, PartitionsToDelete=chunk)
             _raise_batch_errors(response)
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _raise_batch_errors(response: dict) -> None:
@@ -784,18 +776,11 @@ class _S3Object:
 
 
 def _split_s3_uri(location: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3a?://([^/]+)/?(.*)", location)
-    if match is None:
-        raise _error("GENERIC_INTERNAL_ERROR", f"Unsupported table location '{location}': expected s3://bucket/prefix/")
-    return match[1], match[2]
-
-
-def _folder(location: str) -> str:
-    return location if location.endswith("/") else location + "/"
-
-
-def _is_hidden(relative_key: str) -> bool:
-    return any(part.startswith(("_", ".")) for part in relative_key.split("/"))
+    try:
+        return split_s3_uri(location)
+    except ValueError:
+        raise _error("GENERIC_INTERNAL_ERROR",
+                     f"Unsupported table location '{location}': expected s3://bucket/prefix/") from None
 
 
 class _ObjectStore:
@@ -812,11 +797,11 @@ class _ObjectStore:
 
     def list(self, location: str) -> list[_S3Object]:
         """The data objects under a location, Athena's way: hidden paths and empty objects are skipped."""
-        bucket, prefix = _split_s3_uri(_folder(location))
+        bucket, prefix = _split_s3_uri(folder(location))
         objects = []
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                if item["Size"] > 0 and not _is_hidden(item["Key"][len(prefix):]):
+                if item["Size"] > 0 and not is_hidden(item["Key"][len(prefix):]):
                     objects.append(_S3Object(bucket, item["Key"], item["Size"], item["ETag"].strip('"')))
         return objects
 
@@ -1056,7 +1041,7 @@ class _QueryRun:
         reference.set("this", exp.to_identifier(view, quoted=True))
 
     def _partitions(self, db: str, name: str, table: dict, layout: _Layout) -> list[_Partition]:
-        location = _folder(table["StorageDescriptor"].get("Location") or "")
+        location = folder(table["StorageDescriptor"].get("Location") or "")
         if not layout.partition_keys:
             return [_Partition((), location)]
         keys = [key for key, _ in layout.partition_keys]
@@ -1064,7 +1049,7 @@ class _QueryRun:
         for partition in self._catalog.partitions(db, name):
             values = tuple(None if value == HIVE_DEFAULT_PARTITION else value for value in partition["Values"])
             own_location = (partition.get("StorageDescriptor") or {}).get("Location")
-            partitions.append(_Partition(values, _folder(own_location) if own_location
+            partitions.append(_Partition(values, folder(own_location) if own_location
                                          else location + _partition_path(keys, tuple(partition["Values"]))))
         return partitions
 

@@ -87,7 +87,6 @@ import re
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
@@ -95,25 +94,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from local_aws.hive import (
+    JSON_SERDE, LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE, PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE, PARTITION_CREATE_BATCH,
+    PARTITION_DELETE_BATCH, TEXT_INPUT, TEXT_OUTPUT, chunks, is_hidden, split_s3_folder,
+)
+
 SAMPLE_BYTES = 1 << 20
 MAX_GUNZIPPED_BYTES = 8 << 20
 PARQUET_TAIL_BYTES = 64 << 10
-PARTITION_CREATE_BATCH = 100  # BatchCreatePartition / BatchUpdatePartition limit
-PARTITION_DELETE_BATCH = 25  # BatchDeletePartition limit
 CSV_DELIMITERS = (",", "|", "\t", ";", "\x01")  # AWS's list; the order breaks ties
 CSV_MIN_CONSISTENCY = 0.9
 MAX_HEADER_CELL = 150
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
-
-TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
-TEXT_OUTPUT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
-PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
-PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
-LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
-OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
-JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
-PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 
 STATS_KEYS = ("recordCount", "averageRecordSize", "sizeKey", "objectCount")
 NUMERIC_LADDER = ("tinyint", "smallint", "int", "bigint", "float", "double")
@@ -355,11 +348,10 @@ def _discover_tables(s3, crawler: dict[str, Any]) -> list[TableData]:
 
 
 def _parse_s3_path(path: str) -> tuple[str, str]:
-    match = re.fullmatch(r"s3a?://([^/]+)/?(.*)", path)
-    if not match:
-        raise CrawlError(f"Invalid S3 path {path}")
-    prefix = match.group(2)
-    return match.group(1), prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    try:
+        return split_s3_folder(path)
+    except ValueError:
+        raise CrawlError(f"Invalid S3 path {path}") from None
 
 
 def _list_objects(s3, bucket: str, prefix: str, patterns: list[re.Pattern]) -> list[S3Object]:
@@ -378,7 +370,7 @@ def _list_objects(s3, bucket: str, prefix: str, patterns: list[re.Pattern]) -> l
 def _is_data_object(rel: str, size: int) -> bool:
     if size == 0 or rel.endswith("/") or rel.endswith("_$folder$"):
         return False
-    return not any(part.startswith(("_", ".")) for part in rel.split("/"))
+    return not is_hidden(rel)
 
 
 def _is_excluded(rel: str, patterns: list[re.Pattern]) -> bool:
@@ -967,7 +959,7 @@ def _sync_partitions(glue, database: str, name: str, inferred: InferredTable, sc
     existing = {tuple(p["Values"]): p for p in _get_partitions(glue, database, name)}
     wanted = {tuple(p.values): _partition_input(inferred, p, schema, policy) for p in inferred.partitions}
     new = [entry for values, entry in wanted.items() if values not in existing]
-    for chunk in _chunks(new, PARTITION_CREATE_BATCH):
+    for chunk in chunks(new, PARTITION_CREATE_BATCH):
         _check_batch(glue.batch_create_partition(DatabaseName=database, TableName=name, PartitionInputList=chunk),
                      name, "create")
     metrics.partitions_created += len(new)
@@ -977,7 +969,7 @@ def _sync_partitions(glue, database: str, name: str, inferred: InferredTable, sc
             for values, entry in wanted.items()
             if values in existing and _signature(existing[values]) != _signature(entry)
         ]
-        for chunk in _chunks(changed, PARTITION_CREATE_BATCH):
+        for chunk in chunks(changed, PARTITION_CREATE_BATCH):
             _check_batch(glue.batch_update_partition(DatabaseName=database, TableName=name, Entries=chunk),
                          name, "update")
     if policy.delete_behavior == "DELETE_FROM_DATABASE":
@@ -985,7 +977,7 @@ def _sync_partitions(glue, database: str, name: str, inferred: InferredTable, sc
 
 
 def _delete_partitions(glue, database: str, name: str, values: list[list[str]]) -> None:
-    for chunk in _chunks([{"Values": v} for v in values], PARTITION_DELETE_BATCH):
+    for chunk in chunks([{"Values": v} for v in values], PARTITION_DELETE_BATCH):
         _check_batch(glue.batch_delete_partition(DatabaseName=database, TableName=name, PartitionsToDelete=chunk),
                      name, "delete")
 
@@ -1002,10 +994,6 @@ def _check_batch(response: dict, table: str, action: str) -> None:
 def _get_partitions(glue, database: str, name: str) -> list[dict]:
     pages = glue.get_paginator("get_partitions").paginate(DatabaseName=database, TableName=name)
     return [p for page in pages for p in page["Partitions"]]
-
-
-def _chunks(items: list, size: int) -> Iterable[list]:
-    return (items[i:i + size] for i in range(0, len(items), size))
 
 
 def _retire_vanished_tables(glue, database: str, produced: set[str], policy: Policy,

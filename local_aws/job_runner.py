@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from local_aws.hive import split_s3_uri
+
 log = logging.getLogger("local_aws.jobs")
 
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"}
@@ -33,11 +35,6 @@ ERROR_LOG_GROUP = "/aws-glue/jobs/error"
 LOG_FLUSH_SECONDS = 1.0
 # The last line of a Python traceback: "module.path.SomeError: message".
 PYTHON_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt))(?:: (.*))?$")
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.split("://", 1)[1].partition("/")
-    return bucket, key
 
 
 def glue_argv(job: dict[str, Any], run: dict[str, Any]) -> list[str]:
@@ -179,9 +176,10 @@ class JobRunProcess:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         s3 = self.client("s3")
         script_uri = self.job["Command"]["ScriptLocation"]
-        script = self.work_dir / Path(split_s3_uri(script_uri)[1]).name
         try:
-            s3.download_file(*split_s3_uri(script_uri), str(script))
+            bucket, key = split_s3_uri(script_uri)
+            script = self.work_dir / Path(key).name
+            s3.download_file(bucket, key, str(script))
         except Exception as exc:
             return {"JobRunState": "FAILED", "ErrorMessage": f"Script {script_uri} could not be read: {exc}"}
         argv = glue_argv(self.job, self.run)
