@@ -15,11 +15,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from moto.backends import get_backend
 
+from local_aws.actions import action
 from local_aws.errors import AWSError
 from local_aws.hive import split_s3_folder
 from local_aws.persistence import StateStore
@@ -57,11 +58,6 @@ class AthenaService:
 
             self._engine = AthenaEngine(self.client("glue"), self.client("s3"), self.cache_dir)
         return self._engine
-
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-        names = ["StartQueryExecution", "GetQueryExecution", "BatchGetQueryExecution", "ListQueryExecutions",
-                 "GetQueryResults", "StopQueryExecution"]
-        return {name: getattr(self, name) for name in names}
 
     def resume(self) -> None:
         if self.store is None:
@@ -102,6 +98,7 @@ class AthenaService:
         return location
 
     # --- API -------------------------------------------------------------------------------------------------
+    @action
     def StartQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
         sql = payload.get("QueryString") or ""
         if not sql.strip():
@@ -189,10 +186,12 @@ class AthenaService:
             raise AWSError("InvalidRequestException", f"QueryExecution {query_id} was not found")
         return execution
 
+    @action
     def GetQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             return {"QueryExecution": copy.deepcopy(self._execution(payload.get("QueryExecutionId", "")))}
 
+    @action
     def BatchGetQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
         ids = payload.get("QueryExecutionIds", [])
         with self._lock:
@@ -201,6 +200,7 @@ class AthenaService:
                    for i in ids if i not in self.executions]
         return {"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}
 
+    @action
     def ListQueryExecutions(self, payload: dict[str, Any]) -> dict[str, Any]:
         workgroup = payload.get("WorkGroup") or "primary"
         with self._lock:
@@ -211,6 +211,7 @@ class AthenaService:
         page = ids[start:start + size]
         return {"QueryExecutionIds": page, **({"NextToken": str(start + size)} if start + size < len(ids) else {})}
 
+    @action
     def GetQueryResults(self, payload: dict[str, Any]) -> dict[str, Any]:
         query_id = payload.get("QueryExecutionId", "")
         with self._lock:
@@ -239,6 +240,7 @@ class AthenaService:
             response["NextToken"] = str(start + size)
         return response
 
+    @action
     def StopQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
         query_id = payload.get("QueryExecutionId", "")
         with self._lock:

@@ -14,10 +14,11 @@ import statistics
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 
+from local_aws.actions import action
 from local_aws.errors import AWSError
 from local_aws.job_runner import JobRunProcess, TERMINAL_STATES
 from local_aws.persistence import StateStore
@@ -71,13 +72,6 @@ class GlueService:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
                             aws_access_key_id="local", aws_secret_access_key="local")
 
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-        names = ["CreateCrawler", "GetCrawler", "GetCrawlers", "BatchGetCrawlers", "ListCrawlers", "UpdateCrawler",
-                 "DeleteCrawler", "StartCrawler", "StopCrawler", "GetCrawlerMetrics", "CreateJob", "GetJob",
-                 "GetJobs", "BatchGetJobs", "ListJobs", "UpdateJob", "DeleteJob", "StartJobRun", "GetJobRun",
-                 "GetJobRuns", "BatchStopJobRun"]
-        return {name: getattr(self, name) for name in names}
-
     def _save(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         if self.store is not None:
             self.store.save_doc(kind, name, doc)
@@ -123,6 +117,7 @@ class GlueService:
     def _save_crawler(self, name: str) -> None:
         self._save("crawlers", name, {"crawler": self.crawlers[name], "metrics": self.crawler_metrics[name]})
 
+    @action
     def CreateCrawler(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("Name") or ""
         if not name:
@@ -146,6 +141,7 @@ class GlueService:
         self._tag(f"arn:aws:glue:{REGION}:{ACCOUNT}:crawler/{name}", payload.get("Tags"))
         return {}
 
+    @action
     def GetCrawler(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             return {"Crawler": self._crawler_view(self._crawler(payload.get("Name", "")))}
@@ -157,6 +153,7 @@ class GlueService:
         view.pop("_started", None)
         return view
 
+    @action
     def GetCrawlers(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             page, token = _page(sorted(self.crawlers), payload)
@@ -165,16 +162,19 @@ class GlueService:
             result["NextToken"] = token
         return result
 
+    @action
     def BatchGetCrawlers(self, payload: dict[str, Any]) -> dict[str, Any]:
         names = payload.get("CrawlerNames", [])
         with self._lock:
             return {"Crawlers": [self._crawler_view(self.crawlers[n]) for n in names if n in self.crawlers],
                     "CrawlersNotFound": [n for n in names if n not in self.crawlers]}
 
+    @action
     def ListCrawlers(self, payload: dict[str, Any]) -> dict[str, Any]:
         page, token = _page(sorted(self.crawlers), payload)
         return {"CrawlerNames": page, **({"NextToken": token} if token else {})}
 
+    @action
     def UpdateCrawler(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("Name", "")
         with self._lock:
@@ -189,6 +189,7 @@ class GlueService:
             self._save_crawler(name)
         return {}
 
+    @action
     def DeleteCrawler(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("Name", "")
         with self._lock:
@@ -198,6 +199,7 @@ class GlueService:
             self._delete("crawlers", name)
         return {}
 
+    @action
     def StartCrawler(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("Name", "")
         with self._lock:
@@ -210,6 +212,7 @@ class GlueService:
         threading.Thread(target=self._crawl, args=(name, cancel), name=f"crawl-{name}", daemon=True).start()
         return {}
 
+    @action
     def StopCrawler(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("Name", "")
         with self._lock:
@@ -257,6 +260,7 @@ class GlueService:
             self._save_crawler(name)
         log.info("Crawler %s finished: %s in %.2f s %s", name, status, elapsed, error or "")
 
+    @action
     def GetCrawlerMetrics(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             names = payload.get("CrawlerNameList") or sorted(self.crawlers)
@@ -279,6 +283,7 @@ class GlueService:
             raise _not_found("Job", name)
         return job
 
+    @action
     def CreateJob(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("Name") or ""
         if not name or not payload.get("Role") or not payload.get("Command"):
@@ -298,25 +303,30 @@ class GlueService:
         self._tag(f"arn:aws:glue:{REGION}:{ACCOUNT}:job/{name}", payload.get("Tags"))
         return {"Name": name}
 
+    @action
     def GetJob(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             return {"Job": copy.deepcopy(self._job(payload.get("JobName", "")))}
 
+    @action
     def GetJobs(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             page, token = _page(sorted(self.jobs), payload)
             return {"Jobs": [copy.deepcopy(self.jobs[n]) for n in page], **({"NextToken": token} if token else {})}
 
+    @action
     def BatchGetJobs(self, payload: dict[str, Any]) -> dict[str, Any]:
         names = payload.get("JobNames", [])
         with self._lock:
             return {"Jobs": [copy.deepcopy(self.jobs[n]) for n in names if n in self.jobs],
                     "JobsNotFound": [n for n in names if n not in self.jobs]}
 
+    @action
     def ListJobs(self, payload: dict[str, Any]) -> dict[str, Any]:
         page, token = _page(sorted(self.jobs), payload)
         return {"JobNames": page, **({"NextToken": token} if token else {})}
 
+    @action
     def UpdateJob(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("JobName", "")
         update = payload.get("JobUpdate") or {}
@@ -331,6 +341,7 @@ class GlueService:
             self._save("jobs", name, replaced)
         return {"JobName": name}
 
+    @action
     def DeleteJob(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("JobName", "")
         with self._lock:
@@ -338,6 +349,7 @@ class GlueService:
                 self._delete("jobs", name)
         return {"JobName": name}  # AWS answers the same whether or not the job existed
 
+    @action
     def StartJobRun(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("JobName", "")
         with self._lock:
@@ -379,6 +391,7 @@ class GlueService:
             raise AWSError("EntityNotFoundException", f"Job Run Id {run_id} not found for job {job_name}")
         return run
 
+    @action
     def GetJobRun(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._job(payload.get("JobName", ""))
@@ -387,6 +400,7 @@ class GlueService:
             run["ExecutionTime"] = int(time.time() - run["StartedOn"])
         return {"JobRun": run}
 
+    @action
     def GetJobRuns(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("JobName", "")
         with self._lock:
@@ -396,6 +410,7 @@ class GlueService:
             page, token = _page(runs, payload)
             return {"JobRuns": copy.deepcopy(page), **({"NextToken": token} if token else {})}
 
+    @action
     def BatchStopJobRun(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = payload.get("JobName", "")
         stopped, errors = [], []

@@ -21,6 +21,7 @@ from xml.etree import ElementTree
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from local_aws.actions import Handler, handlers
 from local_aws.errors import AWSError, json_error_body, xml_error_body
 from local_aws.keepalive import KeepAliveServer
 from local_aws.persistence import StateStore
@@ -34,8 +35,6 @@ HEALTH_PATH = "/_local_aws/health"
 TARGET_SERVICES = {"AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs"}
 READ_ACTION = re.compile(r"^(Get|List|Describe|Search|BatchGet|Filter|Test|Lookup)")
 CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _service_of(environ: dict[str, Any]) -> str | None:
@@ -210,7 +209,7 @@ class LocalAWS:
         glue = GlueService(self.endpoint, self.store, work_dir=work_dir)
         athena = AthenaService(self.endpoint, self.store, cache_dir=work_dir / "athena-cache")
         self.data_plane = [glue, athena]
-        return LocalAWSApp(self.store, {"glue": glue.handlers(), "athena": athena.handlers()})
+        return LocalAWSApp(self.store, {"glue": handlers(glue), "athena": handlers(athena)})
 
     def _work_dir(self) -> Path:
         """Job run mirrors and the Athena cache: inside the state dir, or a temporary one for a memory-only stack."""
