@@ -64,7 +64,7 @@ BUCKET = "bench-spark"
 JOB_FILE = REPO / "include" / "spark" / "clean_dataset.py"
 RUN_DATE = "2026-11-01"
 SEED = 20261101
-# As the local AWS stack's job runner starts the job (local_aws/job_runner.py): two cores, a 2 GiB driver.
+# As the local AWS stack's job runner starts the job (local_aws/glue/job_runner.py): two cores, a 2 GiB driver.
 SPARK_CONF = {
     "spark.master": "local[2]",
     "spark.ui.enabled": "false",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from local_aws.actions import action, handlers
 from local_aws.athena_api import AthenaService
-from local_aws.glue_api import GlueService
+from local_aws.glue.api import GlueService
 
 
 def test_handlers_are_the_marked_methods_bound_to_the_service():

@@ -27,7 +27,7 @@ from airflow.exceptions import AirflowException
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from botocore.exceptions import ClientError
 
-from local_aws.tests.test_glue import run_deferred, task_context
+from local_aws.tests.glue.test_api import run_deferred, task_context
 
 SUFFIX = uuid.uuid4().hex[:8]
 BUCKET = f"athenaapi-{SUFFIX}"

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from local_aws.crawler import (
+from local_aws.glue.crawler import (
     JSON_SERDE,
     LAZY_SIMPLE_SERDE,
     OPEN_CSV_SERDE,

@@ -20,7 +20,7 @@ import boto3
 
 from local_aws.actions import action
 from local_aws.errors import AWSError
-from local_aws.job_runner import JobRunProcess, TERMINAL_STATES
+from local_aws.glue.job_runner import JobRunProcess, TERMINAL_STATES
 from local_aws.persistence import StateStore
 
 log = logging.getLogger("local_aws.glue")
@@ -225,7 +225,7 @@ class GlueService:
         return {}
 
     def _crawl(self, name: str, cancel: threading.Event) -> None:
-        from local_aws.crawler import CrawlError, run_crawl  # heavy imports (pyarrow) only when crawling
+        from local_aws.glue.crawler import CrawlError, run_crawl  # heavy imports (pyarrow) only when crawling
 
         with self._lock:
             crawler = copy.deepcopy(self.crawlers[name])
