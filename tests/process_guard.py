@@ -9,6 +9,7 @@ pytest's descendants, also after it left its process group or session. Loaded by
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 
 import psutil
@@ -68,10 +69,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     global _checked
     left = stop_leftovers()
     _checked = True
+    _reap_zombies()
     if left:
         session.config.stash[LEFT_RUNNING] = left
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _reap_zombies() -> None:
+    """Reap the exited children: orphans re-parented to us (a Glue job's JVM after its script) would otherwise stay
+    zombies until we exit, and then go to an init that may never reap them. The tests are over: no Popen waits."""
+    for child in psutil.Process().children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.NoSuchProcess, ChildProcessError):
+            continue
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
