@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from local_aws.glue.crawler import (
+from local_aws.glue.crawler import CrawlError, CrawlMetrics, run_crawl
+from local_aws.glue.crawler.discovery import glob_to_regex, is_excluded
+from local_aws.hive import (
     JSON_SERDE,
     LAZY_SIMPLE_SERDE,
     OPEN_CSV_SERDE,
@@ -22,11 +24,6 @@ from local_aws.glue.crawler import (
     PARQUET_SERDE,
     TEXT_INPUT,
     TEXT_OUTPUT,
-    CrawlError,
-    CrawlMetrics,
-    _glob_to_regex,
-    _is_excluded,
-    run_crawl,
 )
 
 CRAWLER = "crawlertest-crawler"
@@ -380,7 +377,7 @@ def test_exclusions_and_mixed_formats(s3, glue, bucket, database):
     ("a\\*b", "axb", False),
 ])
 def test_exclusion_glob_semantics(pattern, path, excluded):
-    assert _is_excluded(path, [_glob_to_regex(pattern)]) is excluded
+    assert is_excluded(path, [glob_to_regex(pattern)]) is excluded
 
 
 def test_empty_include_path_creates_nothing(s3, glue, bucket, database):
