@@ -202,7 +202,7 @@ class LocalAWS:
 
     def build_app(self) -> LocalAWSApp:
         # Imported here so that a plain `import local_aws` stays light (no Spark, no DuckDB).
-        from local_aws.athena_api import AthenaService
+        from local_aws.athena.api import AthenaService
         from local_aws.glue.api import GlueService
 
         work_dir = self._work_dir()

@@ -191,7 +191,7 @@ def bench_startup(res: Resources) -> tuple[dict[str, Any], StackProcess]:
         log(f"startup {index + 1}: {seconds:.2f} s (LocalAWS.start {in_process[-1]:.2f} s)")
     import_probe = subprocess.run(
         [sys.executable, "-c", "import time; t = time.perf_counter(); import local_aws.server, local_aws.glue.api, "
-         "local_aws.athena_api; print(time.perf_counter() - t)"],
+         "local_aws.athena.api; print(time.perf_counter() - t)"],
         cwd=REPO, capture_output=True, text=True, check=True)
     return {"runs": totals, "median": median(totals), "start_call": median(in_process),
             "imports": float(import_probe.stdout.strip())}, stack

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from local_aws.actions import action, handlers
-from local_aws.athena_api import AthenaService
+from local_aws.athena.api import AthenaService
 from local_aws.glue.api import GlueService
 
 

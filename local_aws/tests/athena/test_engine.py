@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from local_aws.athena_engine import AthenaEngine, AthenaQueryError, ColumnInfo
+from local_aws.athena.engine import AthenaEngine, AthenaQueryError, ColumnInfo
 
 SUFFIX = uuid.uuid4().hex[:8]
 DB = f"athena_engine_{SUFFIX}"

@@ -1,7 +1,7 @@
 """Athena query executions that really answer, behind the Athena API.
 
 A query moves QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED on a small worker pool; the SQL runs on the
-embedded engine (local_aws.athena_engine). Results are written where Athena writes them
+embedded engine (local_aws.athena.engine). Results are written where Athena writes them
 (<output>/<QueryExecutionId>.csv and .csv.metadata) and paged by GetQueryResults like Athena pages them.
 Workgroups stay in moto; their output location is read from there.
 """
@@ -54,7 +54,7 @@ class AthenaService:
     @property
     def engine(self):
         if self._engine is None:  # DuckDB and sqlglot load on the first query, not at start-up
-            from local_aws.athena_engine import AthenaEngine
+            from local_aws.athena.engine import AthenaEngine
 
             self._engine = AthenaEngine(self.client("glue"), self.client("s3"), self.cache_dir)
         return self._engine
@@ -123,7 +123,7 @@ class AthenaService:
         return {"QueryExecutionId": query_id}
 
     def _run(self, query_id: str, output: str) -> None:
-        from local_aws.athena_engine import AthenaQueryError
+        from local_aws.athena.engine import AthenaQueryError
 
         with self._lock:
             execution = self.executions[query_id]

@@ -1,0 +1,1 @@
+"""Athena: query executions that really answer, on an embedded engine over the Glue catalog and S3."""
