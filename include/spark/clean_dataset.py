@@ -16,7 +16,8 @@ Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` 
 ``--dataset_config``  JSON: format, reader options, null tokens, keys, order_by, schema (name, source, type,
                       nullable, formats), locale (decimal, thousands, true_values, false_values), time_zone,
                       rules ({column: {required, min, max, allowed, regex}}), schema_evolution (add, ignore,
-                      fail), flatten_separator; as ``Dataset.job_config()`` in plugins/indata_ops/config.py.
+                      fail), flatten_separator, rounding (reject, half_up); as ``Dataset.job_config()`` in
+                      plugins/indata_ops/config.py.
 
 On Glue, the arguments come from ``awsglue.utils.getResolvedOptions`` and the session from a ``GlueContext``,
 with ``job.init`` before the work and ``job.commit`` only after it succeeded. Elsewhere (the local stack, tests,
@@ -39,9 +40,11 @@ Outputs, all replaced as a whole on a rerun of the same date and never touching 
 * Glue table ``<clean_database>.<dataset>`` (Parquet, partitioned by ``dt``) and its partition ``dt=<run_date>``.
   The table keeps columns of earlier dates that this run lacks; the partition lists this run's columns.
 * ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
-  "key_duplicates", "rejects_by_reason", "columns", "schema_changes"}`` with ``input == clean + rejected +
-  duplicates`` and ``duplicates == exact_duplicates + key_duplicates``, checked before anything is written.
-  ``schema_changes`` lists the columns ``added`` or ``ignored`` under schema_evolution and those ``retyped``.
+  "key_duplicates", "rejects_by_reason", "columns", "schema_changes", "rounded", "rounded_by_column"}`` with
+  ``input == clean + rejected + duplicates`` and ``duplicates == exact_duplicates + key_duplicates``, checked
+  before anything is written. ``schema_changes`` lists the columns ``added`` or ``ignored`` under
+  schema_evolution and those ``retyped``; ``rounded`` counts the clean rows' values rounded under rounding
+  half_up (``rounded_by_column``: per column, columns with none left out).
 
 Every input row is exactly one of clean, rejected or duplicate, decided in this order (the rules of
 include/sample_data/README.md):
@@ -50,8 +53,9 @@ include/sample_data/README.md):
    first seen (by source file, then position in the file); the copies are ``exact_duplicates``, valid or not.
 2. Rejects, with the first failed check as the reason: ``malformed_record`` (the reader could not split the
    record into the header's columns), ``missing:<column>`` (NULL in a non-nullable or key column),
-   ``unparseable:<column>`` (a value that does not parse as the column's type), then
-   ``rule:<column>:<kind>`` (a configured rule broken: required, range, allowed, regex).
+   ``out_of_range:<column>`` (a value beyond what the column's type holds), ``unparseable:<column>`` (a value
+   that does not parse as the column's type), ``precision:<column>`` (a value with digits the type would drop),
+   then ``rule:<column>:<kind>`` (a configured rule broken: required, range, allowed, regex).
 3. Key duplicates: among the rows left, rows sharing the keys keep the latest by ``order_by`` (ties: the later
    row in the export) or else the first seen; the others are ``key_duplicates``.
 
@@ -70,7 +74,18 @@ Timestamps without an offset are read in ``time_zone`` (default UTC) and stored 
 Values are trimmed and null tokens become NULL (ignoring case). Numbers take the locale's decimal mark and
 optional thousands separator (groups of three digits only) and must otherwise be plain: ``-?\\d+`` for integers,
 ``-?\\d+(\\.\\d+)?`` for decimals and doubles. Booleans are the locale's ``true_values``/``false_values``
-(ignoring case), or a built-in Spanish/English list when the config gives none.
+(ignoring case), or a built-in Spanish/English list when the config gives none. A timestamp column without
+formats takes ISO values only (a day alone is midnight).
+
+No value is changed silently (Spark 3.5's casts round, truncate, wrap or saturate without a word):
+``out_of_range`` for an int/bigint/decimal overflow (a typed long into int would wrap, a double saturate), a
+number longer than 400 characters, a double that would be Infinity or 0, a date or timestamp outside years
+1-9999; ``precision`` for decimals beyond a decimal column's scale (unless ``rounding`` is half_up: then rounded
+half up, as Spark's cast rounds, and counted), a typed fraction into an integer column (as text, ``1.5`` is
+no integer: unparseable), sub-microsecond digits, a typed timestamp with a time of day into a date column.
+Lossless and accepted: trailing zeros past the scale, a date into a timestamp (midnight UTC), anything into
+string. A double is the nearest double to the number written (about 16 significant digits), as its type
+promises. A typed number into boolean must be 0 or 1.
 """
 from __future__ import annotations
 
@@ -117,14 +132,21 @@ CORRUPT_RECORD = "__corrupt_record"
 RAW_VALUES = "__raw"
 REASONS = "__reasons"
 OUTCOME = "__outcome"
+ROUNDED_COLUMNS = "__rounded"  # names of the columns whose value was rounded (rounding: half_up only)
 SOURCE_NAME = "source"  # column metadata key: the field's name in the source
-INTERNAL_COLUMNS = frozenset({ROW_ID, SOURCE_FILE, CORRUPT_RECORD, RAW_VALUES, REASONS, OUTCOME})
+INTERNAL_COLUMNS = frozenset({ROW_ID, SOURCE_FILE, CORRUPT_RECORD, RAW_VALUES, REASONS, OUTCOME, ROUNDED_COLUMNS})
 
 CLEAN, REJECTED = "clean", "rejected"
 EXACT_DUPLICATE, KEY_DUPLICATE = "exact_duplicate", "key_duplicate"
 MALFORMED_RECORD = "malformed_record"
 MISSING, UNPARSEABLE = "missing", "unparseable"  # reasons "missing:<column>", "unparseable:<column>"
 RULE = "rule"  # reasons "rule:<column>:<kind>", kind one of RULE_KINDS
+# A value is never changed silently. "out_of_range:<column>": beyond what the type holds (an integer or decimal
+# overflow, a double that would be Infinity or 0, a year outside 1-9999). "precision:<column>": digits the type
+# would drop (decimals beyond the scale, a fraction into an integer, sub-microsecond digits, a time of day into
+# a date). ROUNDED is no reason: under rounding half_up, decimals beyond the scale are rounded and counted.
+OUT_OF_RANGE, PRECISION, ROUNDED = "out_of_range", "precision", "rounded"
+ROUNDING = ("reject", "half_up")
 RULE_KINDS = ("required", "range", "allowed", "regex")
 # What to do with a source column that the schema (or, without one, the clean table) does not have.
 SCHEMA_EVOLUTION = ("add", "ignore", "fail")
@@ -138,6 +160,13 @@ FALSE_TOKENS = ("no", "n", "false", "0", "falso")
 TRIMMED_CHARACTERS = " \t\n\x0b\x0c\r\u00a0\ufeff"
 # Strict ISO day when a date column lists no formats: Spark's plain cast would also accept "2026" or "2026-11".
 ISO_DATE_FORMAT = "yyyy-MM-dd"
+# Strict ISO timestamp (a day alone is midnight) when a timestamp column lists no formats: Spark's cast also
+# takes "2026", "2026-11", a time alone (today's date: not idempotent) and zone names (converted twice).
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?))?)?$"
+# A fraction of a second with a non-zero digit past the sixth: Spark keeps microseconds and drops the rest.
+SUB_MICROSECOND = r":\d{2}[.,]\d{6}0*[1-9]"
+# The years every reader of the clean table takes (Athena, Hive, Python's datetime); Spark also takes 0 and 10000+.
+FIRST_DAY, LAST_DAY = "0001-01-01", "9999-12-31"
 
 SIMPLE_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(),
@@ -295,6 +324,8 @@ class DatasetConfig:
     rules: tuple[ColumnRule, ...] = ()
     schema_evolution: str = "add"
     flatten_separator: str = "_"
+    # Decimals beyond a decimal column's scale: reject them (precision:<column>) or round them half up.
+    rounding: str = "reject"
 
     def __post_init__(self) -> None:
         # Fail on a bad config before any data is read.
@@ -313,8 +344,15 @@ class DatasetConfig:
             raise ValueError(
                 f"dataset_config reader.layout must be auto, lines or array, got {self.reader['layout']!r}"
             )
+        if self.rounding not in ROUNDING:
+            raise ValueError(f"dataset_config rounding must be reject or half_up, got {self.rounding!r}")
         for column in self.schema:
             spark_type(column.type)
+            for fmt in column.formats if column.type == "timestamp" else ():
+                # Sub-microsecond digits are found after the seconds; elsewhere Spark would drop them unseen.
+                if re.search(r"S{7,}", fmt) and not re.search(r"ss[.,]S{7,}", fmt):
+                    raise ValueError(f"dataset_config column {column.name}: format {fmt!r} reads digits past "
+                                     "microseconds; they must follow the seconds (ss.SSSSSSSSS)")
         for what, values in (
             ("names", [c.name for c in self.schema]),
             ("sources", [c.source for c in self.schema if c.names_its_source]),
@@ -367,6 +405,7 @@ class DatasetConfig:
             rules=tuple(ColumnRule.from_mapping(column, rule) for column, rule in (raw.get("rules") or {}).items()),
             schema_evolution=raw.get("schema_evolution") or "add",
             flatten_separator=raw.get("flatten_separator") or "_",
+            rounding=raw.get("rounding") or "reject",
         )
 
 
@@ -567,32 +606,39 @@ def _delocalized(value: Column, locale: Locale) -> Column:
     return F.translate(value, locale.decimal, ".")
 
 
+def _number_shape(value: Column, spec: ColumnSpec, locale: Locale) -> Column | None:
+    """True when the text is a number as the locale writes it, for a number column; None for other types."""
+    integer_pattern, decimal_pattern = _number_patterns(locale)
+    if spec.type in ("int", "bigint"):
+        return value.rlike(f"^{integer_pattern}$")
+    if spec.type == "double" or spec.type.startswith("decimal"):
+        return value.rlike(f"^{decimal_pattern}$")
+    return None
+
+
 def parse_string(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
     """Parse a trimmed string as ``spec.type``; NULL when the value does not parse (a try-cast).
 
     Spark 3.5's non-ANSI cast is too lenient for a gate ("12.5" -> 12 as int, "1d" -> 1.0 as double), so numbers
-    must first match the locale's pattern; the cast then only yields NULL on overflow.
+    must first match the locale's pattern; the cast then only yields NULL on overflow (which ``value_change``
+    tells apart). What the cast would change without a NULL is ``value_change``'s business too.
     """
-    integer_pattern, decimal_pattern = _number_patterns(locale)
-    if spec.type in ("int", "bigint"):
-        looks_valid = value.rlike(f"^{integer_pattern}$")
-    elif spec.type == "double" or spec.type.startswith("decimal"):
-        looks_valid = value.rlike(f"^{decimal_pattern}$")
-    elif spec.type == "boolean":
+    looks_valid = _number_shape(value, spec, locale)
+    if looks_valid is not None:
+        # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type.
+        is_short = F.length(value) <= MAX_NUMBER_LENGTH
+        return F.when(looks_valid & is_short, _delocalized(value, locale).cast(spec.data_type))
+    if spec.type == "boolean":
         lowered = F.lower(value)
         is_true = lowered.isin(list(_folded(locale.true_values)))
         is_false = lowered.isin(list(_folded(locale.false_values)))
         return F.when(is_true, True).when(is_false, False)
-    elif spec.type == "date":
+    if spec.type == "date":
         # With timeParserPolicy=CORRECTED a value that does not match a format is NULL, so the first match wins.
         return F.coalesce(*[F.to_date(value, fmt) for fmt in spec.formats or (ISO_DATE_FORMAT,)])
-    elif spec.type == "timestamp":
+    if spec.type == "timestamp":
         return _parse_timestamp(value, spec.formats, locale.time_zone)
-    else:
-        return value.cast(spec.data_type)
-    # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type.
-    is_short = F.length(value) <= MAX_NUMBER_LENGTH
-    return F.when(looks_valid & is_short, _delocalized(value, locale).cast(spec.data_type))
+    return value.cast(spec.data_type)
 
 
 def _names_a_zone(pattern: str) -> bool:
@@ -609,10 +655,83 @@ def _parse_timestamp(value: Column, formats: Sequence[str], time_zone: str) -> C
     if not formats:
         # Spark's cast takes ISO values with or without an offset ("...T10:00:00+01:00", "...10:00:00Z").
         has_offset = value.rlike(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$")
-        cast = value.cast(T.TimestampType())
+        cast = F.when(value.rlike(ISO_TIMESTAMP), value.cast(T.TimestampType()))
         return F.when(has_offset, cast).otherwise(from_local(cast))
     parsed = [F.to_timestamp(value, fmt) for fmt in formats]
     return F.coalesce(*[p if _names_a_zone(fmt) else from_local(p) for p, fmt in zip(parsed, formats)])
+
+
+def _out_of_years(value: Column, data_type: T.DataType) -> Column | None:
+    """True for a date or timestamp outside years 1-9999 (UTC); None for other types."""
+    if not isinstance(data_type, (T.DateType, T.TimestampType, T.TimestampNTZType)):
+        return None
+    # A timestamp compares with a date as with its midnight; the literals are folded into constants.
+    first_day = F.lit(FIRST_DAY).cast(T.DateType())
+    day_after_last = F.date_add(F.lit(LAST_DAY).cast(T.DateType()), 1)
+    return (value < first_day) | (value >= day_after_last)
+
+
+def _change(rules: Sequence[tuple[Column | None, str]]) -> Column | None:
+    """The first kind of change whose condition holds (NULL: none); None when no condition applies."""
+    rules = [(condition, kind) for condition, kind in rules if condition is not None]
+    if not rules:
+        return None
+    change = F.when(rules[0][0], F.lit(rules[0][1]))
+    for condition, kind in rules[1:]:
+        change = change.when(condition, F.lit(kind))
+    return change
+
+
+def text_change(value: Column, parsed: Column, spec: ColumnSpec, locale: Locale, rounding: str) -> Column | None:
+    """How parsing the text ``value`` into ``parsed`` would change it: ``out_of_range``, ``precision``,
+    ``rounded`` (decimals beyond the scale under rounding half_up) or NULL; None when the type cannot change it.
+
+    Only cheap checks run on every value: the conditions are tried in order and mostly fail at their first test.
+    """
+    data_type = spec.data_type
+    looks_valid = _number_shape(value, spec, locale)
+    # A number as the locale writes it that the cast turned into NULL overflowed the type (or was too long).
+    overflow = parsed.isNull() & looks_valid if looks_valid is not None else None
+    if isinstance(data_type, T.DecimalType):
+        mark = F.instr(value, locale.decimal)
+        beyond_scale = (mark > 0) & (F.length(value) - mark > data_type.scale) & value.rlike(
+            f"{re.escape(locale.decimal)}\\d{{{data_type.scale}}}0*[1-9]")
+        return _change([(overflow, OUT_OF_RANGE), (beyond_scale, ROUNDED if rounding == "half_up" else PRECISION)])
+    if isinstance(data_type, T.DoubleType):
+        # Beyond +-1.8e308 the cast gives Infinity; below 4.9e-324 a number that is not zero gives 0.
+        zero_written_otherwise = F.translate(value, f"-0{locale.decimal}{locale.thousands or ''}", "") != ""
+        lost = (F.abs(parsed) == float("inf")) | ((parsed == 0) & zero_written_otherwise)
+        return _change([(overflow, OUT_OF_RANGE), (lost, OUT_OF_RANGE)])
+    if isinstance(data_type, T.TimestampType):
+        sub_microsecond = None
+        if not spec.formats or any(re.search(r"S{7,}", fmt) for fmt in spec.formats):
+            sub_microsecond = parsed.isNotNull() & value.rlike(SUB_MICROSECOND)
+        return _change([(_out_of_years(parsed, data_type), OUT_OF_RANGE), (sub_microsecond, PRECISION)])
+    return _change([(overflow, OUT_OF_RANGE), (_out_of_years(parsed, data_type), OUT_OF_RANGE)])
+
+
+def cast_change(
+    source: Column, source_type: T.DataType, cast: Column, data_type: T.DataType, rounding: str
+) -> Column | None:
+    """How Spark's cast of a typed (Parquet) value would change it, as ``text_change`` says; None when it cannot.
+
+    Lossless and not checked: anything into string, a date into a timestamp (midnight UTC), a number into double
+    (the nearest double, as parsing text gives). Otherwise the cast must come back to the source value: an
+    integer overflow wraps and a double into an integer saturates or truncates without a NULL.
+    """
+    if isinstance(data_type, (T.StringType, T.DoubleType)):
+        return None
+    overflow = source.isNotNull() & cast.isNull()
+    if isinstance(data_type, (T.IntegerType, T.LongType)) and isinstance(source_type, NUMERIC_TYPES):
+        limit = 1 << (31 if isinstance(data_type, T.IntegerType) else 63)
+        # Bounds of the source's own kind: a double compared with a bigint literal would round the bound. NaN is
+        # greater than any number in Spark, so it is out of range too.
+        low, high = (float(-limit), float(limit)) if isinstance(source_type, (T.FloatType, T.DoubleType)) else (
+            Decimal(-limit), Decimal(limit))
+        overflow = (source < F.lit(low)) | (source >= F.lit(high))
+    changed = cast.cast(source_type) != source
+    lost = ROUNDED if isinstance(data_type, T.DecimalType) and rounding == "half_up" else PRECISION
+    return _change([(overflow, OUT_OF_RANGE), (_out_of_years(cast, data_type), OUT_OF_RANGE), (changed, lost)])
 
 
 def _typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale) -> Column:
@@ -622,8 +741,25 @@ def _typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale) -> Column:
         return column
     if isinstance(source_type, T.StringType):
         return parse_string(column, spec, locale)
+    if isinstance(spec.data_type, T.BooleanType) and isinstance(source_type, NUMERIC_TYPES):
+        # Spark makes any non-zero number true; only 1 and 0 are booleans, anything else is unparseable.
+        return F.when(column.isin(0, 1), column.cast(T.BooleanType()))
     # Typed sources (Parquet): Spark's cast gives NULL where it cannot convert, which is caught as unparseable.
     return column.cast(spec.data_type)
+
+
+def value_change(
+    source_type: T.DataType, spec: ColumnSpec, locale: Locale, rounding: str, source: Column, typed: Column
+) -> Column | None:
+    """How ``_typed_value`` changed ``source`` into ``typed`` (``text_change``, ``cast_change``); None when the
+    column's value cannot change."""
+    if source_type == spec.data_type:
+        return _change([(_out_of_years(typed, source_type), OUT_OF_RANGE)])
+    if isinstance(source_type, T.StringType):
+        return text_change(source, typed, spec, locale, rounding)
+    if isinstance(spec.data_type, T.BooleanType) and isinstance(source_type, NUMERIC_TYPES):
+        return None
+    return cast_change(source, source_type, typed, spec.data_type, rounding)
 
 
 REASON_TYPE = T.StructType([T.StructField("reason", T.StringType(), False), T.StructField("column", T.StringType())])
@@ -633,11 +769,12 @@ def _reason(reason: str, column: str | None) -> Column:
     return F.struct(F.lit(reason).alias("reason"), F.lit(column).cast("string").alias("column"))
 
 
-def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale) -> DataFrame:
+def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale, rounding: str = "reject") -> DataFrame:
     """Cast the schema's columns and record why a row cannot be kept.
 
     Output: the schema's columns (typed, in schema order), then the source's other columns unchanged, the
-    bookkeeping columns, and ``__reasons``: an array of ``{reason, column}``, empty for a good row.
+    bookkeeping columns, and ``__reasons``: an array of ``{reason, column}``, empty for a good row. With
+    ``rounding`` half_up, also ``__rounded``: the names of the decimal columns whose value was rounded.
     """
     names = data_columns(df)
     missing = [spec.name for spec in schema if spec.name not in names]
@@ -646,15 +783,31 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale) ->
 
     schema_names = {spec.name for spec in schema}
     others = [F.col(name) for name in df.columns if name not in schema_names]
-    # Parse in one projection and judge in the next, so a value is parsed once, not again for its reason (Spark
-    # does not share a subexpression that only a CASE branch evaluates). ``__has_value_<i>``: the string was
-    # not NULL before parsing.
+    # Parse in one projection, tell how parsing changed each value in the next (from the value as read, kept as
+    # ``__input_<i>``, and the parsed one), and judge in the last: each value is parsed once and each change
+    # computed once, not again for every reason that reads it (Spark does not share a subexpression that only a
+    # CASE branch evaluates). ``__has_value_<i>``: the value was not NULL before parsing.
     has_value = {spec.name: f"__has_value_{position}" for position, spec in enumerate(schema)}
+    inputs = {spec.name: f"__input_{position}" for position, spec in enumerate(schema)}
+    change_names = {spec.name: f"__change_{position}" for position, spec in enumerate(schema)}
+    changes = {
+        spec.name: value_change(df.schema[spec.name].dataType, spec, locale, rounding, F.col(inputs[spec.name]),
+                                F.col(spec.name))
+        for spec in schema
+    }
+    changes = {name: change for name, change in changes.items() if change is not None}
     parsed = df.select(
         *[_typed_value(df, spec, locale).alias(spec.name) for spec in schema],
         *others,
         *[F.col(spec.name).isNotNull().alias(has_value[spec.name]) for spec in schema],
+        *[F.col(name).alias(inputs[name]) for name in changes],
+    ).select(
+        *[F.col(spec.name) for spec in schema],
+        *others,
+        *[F.col(has_value[spec.name]) for spec in schema],
+        *[change.alias(change_names[name]) for name, change in changes.items()],
     )
+    change = {name: change_names[name] for name in changes}
 
     reasons = []
     if CORRUPT_RECORD in df.columns:
@@ -663,24 +816,33 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale) ->
     for spec in schema:
         is_missing_required = ~F.col(has_value[spec.name]) & F.lit(not spec.nullable)
         is_unparseable = F.col(has_value[spec.name]) & F.col(spec.name).isNull()
-        reasons.append(
-            F.when(is_missing_required, _reason(f"{MISSING}:{spec.name}", spec.name)).when(
-                is_unparseable, _reason(f"{UNPARSEABLE}:{spec.name}", spec.name)
-            )
-        )
-    return parsed.select(*[F.col(spec.name) for spec in schema], *others, _present(reasons).alias(REASONS))
+        reason = F.when(is_missing_required, _reason(f"{MISSING}:{spec.name}", spec.name))
+        if spec.name in change:
+            # Before unparseable: an overflow is a NULL cast too.
+            reason = reason.when(F.col(change[spec.name]) == OUT_OF_RANGE,
+                                 _reason(f"{OUT_OF_RANGE}:{spec.name}", spec.name))
+        reason = reason.when(is_unparseable, _reason(f"{UNPARSEABLE}:{spec.name}", spec.name))
+        if spec.name in change:
+            reason = reason.when(F.col(change[spec.name]) == PRECISION, _reason(f"{PRECISION}:{spec.name}", spec.name))
+        reasons.append(reason)
+    rounded = []
+    if rounding == "half_up":
+        rounded_names = [F.when(F.col(change[spec.name]) == ROUNDED, F.lit(spec.name)) for spec in schema
+                         if spec.name in change and isinstance(spec.data_type, T.DecimalType)]
+        rounded = [_present(rounded_names, T.StringType()).alias(ROUNDED_COLUMNS)]
+    return parsed.select(*[F.col(spec.name) for spec in schema], *others, _present(reasons).alias(REASONS), *rounded)
 
 
-def _present(reasons: Sequence[Column]) -> Column:
-    """The non-NULL ``reasons``, in order, as an array.
+def _present(values: Sequence[Column], element_type: T.DataType = REASON_TYPE) -> Column:
+    """The non-NULL ``values``, in order, as an array.
 
     Not ``F.filter``: a higher-order function is interpreted and takes the projection holding it out of
     whole-stage code generation; ``concat`` of zero- or one-element arrays is compiled.
     """
-    no_reason = F.array().cast(T.ArrayType(REASON_TYPE))
-    if not reasons:
-        return no_reason
-    return F.concat(*[F.when(reason.isNotNull(), F.array(reason)).otherwise(no_reason) for reason in reasons])
+    none = F.array().cast(T.ArrayType(element_type))
+    if not values:
+        return none
+    return F.concat(*[F.when(value.isNotNull(), F.array(value)).otherwise(none) for value in values])
 
 
 def _candidate_types(known: str | None) -> tuple[str, ...]:
@@ -746,10 +908,20 @@ def _rule_literal(value: Any, data_type: T.DataType, where: str, time_zone: str 
     data's are read); raise when it cannot be one."""
     text = str(value).lower() if isinstance(value, bool) else str(value)
     try:
+        # The cast below must not change the value either: a bound that overflowed would never fire, and one
+        # rounded to the column's scale would move.
         if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
-            int(text)
+            bits = {T.ByteType: 8, T.ShortType: 16, T.IntegerType: 32, T.LongType: 64}[type(data_type)]
+            if not -(1 << bits - 1) <= int(text) < 1 << bits - 1:
+                raise ValueError(text)
+        elif isinstance(data_type, T.DecimalType):
+            number = Decimal(text)
+            if number != number.quantize(Decimal(1).scaleb(-data_type.scale)) or \
+                    abs(number) >= 10 ** (data_type.precision - data_type.scale):
+                raise ValueError(text)
         elif isinstance(data_type, NUMERIC_TYPES):
-            Decimal(text)
+            if not Decimal(text).is_finite() or abs(float(text)) == float("inf"):
+                raise ValueError(text)
         elif isinstance(data_type, T.DateType):
             datetime.date.fromisoformat(text)
         elif isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
@@ -900,7 +1072,8 @@ def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, st
         ]
     else:
         schema = infer_schema(cleaned, config.locale, config.keys, known_types=catalog)
-    typed = apply_rules(apply_schema(cleaned, schema, config.locale), config.rules, config.locale.time_zone)
+    typed = apply_schema(cleaned, schema, config.locale, config.rounding)
+    typed = apply_rules(typed, config.rules, config.locale.time_zone)
     return mark_outcomes(typed, config.keys, config.order_by)
 
 
@@ -945,6 +1118,12 @@ class Counts:
     columns: list[str]
     # Columns "added" or "ignored" under schema_evolution, and "retyped" to the schema's type in the clean table.
     schema_changes: dict[str, list[str]] = field(default_factory=dict)
+    # Clean values rounded to their column's scale (rounding: half_up), per column.
+    rounded_by_column: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rounded(self) -> int:
+        return sum(self.rounded_by_column.values())
 
     @property
     def duplicates(self) -> int:
@@ -964,6 +1143,7 @@ class Counts:
             f"clean_dataset {self.dataset} dt={self.run_date}: input={self.input} clean={self.clean} "
             f"rejected={self.rejected} duplicates={self.duplicates} (exact={self.exact_duplicates} "
             f"key={self.key_duplicates})" + (f" rejects: {reasons}" if reasons else "")
+            + (f" rounded={self.rounded}" if self.rounded else "")
         )
 
 
@@ -973,12 +1153,20 @@ def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_dat
     # One pass for both: the first reason of a rejected row is its reject_reason; other outcomes have none.
     is_rejected = F.col(OUTCOME) == REJECTED
     first_reason = F.when(is_rejected, F.element_at(F.col(REASONS), 1)["reason"]).alias("reason")
+    # Rounded values in the same pass; only clean rows' count, as only they are published.
+    roundable = [f.name for f in classified.schema.fields if isinstance(f.dataType, T.DecimalType)
+                 and f.name not in INTERNAL_COLUMNS] if ROUNDED_COLUMNS in classified.columns else []
+    rounded_sums = [F.sum(F.array_contains(ROUNDED_COLUMNS, name).cast("long")).alias(f"__rounded_{i}")
+                    for i, name in enumerate(roundable)]
     by_outcome: dict[str, int] = {}
     by_reason: dict[str, int] = {}
-    for row in classified.groupBy(OUTCOME, first_reason).count().collect():
+    rounded: dict[str, int] = {}
+    for row in classified.groupBy(OUTCOME, first_reason).agg(F.count(F.lit(1)).alias("count"), *rounded_sums).collect():
         by_outcome[row[OUTCOME]] = by_outcome.get(row[OUTCOME], 0) + row["count"]
         if row["reason"] is not None:
             by_reason[row["reason"]] = row["count"]
+        if row[OUTCOME] == CLEAN:
+            rounded = {name: row[f"__rounded_{i}"] for i, name in enumerate(roundable) if row[f"__rounded_{i}"]}
     return Counts(
         dataset=dataset,
         run_date=run_date,
@@ -989,6 +1177,7 @@ def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_dat
         key_duplicates=by_outcome.get(KEY_DUPLICATE, 0),
         rejects_by_reason=by_reason,
         columns=data_columns(classified),
+        rounded_by_column=rounded,
     )
 
 
@@ -1003,6 +1192,10 @@ def configure_session(spark: SparkSession) -> None:
     spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
     # Timestamps without a zone are read as UTC, whatever the host's zone.
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # Dates before 1582-10-15 and timestamps before 1900 are written as they are (proleptic Gregorian, as Athena
+    # reads them). Spark's default fails the write on them; LEGACY would shift them to the Julian calendar.
+    for mode in ("datetimeRebaseModeInWrite", "int96RebaseModeInWrite"):
+        spark.conf.set(f"spark.sql.parquet.{mode}", "CORRECTED")
     # No _SUCCESS objects in the partitions: the backup manifest is the commit marker, not Hadoop's.
     spark.conf.set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
 
@@ -1390,6 +1583,8 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "rejects_by_reason": counts.rejects_by_reason,
             "columns": counts.columns,
             "schema_changes": counts.schema_changes,
+            "rounded": counts.rounded,
+            "rounded_by_column": counts.rounded_by_column,
         },
         ensure_ascii=False,
         indent=2,
