@@ -91,7 +91,32 @@ def parquet_junk(folder: Path) -> None:
     (folder / "x_truncada.parquet").write_bytes(b"PAR1" + bytes(range(200)))
 
 
-GENERATORS = {f.__name__: f for f in (binary_junk, huge_field, parquet_nested, parquet_junk)}
+def parquet_typed_casts(folder: Path) -> None:
+    utc = dt.timezone.utc
+    midnight, morning = dt.datetime(2026, 11, 1, tzinfo=utc), dt.datetime(2026, 11, 1, 10, 30, tzinfo=utc)
+    # One defect per row after the first; the last row is clean at the types' lower bounds.
+    rows = [
+        (1, 5, 2.0, "1.2300", midnight),
+        (2, 3_000_000_000, 1.0, "1", midnight),  # a long Spark would wrap to -1294967296
+        (3, 1, 1.5, "1", midnight),  # a fraction Spark would truncate to 1
+        (4, 1, float("nan"), "1", midnight),  # NaN, which Spark would make 0
+        (5, 1, 1.0, "1.2345", midnight),  # four decimals Spark would round to 1.23
+        (6, 1, 1.0, "123456789012.0000", midnight),  # twelve integer digits in decimal(12,2)
+        (7, 1, 1.0, "1", morning),  # a time of day Spark would drop
+        (8, -(2**31), -3.0, "-0.0100", dt.datetime(2026, 11, 2, tzinfo=utc)),
+    ]
+    ids, unidades, cantidades, importes, fechas = zip(*rows)
+    table = pa.table({
+        "id": pa.array(ids, pa.int64()),
+        "unidades": pa.array(unidades, pa.int64()),
+        "cantidad": pa.array(cantidades, pa.float64()),
+        "importe": pa.array([Decimal(v) for v in importes], pa.decimal128(20, 4)),
+        "fecha": pa.array(fechas, pa.timestamp("us", tz="UTC")),
+    })
+    pq.write_table(table, folder / "stock.parquet")
+
+
+GENERATORS = {f.__name__: f for f in (binary_junk, huge_field, parquet_nested, parquet_junk, parquet_typed_casts)}
 
 
 def load_case(name: str) -> dict[str, Any]:
@@ -218,8 +243,14 @@ def test_the_corpus_covers_every_kind_of_bad_input() -> None:
         "json array vs lines": ["json_array_and_lines"],
         "nested json": ["json_nested", "parquet_nested"],
         "duplicate keys": ["duplicate_keys", "duplicate_keys_first_seen"],
-        "out-of-range dates": ["out_of_range_dates"],
+        "out-of-range dates": ["out_of_range_dates", "dates_beyond_year_9999"],
         "numbers with both separators": ["numbers_both_separators"],
+        "decimals beyond the scale or precision": ["decimal_scale_comma", "decimal_rounding_half_up"],
+        "integer overflow": ["integer_overflow"],
+        "doubles beyond a double": ["double_overflow"],
+        "sub-microsecond timestamps": ["timestamp_nanoseconds"],
+        "booleans outside the tokens": ["booleans_outside_tokens"],
+        "typed values a narrower type would change": ["parquet_typed_casts"],
         "rule violations": ["rule_violations"],
     }
     listed = [name for names in kinds.values() for name in names]
