@@ -35,6 +35,8 @@ SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timesta
 RUN_DATE_PLACEHOLDER = "{ds}"
 ON_EMPTY = ("fail", "skip")
 SCHEMA_EVOLUTION = ("add", "ignore", "fail")
+# Decimals beyond a decimal column's scale: a precision:<column> reject, or rounded half up and counted.
+ROUNDING = ("reject", "half_up")
 JSON_LAYOUTS = ("auto", "lines", "array")
 # Boolean spellings when a dataset's locale lists none (the cleaning job's own defaults).
 TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
@@ -179,6 +181,7 @@ class Dataset:
     schema_evolution: str = "add"  # a source column the schema does not list: add | ignore | fail
     flatten_separator: str = "_"  # joins nested JSON/Parquet field names: cliente.dir -> cliente_dir
     time_zone: str = "UTC"  # the zone of timestamps written without an offset
+    rounding: str = "reject"  # decimals beyond a decimal column's scale: reject | half_up
 
     @property
     def is_snapshot(self) -> bool:
@@ -230,6 +233,7 @@ class Dataset:
             "schema_evolution": self.schema_evolution,
             "flatten_separator": self.flatten_separator,
             "time_zone": self.time_zone,
+            "rounding": self.rounding,
         }
 
 
@@ -612,7 +616,7 @@ def _check_storage(values: dict[str, Any], problems: _Problems) -> None:
 # --- datasets -------------------------------------------------------------------------------------------------
 
 _DATASET_KEYS = ("name", "source", "format", "reader", "null_tokens", "keys", "schema", "locale", "order_by",
-                 "on_empty", "rules", "schema_evolution", "flatten_separator", "time_zone")
+                 "on_empty", "rules", "schema_evolution", "flatten_separator", "time_zone", "rounding")
 _DATASET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,254}")
 _DECIMAL_TYPE = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
@@ -686,6 +690,7 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
     if "flatten_separator" in raw and data_format == "csv":
         problems.add(where, "flatten_separator", "only json and parquet datasets have nested fields to flatten")
     time_zone = _checked(raw, "time_zone", where, problems, _time_zone_problem, default="UTC")
+    rounding = _checked(raw, "rounding", where, problems, _one_of(ROUNDING), default="reject")
     rules = _load_rules(raw.get("rules", {}), schema, where, problems)
 
     # Cross-field checks run whenever their inputs are valid, so one run reports everything.
@@ -711,6 +716,7 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
         schema_evolution=schema_evolution,
         flatten_separator=flatten_separator,
         time_zone=time_zone,
+        rounding=rounding,
     )
 
 

@@ -282,6 +282,8 @@ SINGLE_PROBLEMS: list[tuple[str, Mutation, str]] = [
     ("time zone", dataset_field(0, "time_zone", "Madrid"),
      "dataset 'ventas': field 'time_zone': must be a time zone such as UTC or Europe/Madrid (got 'Madrid')"),
     ("time zone type", dataset_field(0, "time_zone", 1), "dataset 'ventas': field 'time_zone': must be a string"),
+    ("rounding", dataset_field(0, "rounding", "half_even"),
+     "dataset 'ventas': field 'rounding': must be one of reject, half_up (got 'half_even')"),
     ("rules shape", dataset_field(0, "rules", ["codigo"]), "dataset 'ventas': field 'rules': must be a mapping"),
     ("rule on no column", dataset_field(0, "rules", {"importe": {"min": 0}}),
      "dataset 'ventas': field 'rules.importe': 'importe' is not a schema column (columns: codigo, actualizado)"),
@@ -623,7 +625,7 @@ def test_job_config_round_trips_through_json() -> None:
 
     assert json.loads(json.dumps(job_config)) == job_config
     assert set(job_config) == {"format", "reader", "null_tokens", "keys", "schema", "locale", "order_by", "rules",
-                               "schema_evolution", "flatten_separator", "time_zone"}
+                               "schema_evolution", "flatten_separator", "time_zone", "rounding"}
     assert job_config["schema"][3] == {
         "name": "importe", "source": "Importe (€)", "type": "decimal(12,2)", "nullable": True, "formats": [],
     }
@@ -658,6 +660,7 @@ def test_cleaning_fields_reach_the_job_config(write_config, document) -> None:
         },
         schema_evolution="ignore",
         time_zone="Europe/Madrid",
+        rounding="half_up",
     )
     document["datasets"][1].update(flatten_separator="__", reader={"layout": "array"})
 
@@ -672,6 +675,7 @@ def test_cleaning_fields_reach_the_job_config(write_config, document) -> None:
     }
     assert (job_config["schema_evolution"], job_config["time_zone"], job_config["flatten_separator"]) == (
         "ignore", "Europe/Madrid", "_")
+    assert (job_config["rounding"], clientes.job_config()["rounding"]) == ("half_up", "reject")
     assert clientes.job_config()["flatten_separator"] == "__"
     assert clientes.job_config()["reader"] == {"layout": "array"}
     assert clientes.schema_evolution == "add" and clientes.time_zone == "UTC" and clientes.rules == ()
