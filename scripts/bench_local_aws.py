@@ -242,7 +242,7 @@ def bench_crawl(stack: StackProcess) -> dict[str, Any]:
         raise RuntimeError(f"the crawl made an unexpected table: columns {columns}, partitions {partitions}")
     recrawls = [crawl() for _ in range(3)]
     log(f"crawl: first {first:.2f} s, re-crawls {', '.join(f'{x:.2f}' for x in recrawls)} s")
-    # The crawl thread's own time, as the stack logs it (glue_api: "Crawler <name> finished: ... in <x> s").
+    # The crawl thread's own time, as the stack logs it (glue/api.py: "Crawler <name> finished: ... in <x> s").
     inside = [float(x) for x in re.findall(r"Crawler bench-t finished: SUCCEEDED in ([\d.]+) s",
                                            stack.log_path.read_text(errors="replace"))][-3:]
     # What one crawl costs at its core, without the API: the crawler's sample read (first 1 MiB, ranged GET).
