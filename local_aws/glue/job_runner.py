@@ -7,6 +7,9 @@ succeeds, new and changed files under the mirror are uploaded and mirrored files
 so a dynamic partition overwrite replaces exactly what it replaced locally. boto3 in the script reaches this stack
 through AWS_ENDPOINT_URL.
 
+Python modules: `--extra-py-files` (comma-separated `s3://` .py and .zip files, as on Glue) are downloaded before
+the run and put on the script's PYTHONPATH (a .zip itself, the folder of a .py), in the order given.
+
 Limits: only prefixes named in the arguments are visible to Spark before the run (other paths read as empty);
 the mirror costs a copy of those prefixes per run; results reach S3 only when the run succeeds (a failed run
 writes nothing, which is stricter than S3); the `s3` paths are the only remote filesystem.
@@ -35,6 +38,7 @@ ERROR_LOG_GROUP = "/aws-glue/jobs/error"
 LOG_FLUSH_SECONDS = 1.0
 # The last line of a Python traceback: "module.path.SomeError: message".
 PYTHON_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt))(?:: (.*))?$")
+EXTRA_PY_FILES = "--extra-py-files"
 
 
 def glue_argv(job: dict[str, Any], run: dict[str, Any]) -> list[str]:
@@ -46,6 +50,16 @@ def glue_argv(job: dict[str, Any], run: dict[str, Any]) -> list[str]:
         flag = key if key.startswith("--") else f"--{key}"
         argv += [flag, str(value)]
     return argv
+
+
+def extra_py_files(argv: list[str]) -> list[str]:
+    """The `--extra-py-files` URIs of a Glue argv, in order; a ValueError for one Glue would not take."""
+    pairs = dict(zip(argv[0::2], argv[1::2]))
+    uris = [uri.strip() for uri in pairs.get(EXTRA_PY_FILES, "").split(",") if uri.strip()]
+    for uri in uris:
+        if not uri.startswith("s3://") or not uri.endswith((".py", ".zip")):
+            raise ValueError(f"{EXTRA_PY_FILES} takes s3:// paths of .py and .zip files (got {uri!r})")
+    return uris
 
 
 def python_error(stderr_text: str, exit_code: int) -> str:
@@ -183,14 +197,18 @@ class JobRunProcess:
         except Exception as exc:
             return {"JobRunState": "FAILED", "ErrorMessage": f"Script {script_uri} could not be read: {exc}"}
         argv = glue_argv(self.job, self.run)
+        try:
+            python_path = self._download_py_files(s3, extra_py_files(argv))
+        except Exception as exc:
+            return {"JobRunState": "FAILED", "ErrorMessage": f"{EXTRA_PY_FILES}: {exc}"}
         mirror = S3Mirror(self.work_dir / "s3", s3)
-        for value in argv[1::2]:
-            if value.startswith(("s3://", "s3a://")) and value != script_uri:
+        for flag, value in zip(argv[0::2], argv[1::2]):
+            if value.startswith(("s3://", "s3a://")) and value != script_uri and flag != EXTRA_PY_FILES:
                 mirror.pull(value)
         buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
         if self._stop_request is not None:
             return {"JobRunState": self._stop_request[0], "ErrorMessage": self._stop_request[1]}
-        exit_code = self._run_script(script, argv, mirror.spark_conf(buckets))
+        exit_code = self._run_script(script, argv, mirror.spark_conf(buckets), python_path)
         if exit_code != 0:
             stderr = (self.work_dir / "stderr.log").read_text(errors="replace")
             if exit_code == -9 and self.run.get("JobRunState") == "TIMEOUT":
@@ -200,7 +218,21 @@ class JobRunProcess:
         log.info("Job run %s synced %d files to S3, deleted %d", self.run["Id"], uploaded, deleted)
         return {"JobRunState": "SUCCEEDED"}
 
-    def _environment(self, spark_conf: dict[str, str]) -> dict[str, str]:
+    def _download_py_files(self, s3, uris: list[str]) -> list[str]:
+        """Each module to its own folder (two may share a file name); the PYTHONPATH entries, in order."""
+        entries: list[str] = []
+        for index, uri in enumerate(uris):
+            bucket, key = split_s3_uri(uri)
+            target = self.work_dir / "py-files" / str(index) / Path(key).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                s3.download_file(bucket, key, str(target))
+            except Exception as exc:
+                raise ValueError(f"{uri} could not be read: {exc}") from exc
+            entries.append(str(target if target.suffix == ".zip" else target.parent))
+        return entries
+
+    def _environment(self, spark_conf: dict[str, str], python_path: list[str] = ()) -> dict[str, str]:
         conf = {"spark.master": "local[2]", "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
                 "spark.driver.memory": "2g", **spark_conf}
         submit = " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items())
@@ -210,15 +242,18 @@ class JobRunProcess:
                    AWS_DEFAULT_REGION="us-east-1", PYTHONUNBUFFERED="1", SPARK_LOCAL_IP="127.0.0.1")
         for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             env.pop(variable, None)
+        if python_path:
+            env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
         return env
 
-    def _run_script(self, script: Path, argv: list[str], spark_conf: dict[str, str]) -> int:
+    def _run_script(self, script: Path, argv: list[str], spark_conf: dict[str, str],
+                    python_path: list[str] = ()) -> int:
         stdout_path, stderr_path = self.work_dir / "stdout.log", self.work_dir / "stderr.log"
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err, self._lock:
             if self._stop_request is not None:
                 return -15
             self._process = subprocess.Popen([sys.executable, str(script), *argv], cwd=self.work_dir,
-                                             env=self._environment(spark_conf), stdout=out, stderr=err,
+                                             env=self._environment(spark_conf, python_path), stdout=out, stderr=err,
                                              start_new_session=True)
         self._set(JobRunState="RUNNING")
         shipper = LogShipper(self.client("logs"), self.run["Id"],
