@@ -3,7 +3,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Requirements by role: requirements.txt (what an Airflow deployment installs), requirements/local-stack.txt (the
+# embedded local AWS stack, on top of it), requirements/test.txt (test and lint tools, on top of both). Each stamp
+# is older than its files when one of them changes, and the target then reinstalls.
+STACK_REQUIREMENTS := requirements.txt requirements/local-stack.txt
+ALL_REQUIREMENTS := $(STACK_REQUIREMENTS) requirements/test.txt
+STACK_STAMP := $(VENV)/.local-stack-installed
 STAMP := $(VENV)/.requirements-installed
+# The tools in scripts/ run as modules of the repository (python -m scripts.<tool>, from its root) with plugins/
+# importable, as Airflow makes it.
+TOOL = PYTHONPATH=$(CURDIR)/plugins$(if $(PYTHONPATH),:$(PYTHONPATH)) $(PY) -m scripts.
 
 LOCAL_AWS_PORT ?= 4566
 LOCAL_AWS_STATE ?= .local/aws
@@ -11,13 +20,24 @@ AIRFLOW_PORT ?= 8080
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv java browser test up down aws run verify restore bench-backup setup-bucket bench-local-aws bench-spark
+.PHONY: venv stack-venv java browser test test-fast lint up down aws run verify restore bench-backup setup-bucket \
+	bench-local-aws bench-spark
 
+# Everything (runtime, local stack, test tools), resolved together in one pip run.
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+# What the commands that run the DAG or the local stack need: runtime and local stack, without the test tools.
+stack-venv: $(STACK_STAMP)
+
+$(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+
+$(STAMP): $(ALL_REQUIREMENTS) | $(PY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(ALL_REQUIREMENTS))
+	touch $(STACK_STAMP) $@
+
+$(STACK_STAMP): $(STACK_REQUIREMENTS) | $(PY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(STACK_REQUIREMENTS))
 	touch $@
 
 # Spark (the Glue job's engine) needs Java 17.
@@ -36,47 +56,69 @@ browser:
 test: venv java browser
 	$(PY) -m pytest
 
+# The tests that need no local AWS stack, no JVM and no Airflow metadata DB (conftest.py marks the others by the
+# fixtures they use, and tests that start the stack, Spark or Airflow themselves by their `tier` marker).
+test-fast: venv
+	$(PY) -m pytest -m fast
+
+# ruff (style, imports, likely bugs) over the repository and mypy over plugins/ and scripts/; pyproject.toml
+# holds both configurations.
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
 # Airflow (UI and /api/v2 on AIRFLOW_PORT) and the local AWS stack in the background; logs in .local/logs.
 # SCHEDULE=1 lets the scheduler create scheduled runs too (the DAG then catches up from its start date).
-up: venv java
-	$(PY) scripts/airflow_up.py up --api-port $(AIRFLOW_PORT) --aws-port $(LOCAL_AWS_PORT) \
+up: stack-venv java
+	$(TOOL)airflow_up up --api-port $(AIRFLOW_PORT) --aws-port $(LOCAL_AWS_PORT) \
 	  --aws-state $(LOCAL_AWS_STATE) $(if $(SCHEDULE),--schedule)
 
 # Stops exactly what `make up` started (its process groups, from .local/up.json).
-down: venv
-	$(PY) scripts/airflow_up.py down
+down: stack-venv
+	$(TOOL)airflow_up down
 
-aws: venv
+aws: stack-venv
 	$(PY) -m local_aws --port $(LOCAL_AWS_PORT) --state-dir $(LOCAL_AWS_STATE)
 
 DATE ?= 2026-11-01
-run: venv java
-	$(PY) scripts/run_local.py --date $(DATE) --port $(LOCAL_AWS_PORT)
+run: stack-venv java
+	$(TOOL)run_local --date $(DATE) --port $(LOCAL_AWS_PORT)
 
 # Both read the local stack on LOCAL_AWS_PORT (started if none answers, as for run); REAL_AWS=1 uses boto3's
 # default chain instead (credentials, AWS_ENDPOINT_URL); region and bucket come from the config.
-BACKUPS = $(PY) scripts/backups.py$(if $(REAL_AWS),, --local-port $(LOCAL_AWS_PORT))
-verify: venv
+BACKUPS = $(TOOL)backups$(if $(REAL_AWS),, --local-port $(LOCAL_AWS_PORT))
+verify: stack-venv
 	$(BACKUPS) verify --date $(DATE) $(if $(DATASET),--dataset $(DATASET)) $(if $(DEEP),--deep)
 
-restore: venv
+restore: stack-venv
 	$(BACKUPS) restore $(if $(DATASET),--dataset $(DATASET)) --date $(DATE) $(if $(TARGET),--target "$(TARGET)")
 
 # The backup operator against `aws s3 sync` on a fresh local stack: 5,000 x 16 KiB, 2 x 256 MiB, no-change rerun.
-bench-backup: venv
-	$(PY) scripts/bench_backup.py
+bench-backup: stack-venv
+	$(TOOL)bench_backup
 
 # Start-up, crawl, job overhead, Athena COUNT(*) and S3 upload throughput vs plain moto, in one run.
-bench-local-aws: venv java
-	$(PY) scripts/bench_local_aws.py
+bench-local-aws: stack-venv java
+	$(TOOL)bench_local_aws
 
 # The Glue cleaning job on local Spark (local[2]) against the same cleaning in DuckDB SQL, on 1,000,000 generated
 # ventas rows; fails unless both give the same counts and rows. ROWS=n for another size, PROFILE=1 for Spark's stages.
 ROWS ?= 1000000
-bench-spark: venv java
-	$(PY) scripts/bench_spark.py --rows $(ROWS) $(if $(PROFILE),--profile)
+bench-spark: stack-venv java
+	$(TOOL)bench_spark --rows $(ROWS) $(if $(PROFILE),--profile)
 
 # Versioning, public access block, default encryption and lifecycle rules on the bucket, from the config
 # (idempotent). The local stack on LOCAL_AWS_PORT, as for verify; REAL_AWS=1 uses boto3's default chain.
-setup-bucket: venv
-	$(PY) scripts/setup_bucket.py $(if $(REAL_AWS),,--local-port $(LOCAL_AWS_PORT))
+setup-bucket: stack-venv
+	$(TOOL)setup_bucket $(if $(REAL_AWS),,--local-port $(LOCAL_AWS_PORT))
+
+# The user guide (docs/) as a site in .local/site. --strict: a broken link or anchor, or a page missing from the
+# nav, fails the build. Its own stamp, so a change to requirements/docs.txt reinstalls only these.
+DOCS_STAMP := $(VENV)/.docs-requirements-installed
+$(DOCS_STAMP): requirements/docs.txt | venv
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/docs.txt
+	touch $@
+
+.PHONY: docs
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/mkdocs build --strict -d .local/site

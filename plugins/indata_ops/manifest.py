@@ -1,4 +1,4 @@
-"""The backup manifest: the commit marker of one dataset's date, written last (DESIGN.md).
+"""The backup manifest: the commit marker of one dataset's date, written last (docs/architecture.md).
 
 Readers rely on ``files[].path/key/size/sha256/version_id`` and ``totals`` (files, bytes); later versions only add
 fields. ``sha256`` is always the whole file's SHA-256 (base64), what a restore recomputes. ``s3_checksum`` is the
