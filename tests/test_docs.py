@@ -1,9 +1,10 @@
-"""The user guide: README.md and docs/ build into a site with no broken link, and refer to nothing outside the repository.
+"""The user guide: README.md and docs/ build into a site with no broken link and refer to nothing outside the repo.
 
 The site is built by the real MkDocs (requirements/docs.txt, installed by `make docs`) in strict mode, as
 `make docs` builds it; its validation settings in mkdocs.yml turn a broken link or anchor, or a page missing from
 the nav, into a failed build.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,10 @@ def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"), "-d", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if "No module named mkdocs" in proc.stderr:
         pytest.fail("MkDocs is not installed: `make docs` installs requirements/docs.txt into .venv")
@@ -38,8 +42,7 @@ def site(tmp_path_factory) -> Path:
 
 
 def test_the_site_builds_strictly_with_every_page(site):
-    pages = sorted(p.relative_to(REPO / "docs").with_suffix(".html").as_posix()
-                   for p in (REPO / "docs").rglob("*.md"))
+    pages = sorted(p.relative_to(REPO / "docs").with_suffix(".html").as_posix() for p in (REPO / "docs").rglob("*.md"))
     missing = [page for page in pages if not (site / page).is_file()]
     assert not missing, f"pages not built: {missing}"
     assert "architecture.html" in pages and "es/inicio-rapido.html" in pages
@@ -47,14 +50,23 @@ def test_the_site_builds_strictly_with_every_page(site):
 
 def test_no_page_loads_anything_from_outside_the_site(site):
     # A reader offline (and CI) must get the whole page: no CDN scripts, styles or fonts.
-    offenders = {str(p.relative_to(site)): EXTERNAL_LOAD.findall(p.read_text(encoding="utf-8"))
-                 for p in site.rglob("*.html")}
+    offenders = {
+        str(p.relative_to(site)): EXTERNAL_LOAD.findall(p.read_text(encoding="utf-8")) for p in site.rglob("*.html")
+    }
     assert not {k: v for k, v in offenders.items() if v}
 
 
 def _project_files():
-    for path in REPO.rglob("*"):
-        rel = path.relative_to(REPO)
+    """The files git tracks or would add: what a clone carries, without ignored build and run artifacts."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for name in sorted(set(listed.decode().split("\0")) - {""}):
+        rel = Path(name)
+        path = REPO / rel
         if path.is_file() and not NOT_PROJECT.intersection(rel.parts):
             yield path, rel
 
