@@ -56,8 +56,8 @@ browser:
 test: venv java browser
 	$(PY) -m pytest
 
-# The tests that need no local AWS stack, no JVM and no Airflow metadata DB (conftest.py marks the others by the
-# fixtures they use, and tests that start the stack, Spark or Airflow themselves by their `tier` marker).
+# The tests that need no local AWS stack, no JVM and no Airflow metadata DB (conftest.py marks them `fast` by the
+# fixtures they use and the modules they are in); under 2 minutes.
 test-fast: venv
 	$(PY) -m pytest -m fast
 

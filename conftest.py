@@ -65,3 +65,23 @@ def aws_connection(stack, monkeypatch):
             "extra": {"endpoint_url": stack.endpoint, "region_name": "us-east-1"}}
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
     return "aws_default"
+
+
+# The fast tier (`make test-fast`, `pytest -m fast`): tests that need no local AWS stack, no JVM and no Airflow
+# metadata DB. A test leaves it by using one of these fixtures, directly or through another fixture (the local
+# stack, its clients and connection; a moto server; the Spark session; the running Airflow of tests/ui), or by
+# being in a module below, whose tests start such a thing themselves in a child process.
+HEAVY_FIXTURES = frozenset({"stack", "aws", "aws_connection", "moto_endpoint", "spark", "airflow"})
+SELF_STARTING = {
+    "tests/dags/test_indata_backup_runs.py": "Airflow with its metadata DB (airflow db migrate, dag.test)",
+    "tests/dags/test_indata_restore_dag.py": "Airflow with its metadata DB (airflow db migrate, dag.test)",
+    "tests/scripts/test_bench_spark.py": "Spark (the bench's engine processes)",
+    "tests/test_end_to_end.py": "the local stack, Spark and Airflow (make run)",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
+        if HEAVY_FIXTURES.isdisjoint(item.fixturenames) and module not in SELF_STARTING:
+            item.add_marker(pytest.mark.fast)

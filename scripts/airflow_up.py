@@ -1,7 +1,7 @@
 """`make up` / `make down`: Airflow (UI and REST API) and the local AWS stack as background processes.
 
-    airflow_up.py up   [--api-port 8080] [--aws-port 4566] [--local-dir .local] [--schedule]
-    airflow_up.py down [--local-dir .local] [--grace 30]
+    python -m scripts.airflow_up up   [--api-port 8080] [--aws-port 4566] [--local-dir .local] [--schedule]
+    python -m scripts.airflow_up down [--local-dir .local] [--grace 30]
 
 `up` starts `python -m local_aws` and Airflow's four components (`api-server`, `scheduler`, `dag-processor`,
 `triggerer`), each in its own process group, with the SQLite metadata DB and the LocalExecutor under
@@ -24,25 +24,22 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 
-from run_local import REPO, airflow_environment  # run_local puts the repo (local_aws) on sys.path
-
-sys.path.insert(0, str(REPO / "plugins"))
-
-from local_aws import processes  # noqa: E402
-from local_aws.processes import Identity  # noqa: E402
+from local_aws import processes
+from local_aws.processes import Identity
+from scripts.common import REPO, airflow_environment
 
 DAG_ID = "indata_backup"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")

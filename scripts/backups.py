@@ -1,7 +1,7 @@
 """`make verify` / `make restore`: check or restore committed backups from their manifests.
 
-    backups.py [--local-port PORT] verify --date D [--dataset NAME] [--deep]
-    backups.py [--local-port PORT] restore --dataset NAME --date D --target DIR
+    python -m scripts.backups [--local-port PORT] verify --date D [--dataset NAME] [--deep]
+    python -m scripts.backups [--local-port PORT] restore --dataset NAME --date D --target DIR
 
 With --local-port the local AWS stack on that port is used, started (state in .local/aws) when none answers, as
 `make run` does. Without it boto3's default chain finds the credentials (and AWS_ENDPOINT_URL, if set).
@@ -14,41 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from run_local import REPO, ensure_stack  # run_local puts the repo (local_aws) on sys.path
-
-sys.path.insert(0, str(REPO / "plugins"))
-
-from indata_ops.config import BackupConfig, load_config  # noqa: E402  (needs plugins/ on sys.path)
-from indata_ops.restore import format_reports, restore, verify  # noqa: E402
-
-# As the DAG's BackupHook: throttling, 5xx and resets retried with backoff for about a minute before a file's
-# next attempt.
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
-
-
-@contextmanager
-def s3_client(local_port: int | None, region: str) -> Iterator[Any]:
-    """An S3 client for the local stack on the port (started and stopped here if needed) or for boto3's chain."""
-    if local_port is None:
-        yield boto3.client("s3", region_name=region, config=RETRIES)
-        return
-    endpoint, stack = ensure_stack(local_port, REPO / ".local")
-    try:
-        # The local stack takes any credentials; explicit ones keep a real profile out of it.
-        yield boto3.client("s3", endpoint_url=endpoint, region_name=region, config=RETRIES,
-                           aws_access_key_id="local", aws_secret_access_key="local")
-    finally:
-        if stack is not None:
-            stack.stop()
+from indata_ops.config import BackupConfig, load_config
+from indata_ops.restore import format_reports, restore, verify
+from scripts.common import s3_client
 
 
 def dataset_names(config: BackupConfig, name: str | None) -> list[str]:

@@ -30,11 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+from scripts.common import REPO
 
 MiB = 1024 * 1024
 DAY = "2026-11-01"
@@ -153,9 +153,9 @@ class Bench:
 
 
 def bench(work: Path, rounds: int) -> list[Measure]:
-    from local_aws.testing import StackProcess
-
     import boto3
+
+    from local_aws.testing import StackProcess
 
     stack = StackProcess(work / "aws-state")
     stack.start()

@@ -38,17 +38,16 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 
-import boto3  # noqa: E402
-from boto3.s3.transfer import TransferConfig  # noqa: E402
-from botocore.config import Config  # noqa: E402
-
-from local_aws.testing import StackProcess, free_port  # noqa: E402
+from local_aws.testing import StackProcess, free_port
+from scripts.common import REPO
 
 REGION = "us-east-1"
 BUCKET = "bench"
@@ -266,7 +265,7 @@ def bench_job(endpoint: str) -> dict[str, Any]:
         started, started_epoch = time.perf_counter(), time.time()
         run_id = glue.start_job_run(JobName="bench-trivial")["JobRunId"]
 
-        def done():
+        def done(run_id: str = run_id) -> dict | None:
             run = glue.get_job_run(JobName="bench-trivial", RunId=run_id)["JobRun"]
             return run if run["JobRunState"] in {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR"} else None
 
@@ -472,7 +471,7 @@ def report(startup, crawl, job, athena, s3) -> None:
     rows = [
         ("startup_s", f"{startup['median']:.2f}", "runs " + ", ".join(f"{x:.2f}" for x in startup["runs"]) +
          f" s; LocalAWS.start() {startup['start_call']:.2f} s, stack imports {startup['imports']:.2f} s"),
-        ("crawl_100k_s", f"{crawl['median']:.2f}", f"re-crawls " + ", ".join(f"{x:.2f}" for x in crawl["runs"]) +
+        ("crawl_100k_s", f"{crawl['median']:.2f}", "re-crawls " + ", ".join(f"{x:.2f}" for x in crawl["runs"]) +
          f" s (crawl thread {crawl['inside']:.2f} s); first crawl {crawl['first']:.2f} s; CSV "
          f"{crawl['bytes'] / MiB:.1f} MiB, recordCount {crawl['record_count']}"),
         ("job_wall_s", f"{job['wall']:.2f}", "StartJobRun -> SUCCEEDED, median"),

@@ -1,6 +1,6 @@
 """`make bench-spark`: the Glue cleaning job (include/spark/clean_dataset.py) on local Spark against DuckDB SQL.
 
-    python scripts/bench_spark.py [--rows 1000000] [--rounds 3] [--profile] [--keep DIR] [--job PATH]
+    python -m scripts.bench_spark [--rows 1000000] [--rounds 3] [--profile] [--keep DIR] [--job PATH]
 
 1. Generates ``--rows`` messy rows in the shape of the ``ventas`` dataset of include/config/datasets.yaml,
    deterministically (seeded ``random.Random``, no clock), as two Windows-1252 ";" CSV files of one run date (the
@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import csv
 import contextlib
+import csv
 import heapq
-import importlib.util
 import json
 import logging
 import os
@@ -52,12 +51,12 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from random import Random
-from typing import Any, Iterator
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "plugins"), str(REPO / "include" / "sample_data")]
+from scripts.common import REPO, load_file_module, module_command, module_environment
 
 DATASET = "ventas"
 BUCKET = "bench-spark"
@@ -114,7 +113,9 @@ def log(message: str) -> None:
 
 def generate(folder: Path, rows: int, seed: int = SEED) -> dict[str, Any]:
     """Write ``rows`` data rows of ventas for RUN_DATE under ``folder``; return the counts the cleaning must give."""
-    from generate import VENTAS_ENCODING, VENTAS_HEADERS, Defect, VentasMaker
+    generator = load_file_module("sample_generator", REPO / "include" / "sample_data" / "generate.py")
+    VENTAS_ENCODING, VENTAS_HEADERS = generator.VENTAS_ENCODING, generator.VENTAS_HEADERS
+    Defect, VentasMaker = generator.Defect, generator.VentasMaker
 
     rng = Random(seed)
     maker = VentasMaker(RUN_DATE)
@@ -159,7 +160,8 @@ def generate(folder: Path, rows: int, seed: int = SEED) -> dict[str, Any]:
                     if draw < NEWER_VERSION_RATE + EXACT_COPY_RATE:
                         sequence += 1
                         copy = list(sale)
-                        heapq.heappush(pending, (emitted + rng.randint(0, COPY_DELAY), sequence, copy, "exact_duplicates"))
+                        due = emitted + rng.randint(0, COPY_DELAY)
+                        heapq.heappush(pending, (due, sequence, copy, "exact_duplicates"))
                 if emitted < end and rng.random() < DEFECT_RATE:
                     column, value, reason = rng.choice(DEFECTS)
                     writer.writerow(maker.with_defect(maker.new_row(rng), Defect(column, value, reason)))
@@ -278,11 +280,7 @@ def spark_job_args(raw: Path, out: Path, config: dict[str, Any]) -> dict[str, st
 
 def import_job(job_file: Path) -> Any:
     """The job script as a module (Glue runs the single file; ``--job`` can point at another version of it)."""
-    spec = importlib.util.spec_from_file_location("clean_dataset", job_file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["clean_dataset"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module("clean_dataset", job_file)
 
 
 def start_spark() -> Any:
@@ -370,7 +368,7 @@ def profile_spark(raw: Path, out: Path, config: dict[str, Any], job_file: Path) 
         previous = (0.0, 0.0)
         for name, frame in (("scan + parse CSV", raw_frame), ("+ trim, null tokens, parse, reasons", typed),
                             ("+ exact and key de-dup (windows, shuffle)", classified)):
-            timed(name, lambda: frame.write.format("noop").mode("overwrite").save())
+            timed(name, lambda frame=frame: frame.write.format("noop").mode("overwrite").save())
             cumulative = stages[name]
             stages[name] = (cumulative[0] - previous[0], cumulative[1] - previous[1])
             previous = cumulative
@@ -441,17 +439,20 @@ def parse_sql(value: str, column: dict[str, Any], locale: dict[str, Any]) -> str
     if type_name in ("int", "bigint") or type_name == "double" or type_name.startswith("decimal"):
         pattern = integer if type_name in ("int", "bigint") else decimal
         sql_type = sql_types.get(type_name) or type_name.upper()
-        return f"CASE WHEN regexp_full_match({value}, {sql_text(pattern)}) THEN TRY_CAST({delocalized} AS {sql_type}) END"
+        return (f"CASE WHEN regexp_full_match({value}, {sql_text(pattern)}) "
+                f"THEN TRY_CAST({delocalized} AS {sql_type}) END")
     if type_name == "boolean":
         true_values = ", ".join(sql_text(v.strip().lower()) for v in locale["true_values"])
         false_values = ", ".join(sql_text(v.strip().lower()) for v in locale["false_values"])
-        return f"CASE WHEN lower({value}) IN ({true_values}) THEN true WHEN lower({value}) IN ({false_values}) THEN false END"
+        return (f"CASE WHEN lower({value}) IN ({true_values}) THEN true "
+                f"WHEN lower({value}) IN ({false_values}) THEN false END")
     if type_name in ("date", "timestamp"):
         formats = column["formats"] or (["yyyy-MM-dd"] if type_name == "date" else [])
         if not formats:
             return f"TRY_CAST({value} AS TIMESTAMP)"
         cast = "::DATE" if type_name == "date" else ""
-        return "coalesce(" + ", ".join(f"try_strptime({value}, {sql_text(strptime_format(f))}){cast}" for f in formats) + ")"
+        parses = (f"try_strptime({value}, {sql_text(strptime_format(f))}){cast}" for f in formats)
+        return "coalesce(" + ", ".join(parses) + ")"
     raise ValueError(f"Column type {type_name!r} is not supported by the DuckDB side of this bench")
 
 
@@ -477,7 +478,8 @@ def duckdb_cleaning_sql(config: dict[str, Any], files: list[Path], header: list[
     read = (
         f"read_csv({file_list}, header = {str(reader.get('header', True)).lower()}, auto_detect = false, "
         f"columns = {columns}, delim = {sql_text(reader.get('delimiter', ','))}, "
-        f"quote = {sql_text(reader.get('quote', DOUBLE_QUOTE))}, escape = {sql_text(reader.get('escape', DOUBLE_QUOTE))}, "
+        f"quote = {sql_text(reader.get('quote', DOUBLE_QUOTE))}, "
+        f"escape = {sql_text(reader.get('escape', DOUBLE_QUOTE))}, "
         f"encoding = {sql_text(DUCKDB_ENCODINGS.get(encoding, encoding))}, filename = '__source_file')"
     )
     tokens = ", ".join(sql_text(t.strip().lower()) for t in config["null_tokens"])
@@ -497,7 +499,8 @@ def duckdb_cleaning_sql(config: dict[str, Any], files: list[Path], header: list[
     reasons = []
     for name in names:
         value, string = sql_name(name), sql_name("__s_" + name)
-        missing = (f"WHEN {string} IS NULL THEN {{'reason': {sql_text('missing:' + name)}, 'column': {sql_text(name)}}} "
+        missing = (f"WHEN {string} IS NULL "
+                   f"THEN {{'reason': {sql_text('missing:' + name)}, 'column': {sql_text(name)}}} "
                    if name in required else "")
         reasons.append(f"CASE {missing}WHEN {string} IS NOT NULL AND {value} IS NULL "
                        f"THEN {{'reason': {sql_text('unparseable:' + name)}, 'column': {sql_text(name)}}} END")
@@ -650,10 +653,10 @@ def count_problems(results: dict[str, dict[str, Any]], planned: dict[str, Any]) 
 def run_child(engine: str, raw: Path, out: Path, config_file: Path, job_file: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     result_file = out / "result.json"
-    command = [sys.executable, __file__, "--engine", engine, "--raw", str(raw), "--out", str(out),
-               "--config-file", str(config_file), "--result", str(result_file), "--job", str(job_file)]
+    command = module_command("scripts.bench_spark", "--engine", engine, "--raw", str(raw), "--out", str(out),
+                             "--config-file", str(config_file), "--result", str(result_file), "--job", str(job_file))
     log(f"running {engine} ...")
-    completed = subprocess.run(command, stdout=sys.stderr)
+    completed = subprocess.run(command, stdout=sys.stderr, cwd=REPO, env=module_environment())
     if completed.returncode != 0:
         raise SystemExit(f"bench-spark: the {engine} run failed (exit {completed.returncode}); see its output above")
     return json.loads(result_file.read_text("utf-8"))

@@ -15,46 +15,9 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-
-def airflow_environment(endpoint: str, local: Path) -> dict[str, str]:
-    """What Airflow needs to run this repo's DAG against the local stack; only the connection names the endpoint."""
-    connection = {"conn_type": "aws", "login": "local", "password": "local",
-                  "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
-    return {
-        "AIRFLOW_HOME": str(local / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    }
-
-
-def ensure_stack(port: int, local: Path):
-    """A running stack on the port, or a new one; returns (endpoint, process or None when reused)."""
-    from local_aws.server import HEALTH_PATH
-    from local_aws.testing import StackProcess
-
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1):
-            return endpoint, None
-    except OSError:
-        pass
-    stack = StackProcess(Path(os.environ.get("LOCAL_AWS_STATE", local / "aws")), port=port)
-    seconds = stack.start()
-    print(f"Local AWS stack started on {endpoint} in {seconds:.1f} s (log: {stack.log_path})")
-    return endpoint, stack
+from scripts.common import REPO, airflow_environment, ensure_stack, module_command, module_environment
 
 
 def ensure_bucket(endpoint: str, bucket: str) -> None:
@@ -82,8 +45,8 @@ def date_refusal(run_date: str, start_date: str) -> str | None:
 def run_dag(run_date: str) -> dict:
     """Run the DAG in this process; return per-task states and XComs (imports Airflow only now, env set)."""
     import pendulum
-    from airflow.models import TaskInstance
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -110,11 +73,11 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[")
 def run_dag_logged(run_date: str, log_path: Path) -> tuple[dict, dict[str, str]]:
     """Run the DAG in a child process with its log in a file; returns the outcome and each failed task's error."""
     outcome_path = log_path.with_name("outcome.json")
-    command = [sys.executable, __file__, "--dag-test", run_date, "--outcome", str(outcome_path)]
+    command = module_command("scripts.run_local", "--dag-test", run_date, "--outcome", str(outcome_path))
     errors: dict[str, list[str]] = {}
     current, capturing = None, False
     with log_path.open("w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                      text=True) as child:
+                                                      text=True, cwd=REPO, env=module_environment()) as child:
         for line in child.stdout:
             log.write(line)
             if started := TASK_START.search(line):
@@ -141,11 +104,12 @@ def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> di
     glue = boto3.client("glue", endpoint_url=endpoint, region_name="us-east-1")
     datasets = {}
     for dataset in config.datasets:
-        task = lambda name: outcome["tasks"].get(f"{dataset.name}.{name}", {})  # noqa: E731
-        backup, validation = task("backup_files").get("xcom") or {}, task("validate_clean").get("xcom") or {}
+        backup = outcome["tasks"].get(f"{dataset.name}.backup_files", {}).get("xcom") or {}
+        validation = outcome["tasks"].get(f"{dataset.name}.validate_clean", {}).get("xcom") or {}
         try:
             table = glue.get_table(DatabaseName=config.settings.raw_database, Name=dataset.name)["Table"]
-            raw_table = f"{config.settings.raw_database}.{table['Name']} ({len(table['StorageDescriptor']['Columns'])} columns)"
+            columns = len(table["StorageDescriptor"]["Columns"])
+            raw_table = f"{config.settings.raw_database}.{table['Name']} ({columns} columns)"
         except glue.exceptions.EntityNotFoundException:
             raw_table = None
         checks = validation.get("checks", [])
@@ -167,7 +131,8 @@ def print_summary(summary: dict) -> None:
     print("-" * len(header))
     for name, d in summary["datasets"].items():
         c = d["counts"] or {}
-        print(f"{name:<10} {d['files'] or '-':>5} {d['bytes'] or '-':>8} {d['bytes_sent'] if d['bytes_sent'] is not None else '-':>8}  "
+        sent = d["bytes_sent"] if d["bytes_sent"] is not None else "-"
+        print(f"{name:<10} {d['files'] or '-':>5} {d['bytes'] or '-':>8} {sent:>8}  "
               f"{d['raw_table'] or '-':<28} {c.get('input', '-'):>5} {c.get('clean', '-'):>5} "
               f"{c.get('rejected', '-'):>4} {c.get('duplicates', '-'):>4}  {d['checks_passed'] or '-'}")
 
@@ -184,7 +149,6 @@ def main() -> int:
     if args.dag_test:
         args.outcome.write_text(json.dumps(run_dag(args.dag_test), default=str))
         return 0
-    sys.path.insert(0, str(REPO / "plugins"))
     from indata_ops.config import load_config
 
     if refusal := date_refusal(args.date, load_config().settings.start_date):

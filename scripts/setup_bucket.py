@@ -1,6 +1,6 @@
 """`make setup-bucket`: make the backup bucket safe, from the config (idempotent; run it on every deploy).
 
-    setup_bucket.py [--local-port PORT]
+    python -m scripts.setup_bucket [--local-port PORT]
 
 Creates the bucket when missing; enables versioning; blocks public access; sets default encryption (settings.sse:
 SSE-S3, or SSE-KMS with sse_kms_key_id and sse_bucket_key); sets lifecycle rules (abort unfinished multipart
@@ -14,12 +14,9 @@ import argparse
 import json
 import sys
 
-from backups import REPO, s3_client  # also puts the repository (local_aws) on sys.path
-
-sys.path.insert(0, str(REPO / "plugins"))
-
-from indata_ops.bucket import apply_bucket_settings, bucket_settings  # noqa: E402  (needs plugins/ on sys.path)
-from indata_ops.config import load_config  # noqa: E402
+from indata_ops.bucket import apply_bucket_settings, bucket_settings
+from indata_ops.config import load_config
+from scripts.common import s3_client
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,7 +192,7 @@ def test_build_files_exist_and_reach_the_build_context(services: dict[str, dict[
 
 def test_image_matches_the_pinned_airflow() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)\s*$", dockerfile, re.MULTILINE)
+    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)(?:\s+AS\s+\S+)?\s*$", dockerfile, re.MULTILINE)
     assert base, "Dockerfile must build FROM apache/airflow:<version>-python<x.y>"
     requirements = (REPO / "requirements.txt").read_text().splitlines()
     assert f"apache-airflow=={base.group(1)}" in requirements

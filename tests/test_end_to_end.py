@@ -9,14 +9,12 @@ import base64
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "plugins"))
-from indata_ops.config import load_config  # noqa: E402
+from indata_ops.config import load_config
+from scripts.common import REPO, module_command, module_environment
 
 FIRST, SECOND = "2026-11-01", "2026-11-02"
 EXPECTED = json.loads((REPO / "include" / "sample_data" / "expected_counts.json").read_text())
@@ -25,9 +23,9 @@ BUCKET = CONFIG.settings.bucket
 
 
 def make_run(stack, local_dir: Path, run_date: str) -> dict:
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_local.py"), "--date", run_date,
-                             "--port", str(stack.port), "--local-dir", str(local_dir)],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(module_command("scripts.run_local", "--date", run_date, "--port", str(stack.port),
+                                           "--local-dir", str(local_dir)),
+                            cwd=REPO, env=module_environment(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return json.loads((local_dir / "runs" / run_date / "summary.json").read_text())
 

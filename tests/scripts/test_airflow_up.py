@@ -1,4 +1,4 @@
-"""scripts/airflow_up.py's process handling (make up / make down), with plain processes instead of Airflow.
+"""scripts.airflow_up's process handling (make up / make down), with plain processes instead of Airflow.
 
 The whole start, with Airflow, runs once per session in tests/ui (its fixture starts and stops the stack through
 `running_stack`, which the tests here drive with plain processes). What cannot happen on demand here is simulated,
@@ -20,12 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from local_aws import processes
+from scripts.airflow_up import PASSWORDS_FILE, AirflowStack, StackError, main
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from airflow_up import PASSWORDS_FILE, AirflowStack, StackError, main  # noqa: E402  (scripts/ is no package)
-
-from local_aws import processes  # noqa: E402
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(300)"]
 # A component whose child leaves its process group (setsid), as a task runner may: `down` must still stop it.

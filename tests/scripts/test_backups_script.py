@@ -1,14 +1,14 @@
-"""scripts/backups.py (make verify / make restore) as a user runs it: a subprocess against the local stack's port."""
+"""-m scripts.backups (make verify / make restore) as a user runs it: a subprocess against the local stack's port."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.common import module_command, module_environment
 from tests.dags.test_indata_restore_dag import failure_table, restored_files
 from tests.plugins.damaged_backup import damaged_backup  # noqa: F401  (a fixture)
 
@@ -21,11 +21,11 @@ def backups(stack, backup, tmp_path):
     running), or like REAL_AWS=1 through boto3's chain, which honours AWS_ENDPOINT_URL."""
 
     def run(*args: str, local: bool = True) -> subprocess.CompletedProcess:
-        env = {**os.environ, "BACKUP_BUCKET": backup.bucket}
+        env = module_environment({**os.environ, "BACKUP_BUCKET": backup.bucket})
         if not local:
             env["AWS_ENDPOINT_URL"] = stack.endpoint
         port = ["--local-port", str(stack.port)] if local else []
-        return subprocess.run([sys.executable, str(REPO / "scripts" / "backups.py"), *port, *args],
+        return subprocess.run(module_command("scripts.backups", *port, *args),
                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
 
     return run
@@ -84,11 +84,11 @@ def test_restore_writes_the_files_and_reports_them(backups, backup, tmp_path):
 def test_restore_of_a_damaged_backup_restores_the_rest_and_prints_what_it_could_not(stack, damaged_backup,
                                                                                     tmp_path):
     target = tmp_path / "restored"
-    env = {**os.environ, "BACKUP_BUCKET": damaged_backup.bucket}
+    env = module_environment({**os.environ, "BACKUP_BUCKET": damaged_backup.bucket})
     # As `make restore DATASET=ventas DATE=... TARGET=...` runs it (the Makefile's command is tested below).
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "backups.py"), "--local-port", str(stack.port),
-                             "restore", "--dataset", "ventas", "--date", damaged_backup.run_date, "--target",
-                             str(target)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    command = module_command("scripts.backups", "--local-port", str(stack.port), "restore", "--dataset", "ventas",
+                             "--date", damaged_backup.run_date, "--target", str(target))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
 
     assert result.returncode == 1, result.stderr
     assert result.stdout == (f"restore s3://{damaged_backup.bucket} {damaged_backup.run_date} -> {target}\n"
@@ -115,12 +115,12 @@ def test_bad_requests_fail_with_one_clear_line(backups, tmp_path, args, message)
 
 
 @pytest.mark.parametrize(("make_args", "command"), [
-    (["verify", "DATE=2026-11-02"], "scripts/backups.py --local-port 4999 verify --date 2026-11-02"),
+    (["verify", "DATE=2026-11-02"], "-m scripts.backups --local-port 4999 verify --date 2026-11-02"),
     (["verify", "DATE=2026-11-02", "DATASET=ventas", "DEEP=1"],
-     "scripts/backups.py --local-port 4999 verify --date 2026-11-02 --dataset ventas --deep"),
+     "-m scripts.backups --local-port 4999 verify --date 2026-11-02 --dataset ventas --deep"),
     (["restore", "DATASET=ventas", "DATE=2026-11-03", "TARGET=/tmp/a b"],
-     'scripts/backups.py --local-port 4999 restore --dataset ventas --date 2026-11-03 --target "/tmp/a b"'),
-    (["verify", "DATE=2026-11-02", "REAL_AWS=1"], "scripts/backups.py verify --date 2026-11-02"),
+     '-m scripts.backups --local-port 4999 restore --dataset ventas --date 2026-11-03 --target "/tmp/a b"'),
+    (["verify", "DATE=2026-11-02", "REAL_AWS=1"], "-m scripts.backups verify --date 2026-11-02"),
 ])
 def test_make_targets_call_the_script(make_args, command):
     # Under `make test` this is a sub-make: without the parent's flags, and without "Entering directory" lines.

@@ -1,37 +1,24 @@
-"""scripts/bench_spark.py (make bench-spark): the job on local Spark against the DuckDB SQL, at a tiny scale."""
+"""scripts.bench_spark (make bench-spark): the job on local Spark against the DuckDB SQL, at a tiny scale."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "bench_spark.py"
+from scripts import bench_spark as bench
+from scripts.common import REPO, load_file_module, module_command, module_environment
+
 FINAL_LINE = re.compile(r"spark_vs_duckdb=(\d+\.\d{2}) spark_rows_per_s=(\d+) jvm_start_s=(\d+\.\d{2})")
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load("bench_spark", SCRIPT)
-
 
 def test_both_engines_clean_the_same_rows_and_the_last_line_reports_the_ratio(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rows", "2000", "--rounds", "2", "--keep", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        module_command("scripts.bench_spark", "--rows", "2000", "--rounds", "2", "--keep", str(tmp_path)),
+        cwd=REPO, env=module_environment(), capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
@@ -99,7 +86,7 @@ def test_the_comparison_fails_on_any_difference_in_counts_or_rows(tmp_path: Path
 
 
 def test_duckdb_trims_the_characters_the_job_trims() -> None:
-    job = _load("clean_dataset_for_bench_test", REPO / "include" / "spark" / "clean_dataset.py")
+    job = load_file_module("clean_dataset_for_bench_test", REPO / "include" / "spark" / "clean_dataset.py")
     assert bench.TRIMMED_CHARACTERS == job.TRIMMED_CHARACTERS
 
 

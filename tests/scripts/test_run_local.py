@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from scripts.common import REPO, module_command, module_environment
 
 
 def run_local(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "run_local.py"), *args],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(module_command("scripts.run_local", *args), cwd=REPO,
+                          env=module_environment({**os.environ, **env}), capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(("date", "env", "message"), [

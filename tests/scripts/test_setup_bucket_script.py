@@ -1,19 +1,17 @@
-"""scripts/setup_bucket.py (make setup-bucket) as a user runs it: a subprocess against the local stack's port."""
+"""scripts.setup_bucket (make setup-bucket) as a user runs it: a subprocess against the local stack's port."""
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from scripts.common import module_command, module_environment
 
 
 def test_setup_bucket_creates_and_secures_the_configured_bucket_twice(stack, aws, tmp_path):
     bucket = f"setup-{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "BACKUP_BUCKET": bucket, "BACKUP_EXPIRE_AFTER_DAYS": "400"}
-    command = [sys.executable, str(REPO / "scripts" / "setup_bucket.py"), "--local-port", str(stack.port)]
+    env = module_environment({**os.environ, "BACKUP_BUCKET": bucket, "BACKUP_EXPIRE_AFTER_DAYS": "400"})
+    command = module_command("scripts.setup_bucket", "--local-port", str(stack.port))
     for _ in range(2):  # idempotent: the second run changes nothing and does not fail
         result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
         assert result.returncode == 0, result.stderr

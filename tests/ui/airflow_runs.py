@@ -5,7 +5,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from airflow_up import DAG_ID, AirflowStack
+from scripts.airflow_up import DAG_ID, AirflowStack
 
 SAMPLE_DAYS = tuple(f"2026-11-{day:02d}" for day in range(1, 8))  # the source root the stack reads has these
 CHAIN = ("backup_files", "wait_for_manifest", "crawl_raw", "clean_dataset", "validate_clean")

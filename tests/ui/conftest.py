@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow_runs import MEASURED, SAMPLE_DAYS
+
+from scripts.airflow_up import DAG_ID, AirflowStack
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".local" / "test-artifacts" / "ui"
-
-sys.path.insert(0, str(REPO / "scripts"))
-from airflow_up import DAG_ID, AirflowStack  # noqa: E402  (scripts/ is no package)
-from airflow_runs import MEASURED, SAMPLE_DAYS  # noqa: E402
 
 
 def load_generator():

@@ -6,10 +6,18 @@ import time
 import urllib.error
 
 import pytest
+from airflow_runs import (
+    CHAIN,
+    MEASURED,
+    SAMPLE_DAYS,
+    assert_dataset_run,
+    retried_tasks,
+    run_path,
+    task_states,
+    wait_for_run,
+)
 
-from airflow_runs import (CHAIN, MEASURED, SAMPLE_DAYS, assert_dataset_run, retried_tasks, run_path, task_states,
-                          wait_for_run)
-from airflow_up import ADMIN_USER, DAG_ID
+from scripts.airflow_up import ADMIN_USER, DAG_ID
 
 RUN_DATE = "2026-11-03"
 

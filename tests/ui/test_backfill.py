@@ -9,8 +9,8 @@ import time
 import urllib.error
 
 import pytest
-
 from airflow_runs import MEASURED, SAMPLE_DAYS, assert_dataset_run, retried_tasks, task_states
+
 from scripts.airflow_up import DAG_ID
 
 MAX_ACTIVE_RUNS = 3

@@ -11,6 +11,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from airflow_runs import CHAIN, MEASURED, assert_dataset_run
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -18,8 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from airflow_runs import CHAIN, MEASURED, assert_dataset_run
-from airflow_up import ADMIN_USER, DAG_ID
+from scripts.airflow_up import ADMIN_USER, DAG_ID
 
 RUN_DATE = "2026-11-02"
 RUN_TIMEOUT = 420

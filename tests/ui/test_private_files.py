@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import stat
 
-from airflow_up import PASSWORDS_FILE
+from scripts.airflow_up import PASSWORDS_FILE
 
 
 def mode(path) -> int:
