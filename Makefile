@@ -122,3 +122,5 @@ $(DOCS_STAMP): requirements/docs.txt | venv
 .PHONY: docs
 docs: $(DOCS_STAMP)
 	$(VENV)/bin/mkdocs build --strict -d .local/site
+# tests/test_docs.py (in the fast tier) builds the site, so the fast tests need MkDocs too.
+test-fast: $(DOCS_STAMP)
