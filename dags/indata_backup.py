@@ -121,6 +121,7 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         job_name=f"{settings.glue_job_name_prefix}-clean-{dataset.name}",
         job_desc=f"Cleans the raw backup of {dataset.name} into Parquet (include/spark/clean_dataset.py)",
         script_location=str(CLEAN_SCRIPT),
+        py_package=str(CLEAN_SCRIPT.parent / "indata_clean"),  # the job's modules, as --extra-py-files
         s3_bucket=settings.bucket,
         iam_role_arn=settings.glue_job_role,
         script_args=clean_job_arguments(config, dataset),

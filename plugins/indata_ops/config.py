@@ -4,7 +4,10 @@ The DAG calls ``load_config()`` at parse time, so loading is a pure local file r
 Variables, no metadata database. Everything is validated up front and every problem is reported at once, each
 naming the file, the dataset and the field, so a broken config shows up as one readable import error.
 
-The Spark job never imports this module: it receives ``Dataset.job_config()`` as a JSON job argument.
+The dataset contract itself (``Dataset``, ``ColumnSpec``, ``Locale``, ``ColumnRule``, the type names and
+tokens) lives with the Glue job in ``include/spark/indata_clean/contract.py``, which runs on Glue without Airflow:
+this module validates the YAML and builds those objects; the job receives ``Dataset.job_config()`` as a JSON job
+argument and reads it back with the same module.
 """
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import codecs
 import os
 import re
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+import sys
+from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import MappingProxyType
@@ -22,6 +26,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+# The contract ships to Glue with the job, so it lives in include/spark; Airflow puts only dags/ and plugins/ on
+# sys.path (tests add include/spark through pytest.ini).
+_JOB_ROOT = str(_REPO_ROOT / "include" / "spark")
+if _JOB_ROOT not in sys.path:
+    sys.path.append(_JOB_ROOT)
+
+from indata_clean.contract import (  # noqa: E402
+    FALSE_TOKENS,
+    FORMATS,
+    JSON_LAYOUTS,
+    ON_EMPTY,
+    READER_DEFAULTS,
+    ROUNDING,
+    RULE_CHECKS,
+    RUN_DATE_PLACEHOLDER,
+    SCHEMA_EVOLUTION,
+    SIMPLE_TYPES,
+    TRUE_TOKENS,
+    ColumnRule,
+    ColumnSpec,
+    Dataset,
+    Locale,
+    check_run_date,
+)
+
+__all__ = ["BackupConfig", "ColumnRule", "ColumnSpec", "ConfigError", "Dataset", "Locale", "Settings",
+           "RUN_DATE_PLACEHOLDER", "DEFAULT_CONFIG_PATH", "DEFAULT_SOURCE_ROOT", "DEFAULT_RESTORE_ROOT", "load_config"]
 DEFAULT_CONFIG_PATH = _REPO_ROOT / "include" / "config" / "datasets.yaml"
 DEFAULT_SOURCE_ROOT = _REPO_ROOT / "include" / "sample_data"
 DEFAULT_RESTORE_ROOT = _REPO_ROOT / ".local" / "restores"
@@ -30,17 +61,6 @@ ENV_CONFIG = "BACKUP_CONFIG"
 ENV_SOURCE_ROOT = "BACKUP_SOURCE_ROOT"
 ENV_RESTORE_ROOT = "BACKUP_RESTORE_ROOT"
 
-FORMATS = ("csv", "json", "parquet")
-SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
-RUN_DATE_PLACEHOLDER = "{ds}"
-ON_EMPTY = ("fail", "skip")
-SCHEMA_EVOLUTION = ("add", "ignore", "fail")
-# Decimals beyond a decimal column's scale: a precision:<column> reject, or rounded half up and counted.
-ROUNDING = ("reject", "half_up")
-JSON_LAYOUTS = ("auto", "lines", "array")
-# Boolean spellings when a dataset's locale lists none (the cleaning job's own defaults).
-TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
-FALSE_TOKENS = ("no", "n", "false", "0", "falso")
 SSE_MODES = ("sse-s3", "sse-kms")
 GLUE_EXECUTION_CLASSES = ("STANDARD", "FLEX")
 # Glue runs FLEX only for Spark jobs on Glue 3.0 or later with these worker types.
@@ -109,132 +129,6 @@ class Settings:
             return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.sse_kms_key_id,
                     "BucketKeyEnabled": self.sse_bucket_key}
         return {"ServerSideEncryption": "AES256"}
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One column of a dataset's clean schema.
-
-    ``source`` is where the value comes from when it differs from ``name``: the CSV header exactly as written
-    (e.g. ``Importe (€)``), or for JSON a dotted path into nested objects (``direccion.cp``).
-    ``formats`` are Spark datetime patterns (``dd/MM/yyyy``) tried in order, for date and timestamp columns.
-    """
-
-    name: str
-    type: str
-    nullable: bool = True
-    formats: tuple[str, ...] = ()
-    source: str | None = None
-
-    @property
-    def source_field(self) -> str:
-        return self.source or self.name
-
-
-@dataclass(frozen=True)
-class Locale:
-    """How the source writes numbers and booleans. Token lists match trimmed values, ignoring case."""
-
-    decimal: str = "."
-    thousands: str = ""
-    true_values: tuple[str, ...] = TRUE_TOKENS
-    false_values: tuple[str, ...] = FALSE_TOKENS
-
-
-@dataclass(frozen=True)
-class ColumnRule:
-    """Optional checks on one column's value; a row that fails one is rejected as ``rule:<column>:<kind>``.
-
-    Kinds: ``required`` (not null), ``range`` (``min``/``max``, inclusive; numbers, dates, timestamps),
-    ``allowed`` (one of the listed values), ``regex`` (the whole value matches). Dates are ISO strings here.
-    """
-
-    column: str
-    required: bool = False
-    min: Any = None
-    max: Any = None
-    allowed: tuple[Any, ...] | None = None
-    regex: str | None = None
-
-    def job_config(self) -> dict[str, Any]:
-        checks = {"required": self.required or None, "min": self.min, "max": self.max,
-                  "allowed": None if self.allowed is None else list(self.allowed), "regex": self.regex}
-        return {kind: value for kind, value in checks.items() if value is not None}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Dataset:
-    """One family of exported files, backed up and cleaned as one table named ``name``."""
-
-    name: str
-    source: str  # glob relative to the source root; {ds} is the run date, no {ds} means a snapshot
-    format: str
-    # Read options with defaults filled in; read-only, and left out of the hash (a mapping is unhashable).
-    reader: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
-    null_tokens: tuple[str, ...] = ()
-    keys: tuple[str, ...] = ()
-    schema: tuple[ColumnSpec, ...] = ()  # empty: the job infers the schema
-    locale: Locale = Locale()
-    order_by: str | None = None  # among rows sharing the keys, the one with the greatest value is kept
-    on_empty: str = "fail"  # a date without files: fail the backup, or skip it with an empty manifest
-    rules: tuple[ColumnRule, ...] = ()
-    schema_evolution: str = "add"  # a source column the schema does not list: add | ignore | fail
-    flatten_separator: str = "_"  # joins nested JSON/Parquet field names: cliente.dir -> cliente_dir
-    time_zone: str = "UTC"  # the zone of timestamps written without an offset
-    rounding: str = "reject"  # decimals beyond a decimal column's scale: reject | half_up
-
-    @property
-    def is_snapshot(self) -> bool:
-        return RUN_DATE_PLACEHOLDER not in self.source
-
-    def source_glob(self, run_date: str) -> str:
-        """The source pattern for one run date (YYYY-MM-DD), relative to the source root."""
-        _check_run_date(run_date)
-        return self.source.replace(RUN_DATE_PLACEHOLDER, run_date)
-
-    def source_folder(self, run_date: str) -> str:
-        """The fixed folder part of ``source_glob``: backed-up files keep their path relative to it.
-
-        ``ventas/{ds}/*.csv`` -> ``ventas/2026-11-01``; ``exports/**/*.json`` -> ``exports``.
-        """
-        parts = PurePosixPath(self.source_glob(run_date)).parts[:-1]
-        fixed: list[str] = []
-        for part in parts:
-            if _has_glob(part):
-                break
-            fixed.append(part)
-        return "/".join(fixed)
-
-    def job_config(self) -> dict[str, Any]:
-        """Everything the Spark job needs to clean this dataset, as plain JSON-serialisable values."""
-        return {
-            "format": self.format,
-            "reader": dict(self.reader),
-            "null_tokens": list(self.null_tokens),
-            "keys": list(self.keys),
-            "schema": [
-                {
-                    "name": column.name,
-                    "source": column.source_field,
-                    "type": column.type,
-                    "nullable": column.nullable,
-                    "formats": list(column.formats),
-                }
-                for column in self.schema
-            ],
-            "locale": {
-                "decimal": self.locale.decimal,
-                "thousands": self.locale.thousands,
-                "true_values": list(self.locale.true_values),
-                "false_values": list(self.locale.false_values),
-            },
-            "order_by": self.order_by,
-            "rules": {rule.column: rule.job_config() for rule in self.rules},
-            "schema_evolution": self.schema_evolution,
-            "flatten_separator": self.flatten_separator,
-            "time_zone": self.time_zone,
-            "rounding": self.rounding,
-        }
 
 
 @dataclass(frozen=True)
@@ -622,17 +516,18 @@ _COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,254}")
 _DECIMAL_TYPE = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
 _COLUMN_KEYS = ("name", "type", "nullable", "formats", "source")
 
-# Read options per format, with their defaults. CSV escapes quotes by doubling them, as Excel and Python write.
+# Read options per format: their defaults come from the contract, their checks from here.
+_READER_CHECKS: dict[str, Check] = {
+    "delimiter": _single_character,
+    "quote": _single_character,
+    "escape": _single_character,
+    "encoding": _encoding,
+    "header": _boolean,
+    "layout": _one_of(JSON_LAYOUTS),
+}
 _READER_OPTIONS: dict[str, dict[str, tuple[Any, Check]]] = {
-    "csv": {
-        "delimiter": (",", _single_character),
-        "quote": ('"', _single_character),
-        "escape": ('"', _single_character),
-        "encoding": ("UTF-8", _encoding),
-        "header": (True, _boolean),
-    },
-    "json": {"layout": ("auto", _one_of(JSON_LAYOUTS))},
-    "parquet": {},
+    data_format: {key: (default, _READER_CHECKS[key]) for key, default in defaults.items()}
+    for data_format, defaults in READER_DEFAULTS.items()
 }
 _LOCALE_OPTIONS: dict[str, tuple[Any, Check]] = {
     "decimal": (".", _single_character),
@@ -709,7 +604,7 @@ def _load_dataset(raw: Any, where: str, problems: _Problems) -> Dataset | None:
         null_tokens=tuple(null_tokens),
         keys=tuple(keys),
         schema=schema,
-        locale=locale,
+        locale=Locale(**locale),
         order_by=order_by,
         on_empty=on_empty,
         rules=rules,
@@ -766,7 +661,6 @@ def _time_zone_problem(value: Any) -> str | None:
     return None
 
 
-_RULE_KEYS = ("required", "min", "max", "allowed", "regex")
 _NUMERIC_TYPES = ("int", "bigint", "double")
 
 
@@ -789,14 +683,14 @@ def _load_rules(
         if schema and column not in types:
             problems.add(where, field_name, f"{column!r} is not a schema column (columns: {', '.join(types)})")
             continue
-        problem = _type_problem(checks, dict) or (None if checks else f"must set one of {', '.join(_RULE_KEYS)}")
+        problem = _type_problem(checks, dict) or (None if checks else f"must set one of {', '.join(RULE_CHECKS)}")
         if problem:
             problems.add(where, field_name, problem)
             continue
         before = len(problems.lines)
-        problems.unknown_keys(where, f"{field_name}.", checks, _RULE_KEYS)
+        problems.unknown_keys(where, f"{field_name}.", checks, RULE_CHECKS)
         values = {key: _rule_value(checks[key], key, types.get(column), f"{field_name}.{key}", where, problems)
-                  for key in _RULE_KEYS if key in checks}
+                  for key in RULE_CHECKS if key in checks}
         low, high = values.get("min"), values.get("max")
         if low is not None and high is not None and type(low) is type(high) and low > high:
             problems.add(where, f"{field_name}.max", f"must not be less than min ({low!r})")
@@ -947,7 +841,8 @@ def _foreign_option_message(key: str, data_format: str) -> str:
     return f"unknown key ({data_format} options: {own})"
 
 
-def _load_locale(raw: Any, where: str, problems: _Problems) -> Locale | None:
+def _load_locale(raw: Any, where: str, problems: _Problems) -> dict[str, Any] | None:
+    """The locale's values (Locale's arguments), once the token lists are also checked against each other."""
     problem = _type_problem(raw, dict)
     if problem:
         problems.add(where, "locale", problem)
@@ -966,7 +861,8 @@ def _load_locale(raw: Any, where: str, problems: _Problems) -> Locale | None:
     if values["decimal"] == values["thousands"]:
         problems.add(where, "locale.thousands", f"must differ from locale.decimal (both {values['decimal']!r})")
         return None
-    return Locale(**values)
+    # "" in the file (no thousands separator) is None in the contract.
+    return {**values, "thousands": values["thousands"] or None}
 
 
 def _load_schema(raw: Any, where: str, problems: _Problems) -> tuple[ColumnSpec, ...] | None:
@@ -1087,7 +983,7 @@ def _check_keys(
 
 
 def _check_token_overlap(
-    null_tokens: tuple[str, ...], locale: Locale, locale_given: set[str], where: str, problems: _Problems
+    null_tokens: tuple[str, ...], locale: Mapping[str, Any], locale_given: set[str], where: str, problems: _Problems
 ) -> None:
     """A token in two lists would make a value both true and false, or both null and a boolean the locale lists.
 
@@ -1096,41 +992,26 @@ def _check_token_overlap(
     """
     lists = {
         "null_tokens": null_tokens,
-        "locale.true_values": locale.true_values,
-        "locale.false_values": locale.false_values,
+        "locale.true_values": locale["true_values"],
+        "locale.false_values": locale["false_values"],
     }
     names = list(lists)
     for i, first in enumerate(names):
         for second in names[i + 1:]:
             if first == "null_tokens" and second.removeprefix("locale.") not in locale_given:
                 continue
-            shared = {t.casefold() for t in lists[first]} & {t.casefold() for t in lists[second]}
+            # Values are trimmed before they are compared with tokens.
+            shared = {t.strip().casefold() for t in lists[first]} & {t.strip().casefold() for t in lists[second]}
             if shared:
                 problems.add(where, second, f"shares {', '.join(map(repr, sorted(shared)))} with {first}")
 
 
-# --- run dates and globs --------------------------------------------------------------------------------------
-
-_RUN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# --- run dates --------------------------------------------------------------------------------------------------
 
 
 def _run_date_problem(value: str) -> str | None:
     try:
-        _check_run_date(value)
+        check_run_date(value)
     except ValueError:
         return f"must be a date as YYYY-MM-DD (got {value!r})"
     return None
-
-
-def _check_run_date(run_date: str) -> None:
-    if isinstance(run_date, str) and _RUN_DATE.fullmatch(run_date):
-        try:
-            date.fromisoformat(run_date)
-            return
-        except ValueError:
-            pass
-    raise ValueError(f"run_date must be a date as YYYY-MM-DD (got {run_date!r})")
-
-
-def _has_glob(part: str) -> bool:
-    return any(char in part for char in "*?[")

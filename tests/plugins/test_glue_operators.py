@@ -1,6 +1,10 @@
 """The crawl and the cleaning job, polling and deferred, on the local stack; a failure carries Glue's own error."""
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -9,7 +13,7 @@ from airflow.providers.amazon.aws.triggers.glue_crawler import GlueCrawlerComple
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from deferred_run import run_deferred, task_context
 
-from indata_ops.operators.clean import CleanJobOperator
+from indata_ops.operators.clean import CleanJobOperator, package_zip
 from indata_ops.operators.crawl import CrawlRawOperator
 
 BUCKET = "optest-glue"
@@ -124,3 +128,55 @@ def test_a_run_that_failed_in_spark_or_s3_keeps_the_tasks_retries(script, aws, a
         run(clean(task_id, script, aws_connection, deferrable, fail="spark"), deferrable, GlueJobCompleteTrigger)
     assert "ended FAILED: RuntimeError: An error occurred while calling o87.parquet: SlowDown" in str(failure.value)
     assert not isinstance(failure.value, AirflowFailException)
+
+
+# The script imports its module from the package the operator ships, as clean_dataset.py imports indata_clean.
+PACKAGE_SCRIPT = '''
+from optest_pkg.names import greeting
+print(greeting())
+'''
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    root = tmp_path_factory.mktemp("glue-package")
+    (root / "optest_pkg" / "__pycache__").mkdir(parents=True)
+    (root / "optest_pkg" / "__init__.py").write_text("")
+    (root / "optest_pkg" / "names.py").write_text("def greeting():\n    return 'shipped with the script'\n")
+    (root / "optest_pkg" / "__pycache__" / "names.cpython-311.pyc").write_bytes(b"stale")
+    (root / "package_script.py").write_text(PACKAGE_SCRIPT)
+    return root
+
+
+@MODES
+def test_the_package_is_zipped_next_to_the_script_and_reaches_the_run(raw, package, aws, aws_connection, deferrable):
+    task_id = f"pkg-{int(deferrable)}"
+    operator = CleanJobOperator(
+        task_id=task_id, job_name=f"optest-clean-{task_id}", script_location=str(package / "package_script.py"),
+        py_package=str(package / "optest_pkg"), s3_bucket=BUCKET, iam_role_arn="arn:aws:iam::123456789012:role/glue",
+        replace_script_file=True, update_config=True, script_args={"--dataset": "ventas", "--run_date": DAY},
+        create_job_kwargs={"GlueVersion": "5.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
+        aws_conn_id=aws_connection, deferrable=deferrable, job_poll_interval=1, waiter_delay=1,
+        waiter_max_attempts=120, execution_timeout=TIMEOUT)
+    run_id = run(operator, deferrable, GlueJobCompleteTrigger)
+
+    job_run = aws("glue").get_job_run(JobName=f"optest-clean-{task_id}", RunId=run_id)["JobRun"]
+    assert job_run["JobRunState"] == "SUCCEEDED", job_run.get("ErrorMessage")
+    location = f"s3://{BUCKET}/artifacts/glue-scripts/optest_pkg.zip"
+    assert job_run["Arguments"]["--extra-py-files"] == location
+    shipped = aws("s3").get_object(Bucket=BUCKET, Key="artifacts/glue-scripts/optest_pkg.zip")["Body"].read()
+    assert shipped == package_zip(package / "optest_pkg")
+    output = aws("logs").get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)["events"]
+    assert "shipped with the script" in [event["message"] for event in output]
+
+
+def test_the_package_zip_is_deterministic_and_holds_only_sources(package, tmp_path):
+    first = package_zip(package / "optest_pkg")
+    copy = tmp_path / "optest_pkg"
+    shutil.copytree(package / "optest_pkg", copy)
+    os.utime(copy / "names.py", (0, 0))  # another checkout: other mtimes, same sources
+    assert package_zip(copy) == first
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert archive.namelist() == ["optest_pkg/__init__.py", "optest_pkg/names.py"]
+    (copy / "names.py").write_text("def greeting():\n    return 'changed'\n")
+    assert package_zip(copy) != first

@@ -298,17 +298,23 @@ def test_read_parquet_keeps_source_types_and_casts_to_the_schema(spark: SparkSes
 
 
 def test_script_runs_standalone_with_glue_style_arguments(tmp_path: Path, s3, aws: str) -> None:
-    """The file alone, outside the repository, as Glue starts it: extra Glue keys are ignored."""
+    """The file and its package zip, outside the repository, as Glue starts it: the zip the clean task ships as
+    --extra-py-files on PYTHONPATH (as Glue puts it), extra Glue keys ignored."""
+    from indata_ops.operators.clean import package_zip
+
     script = tmp_path / "script" / "clean_dataset.py"
     script.parent.mkdir()
     script.write_bytes(Path(job.__file__).read_bytes())
+    modules = tmp_path / "py-files" / "indata_clean.zip"
+    modules.parent.mkdir()
+    modules.write_bytes(package_zip(Path(job.__file__).parent / "indata_clean"))
     write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
     argv = [sys.executable, str(script), "--JOB_RUN_ID", "jr_0001", "--enable-glue-datacatalog", "true"]
     for name, value in job_args(tmp_path, "2026-11-01").items():
         argv += [f"--{name}", value]
     # The Glue runner, not the script, picks the master; a small shuffle keeps this test fast.
     submit = "--master local[1] --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=2 pyspark-shell"
-    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit}
+    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit, "PYTHONPATH": str(modules)}
 
     result = subprocess.run(argv, cwd=script.parent, env=env, capture_output=True, text=True, timeout=120)
 

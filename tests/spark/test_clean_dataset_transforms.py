@@ -487,8 +487,8 @@ def test_config_from_json_validates_types_keys_and_format() -> None:
         ' "schema": [{"name": "a", "type": "decimal(12, 2)", "nullable": false, "formats": []}]}'
     )
     assert parsed.schema == (ColumnSpec("a", "decimal(12, 2)", nullable=False),)
-    assert parsed.schema[0].data_type == T.DecimalType(12, 2)
-    assert parsed.locale == COMMA_LOCALE and parsed.null_tokens == ("",)
+    assert job.spark_type(parsed.schema[0].type) == T.DecimalType(12, 2)
+    assert parsed.locale == COMMA_LOCALE and parsed.null_tokens == ()
     assert parsed.locale.true_values == job.TRUE_TOKENS and parsed.locale.false_values == job.FALSE_TOKENS
 
 
@@ -591,7 +591,7 @@ def test_timestamps_without_an_offset_are_read_in_the_dataset_time_zone(spark: S
             ("30/02/2026 08:30", None, "2026-07-01 08:30:00Z"),
         ],
     )
-    typed = job.apply_schema(df, schema, Locale(time_zone="Europe/Madrid"))
+    typed = job.apply_schema(df, schema, Locale(), time_zone="Europe/Madrid")
 
     as_utc = [F.date_format(name, "yyyy-MM-dd HH:mm").alias(name) for name in ("local", "with_offset", "iso")]
     assertDataFrameEqual(
@@ -673,7 +673,7 @@ def test_rules_from_the_job_argument_are_checked() -> None:
     with pytest.raises(ValueError, match=r"rules name columns \['b'\] that are not in the dataset_config schema"):
         DatasetConfig(format="csv", schema=(ColumnSpec("a", "int"),), rules=(job.ColumnRule("b", required=True),))
     with pytest.raises(ValueError, match=r"rules.a has unknown checks \['maximum'\]"):
-        job.ColumnRule.from_mapping("a", {"maximum": 3})
+        job.ColumnRule.from_json("a", {"maximum": 3})
     with pytest.raises(ValueError, match=r"rules.a.regex '\(' is not a regular expression"):
         job.ColumnRule("a", regex="(")
     with pytest.raises(ValueError, match="schema_evolution must be add, ignore or fail, got 'drop'"):

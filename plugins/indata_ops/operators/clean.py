@@ -1,13 +1,36 @@
 """Run the cleaning Glue job; a failed run fails the task with Glue's own error message."""
 from __future__ import annotations
 
+import io
+import zipfile
+from pathlib import Path
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.errors import failure, is_permanent_job_error
 from indata_ops.operators.deferral import BoundedDeferralMixin
+
+PY_FILES_ARGUMENT = "--extra-py-files"
+# A fixed time and mode for every zip entry: the same sources always give the same bytes (and the same ETag).
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def package_zip(package: str | Path) -> bytes:
+    """The Python package folder as a zip whose root holds the package (``<name>/...``), .py files only, sorted."""
+    root = Path(package)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            entry = zipfile.ZipInfo(f"{root.name}/{path.relative_to(root).as_posix()}", date_time=_ZIP_DATE)
+            entry.external_attr = 0o644 << 16
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, path.read_bytes())
+    return buffer.getvalue()
 
 
 class CleanJobOperator(BoundedDeferralMixin, GlueJobOperator):
@@ -19,9 +42,31 @@ class CleanJobOperator(BoundedDeferralMixin, GlueJobOperator):
     contract (a ValueError for a column missing from the data, a type conflict with the clean table; see
     indata_ops.errors) fails the task without retries: the same input fails the same way again. Other failures
     (Spark, S3, capacity, a timeout) keep the task's retries.
+
+    ``py_package``: a local package folder the script imports. It is zipped (same bytes for the same sources) and
+    uploaded next to a local ``script_location``, as ``artifacts/glue-scripts/<name>.zip``, whenever the script is,
+    and each run gets it as ``--extra-py-files``, so script and package always come from the same checkout.
     """
 
+    def __init__(self, *, py_package: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.py_package = py_package
+
+    @property
+    def s3_py_package_location(self) -> str:
+        return f"{self.s3_protocol}{self.s3_bucket}/{self.s3_artifacts_prefix}{Path(self.py_package).name}.zip"
+
+    def upload_etl_script_to_s3(self) -> None:
+        super().upload_etl_script_to_s3()
+        if self.py_package:
+            S3Hook(aws_conn_id=self.aws_conn_id).load_bytes(
+                package_zip(self.py_package), f"{self.s3_artifacts_prefix}{Path(self.py_package).name}.zip",
+                bucket_name=self.s3_bucket, replace=self.replace_script_file)
+            self.log.info("Uploaded the package %s to %s", self.py_package, self.s3_py_package_location)
+
     def execute(self, context: Any) -> str | None:
+        if self.py_package:
+            self.script_args = {**(self.script_args or {}), PY_FILES_ARGUMENT: self.s3_py_package_location}
         try:
             return super().execute(context)
         except AirflowException as error:

@@ -1,0 +1,125 @@
+"""Counts of a run: every input row is exactly one of clean, rejected or duplicate, checked before anything is
+written, then written as JSON next to the outputs."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import boto3
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from indata_clean.catalog import aws_region
+from indata_clean.columns import INTERNAL_COLUMNS, OUTCOME, REASONS, ROUNDED_COLUMNS, data_columns
+from indata_clean.contract import CLEAN, EXACT_DUPLICATE, KEY_DUPLICATE, REJECTED
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the job did with its input; ``input == clean + rejected + duplicates`` or the job fails."""
+
+    dataset: str
+    run_date: str
+    input: int
+    clean: int
+    rejected: int
+    exact_duplicates: int
+    key_duplicates: int
+    rejects_by_reason: dict[str, int]
+    columns: list[str]
+    # Columns "added" or "ignored" under schema_evolution, and "retyped" to the schema's type in the clean table.
+    schema_changes: dict[str, list[str]] = field(default_factory=dict)
+    # Clean values rounded to their column's scale (rounding: half_up), per column.
+    rounded_by_column: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rounded(self) -> int:
+        return sum(self.rounded_by_column.values())
+
+    @property
+    def duplicates(self) -> int:
+        return self.exact_duplicates + self.key_duplicates
+
+    def __post_init__(self) -> None:
+        accounted = self.clean + self.rejected + self.duplicates
+        if self.input != accounted:
+            raise RuntimeError(
+                f"Row accounting broken for {self.dataset} dt={self.run_date}: input {self.input} != "
+                f"clean {self.clean} + rejected {self.rejected} + duplicates {self.duplicates} = {accounted}"
+            )
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{reason}={n}" for reason, n in sorted(self.rejects_by_reason.items()))
+        return (
+            f"clean_dataset {self.dataset} dt={self.run_date}: input={self.input} clean={self.clean} "
+            f"rejected={self.rejected} duplicates={self.duplicates} (exact={self.exact_duplicates} "
+            f"key={self.key_duplicates})" + (f" rejects: {reasons}" if reasons else "")
+            + (f" rounded={self.rounded}" if self.rounded else "")
+        )
+
+
+def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_date: str) -> Counts:
+    """Count outcomes and reject reasons; ``input_rows`` comes from a separate count of the source, so a row the
+    pipeline lost or duplicated breaks the identity instead of going unnoticed."""
+    # One pass for both: the first reason of a rejected row is its reject_reason; other outcomes have none.
+    is_rejected = F.col(OUTCOME) == REJECTED
+    first_reason = F.when(is_rejected, F.element_at(F.col(REASONS), 1)["reason"]).alias("reason")
+    # Rounded values in the same pass; only clean rows' count, as only they are published.
+    roundable = [f.name for f in classified.schema.fields if isinstance(f.dataType, T.DecimalType)
+                 and f.name not in INTERNAL_COLUMNS] if ROUNDED_COLUMNS in classified.columns else []
+    rounded_sums = [F.sum(F.array_contains(ROUNDED_COLUMNS, name).cast("long")).alias(f"__rounded_{i}")
+                    for i, name in enumerate(roundable)]
+    by_outcome: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    rounded: dict[str, int] = {}
+    for row in classified.groupBy(OUTCOME, first_reason).agg(F.count(F.lit(1)).alias("count"), *rounded_sums).collect():
+        by_outcome[row[OUTCOME]] = by_outcome.get(row[OUTCOME], 0) + row["count"]
+        if row["reason"] is not None:
+            by_reason[row["reason"]] = row["count"]
+        if row[OUTCOME] == CLEAN:
+            rounded = {name: row[f"__rounded_{i}"] for i, name in enumerate(roundable) if row[f"__rounded_{i}"]}
+    return Counts(
+        dataset=dataset,
+        run_date=run_date,
+        input=input_rows,
+        clean=by_outcome.get(CLEAN, 0),
+        rejected=by_outcome.get(REJECTED, 0),
+        exact_duplicates=by_outcome.get(EXACT_DUPLICATE, 0),
+        key_duplicates=by_outcome.get(KEY_DUPLICATE, 0),
+        rejects_by_reason=by_reason,
+        columns=data_columns(classified),
+        rounded_by_column=rounded,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+def write_counts(counts: Counts, counts_path: str) -> None:
+    match = re.fullmatch(r"s3://([^/]+)/(.+)", counts_path)
+    if not match:
+        raise ValueError(f"counts_path must be s3://bucket/key, got {counts_path}")
+    body = json.dumps(
+        {
+            "dataset": counts.dataset,
+            "run_date": counts.run_date,
+            "input": counts.input,
+            "clean": counts.clean,
+            "rejected": counts.rejected,
+            "duplicates": counts.duplicates,
+            "exact_duplicates": counts.exact_duplicates,
+            "key_duplicates": counts.key_duplicates,
+            "rejects_by_reason": counts.rejects_by_reason,
+            "columns": counts.columns,
+            "schema_changes": counts.schema_changes,
+            "rounded": counts.rounded,
+            "rounded_by_column": counts.rounded_by_column,
+        },
+        ensure_ascii=False,
+        indent=2,
+    )
+    s3 = boto3.client("s3", region_name=aws_region())
+    s3.put_object(Bucket=match.group(1), Key=match.group(2), Body=body.encode("utf-8"), ContentType="application/json")
+
+

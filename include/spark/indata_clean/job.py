@@ -1,0 +1,107 @@
+"""The job's arguments and its run: read, classify, check the counts, write, register (see clean_dataset.py)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from py4j.protocol import Py4JError
+from pyspark.sql import SparkSession
+
+from indata_clean.accounting import Counts, count_outcomes, write_counts
+from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
+from indata_clean.columns import data_columns, name_columns
+from indata_clean.contract import DatasetConfig
+from indata_clean.reading import configure_session, read_raw
+from indata_clean.transforms import classify_rows, clean_rows, unexpected_columns
+
+JOB_ARGUMENTS = (
+    "JOB_NAME",
+    "dataset",
+    "run_date",
+    "raw_path",
+    "clean_path",
+    "rejects_path",
+    "counts_path",
+    "clean_database",
+    "dataset_config",
+)
+
+
+def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
+    """Clean ``raw_path`` into the run date's partitions, register the table, write the counts; return the counts.
+
+    Counts are checked before anything is written, so a broken accounting publishes nothing.
+    """
+    config = DatasetConfig.from_json(args["dataset_config"])
+    run_date = args["run_date"]
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_date):
+        raise ValueError(f"run_date must be YYYY-MM-DD, got {run_date!r}")
+    datetime.date.fromisoformat(run_date)  # rejects 2026-13-45 with Python's own message
+    configure_session(spark)
+
+    raw = read_raw(spark, config, args["raw_path"])
+    catalog = catalog_columns(args)
+    unexpected = unexpected_columns(data_columns(name_columns(raw, config)), config, catalog)
+    classified = classify_rows(raw, config, catalog).persist()
+    try:
+        clean_schema = clean_rows(classified).schema
+        # Type conflicts with the table fail the run before anything is written.
+        retyped = retyped_columns(clean_schema, catalog, config, f"{args['clean_database']}.{args['dataset']}")
+        counts = dataclasses.replace(
+            count_outcomes(classified, raw.count(), args["dataset"], run_date),
+            schema_changes={"added": unexpected if config.schema_evolution == "add" else [],
+                            "ignored": unexpected if config.schema_evolution == "ignore" else [],
+                            "retyped": retyped},
+        )
+        write_outputs(classified, args)
+        register_table(clean_schema, args, catalog)
+        write_counts(counts, args["counts_path"])
+    finally:
+        classified.unpersist()
+    print(counts.summary())
+    return counts
+
+
+def parse_args(argv: Sequence[str]) -> dict[str, str]:
+    """The job arguments from a Glue-style argv (``argv[0]`` is the script)."""
+    try:
+        from awsglue.utils import getResolvedOptions
+    except ImportError:
+        parser = argparse.ArgumentParser(description="Clean one dataset's raw partition for one run date.")
+        for name in JOB_ARGUMENTS:
+            parser.add_argument(f"--{name}", required=True)
+        known, _unknown = parser.parse_known_args(argv[1:])
+        return vars(known)
+    return getResolvedOptions(list(argv), list(JOB_ARGUMENTS))
+
+
+def start_session(args: Mapping[str, str]) -> tuple[SparkSession, Any]:
+    """A Spark session, plus the Glue ``Job`` (already initialised) when running on Glue, else None."""
+    spark = SparkSession.builder.getOrCreate()
+    try:
+        from awsglue.context import GlueContext
+        from awsglue.job import Job
+    except ImportError:
+        return spark, None
+    try:
+        glue_context = GlueContext(spark.sparkContext)
+    except (TypeError, Py4JError):
+        # The awsglue package from PyPI has no Glue classes in the JVM ("'JavaPackage' object is not callable").
+        return spark, None
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], dict(args))
+    return glue_context.spark_session, job
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(sys.argv if argv is None else argv)
+    spark, job = start_session(args)
+    run_job(args, spark)
+    if job is not None:
+        job.commit()
+

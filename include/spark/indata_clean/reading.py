@@ -1,0 +1,297 @@
+"""Reading a raw partition: the files under it, each CSV file with its own header, JSON lines or arrays per file,
+Parquet with merged schemas; every record kept, text values as strings."""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from indata_clean.columns import CORRUPT_RECORD, ROW_ID, SOURCE_FILE, header_key, quoted
+from indata_clean.contract import DatasetConfig
+
+# Bytes read from the start of each file to find its CSV header or JSON layout.
+HEAD_BYTES = 1 << 20
+
+
+def configure_session(spark: SparkSession) -> None:
+    """Session settings the cleaning and the writes rely on."""
+    # A date that does not match a format must give NULL (next format, or unparseable), not a SparkUpgradeException.
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
+    # Timestamps without a zone are read as UTC, whatever the host's zone.
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    # Dates before 1582-10-15 and timestamps before 1900 are written as they are (proleptic Gregorian, as Athena
+    # reads them). Spark's default fails the write on them; LEGACY would shift them to the Julian calendar.
+    for mode in ("datetimeRebaseModeInWrite", "int96RebaseModeInWrite"):
+        spark.conf.set(f"spark.sql.parquet.{mode}", "CORRECTED")
+    # No _SUCCESS objects in the partitions: the backup manifest is the commit marker, not Hadoop's.
+    spark.conf.set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+
+
+def partition_path(root: str, run_date: str) -> str:
+    return f"{root.rstrip('/')}/dt={run_date}/"
+
+
+def _is_hidden(relative_path: str) -> bool:
+    """Spark skips files and folders whose names start with ``_`` or ``.`` (``_SUCCESS``, ``.crc``, staging)."""
+    return any(part.startswith(("_", ".")) for part in relative_path.split("/"))
+
+
+def input_files(spark: SparkSession, path: str) -> list[str]:
+    """The data files under ``path``, recursively, sorted; raise unless there is at least one.
+
+    Spark's own errors for these cases do not always name the path ("Unable to infer schema for CSV").
+    """
+    # Spark has no public Python API to list files; the Hadoop FileSystem sees the same paths Spark reads.
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hadoop_path):
+        raise FileNotFoundError(f"Raw path {path} does not exist")
+    root = fs.makeQualified(hadoop_path).toString().rstrip("/") + "/"
+    files = []
+    listing = fs.listFiles(hadoop_path, True)
+    while listing.hasNext():
+        file = listing.next().getPath().toString()
+        if not _is_hidden(file[len(root):] if file.startswith(root) else file.rsplit("/", 1)[-1]):
+            files.append(file)
+    if not files:
+        raise FileNotFoundError(f"No input files under raw path {path}")
+    return sorted(files)
+
+
+def _file_head(spark: SparkSession, file: str, limit: int = HEAD_BYTES) -> bytes:
+    """The first ``limit`` bytes of ``file`` as Spark would read them (decompressed when its name says .gz...)."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    path = jvm.org.apache.hadoop.fs.Path(file)
+    stream = path.getFileSystem(conf).open(path)
+    try:
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path)
+        source = codec.createInputStream(stream) if codec is not None else stream
+        bounded = jvm.org.apache.commons.io.input.BoundedInputStream(source, limit)
+        return bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(bounded))
+    finally:
+        stream.close()
+
+
+def _spark_path(file: str) -> str:
+    """A listed file as a path Spark reads literally: its reader expands glob characters such as ``[1]``."""
+    return re.sub(r"([\\*?\[\]{}])", r"\\\1", file)
+
+
+def _python_codec(encoding: str) -> str:
+    return codecs.lookup(encoding).name
+
+
+def _java_charset(encoding: str) -> str:
+    """Accept Python spellings such as ``latin-1``; Java knows ISO-8859-1 as ``iso8859-1`` but not ``latin-1``."""
+    name = codecs.lookup(encoding).name
+    # A BOM is skipped by Spark's reader whatever the UTF-8 spelling; Java has no "utf-8-sig".
+    return "utf-8" if name == "utf-8-sig" else name
+
+
+def _is_text(value: str) -> bool:
+    """False for what a text export never holds: control characters, or bytes the encoding could not decode."""
+    return not any(
+        char == "\ufffd" or (unicodedata.category(char) == "Cc" and char not in "\t\r\n") for char in value
+    )
+
+
+def csv_header(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | None:
+    """The column names in the first record of a CSV file whose first bytes are ``head``.
+
+    ``[]`` for an empty file; None when the first record is not text (a binary or wrongly encoded file), so the
+    file cannot be parsed as CSV. Names are as written, with Unicode composition, edge spaces and a BOM
+    normalized; repeated names get `` (2)``, `` (3)``; empty ones Spark's ``_c<index>``.
+    """
+    text = head.decode(_python_codec(reader_options.get("encoding", "utf-8")), errors="replace")
+    quote = reader_options.get("quote", '"')
+    escape = reader_options.get("escape", '"')
+    records = csv.reader(
+        io.StringIO(text.lstrip("\ufeff"), newline=""),
+        delimiter=reader_options.get("delimiter", ","),
+        quotechar=quote,
+        doublequote=escape == quote,
+        escapechar=None if escape == quote else escape,
+    )
+    if len(head) == HEAD_BYTES and not re.search(r"[\r\n]", text):
+        raise ValueError(f"the CSV header is longer than {HEAD_BYTES} bytes")
+    try:
+        fields = next(records)
+    except StopIteration:
+        return []
+    except csv.Error:  # e.g. a NUL byte or a name longer than the csv module's field limit: not a header
+        return None
+    if not all(_is_text(name) for name in fields):
+        return None
+    names: list[str] = []
+    for index, name in enumerate(fields):
+        name = header_key(name) or f"_c{index}"
+        repeat = 2
+        while name in names:
+            name, repeat = f"{header_key(fields[index])} ({repeat})", repeat + 1
+        names.append(name)
+    return names
+
+
+def json_layout(head: bytes) -> str | None:
+    """``array`` when a file is one JSON document (a top-level array, or one object spread over lines), ``lines``
+    for one value per line; None for an empty file."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text:
+        return None
+    first_line = text.splitlines()[0].strip()
+    return "array" if text.startswith("[") or first_line == "{" else "lines"
+
+
+def _string_schema(names: Sequence[str]) -> T.StructType:
+    return T.StructType([T.StructField(name, T.StringType()) for name in names])
+
+
+def _with_source_file(df: DataFrame) -> DataFrame:
+    return df.select(*[quoted(name) for name in df.columns], F.input_file_name().alias(SOURCE_FILE))
+
+
+def _union(frames: Sequence[DataFrame]) -> DataFrame:
+    """Frames unioned by column name; a column missing from a frame is NULL in its rows."""
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame, allowMissingColumns=True)
+    return union
+
+
+def _unreadable_as_rejects(spark: SparkSession, files: Sequence[str]) -> DataFrame:
+    """Files that are not text in the dataset's format: every line a record with only ``__corrupt_record``."""
+    lines = spark.read.text([_spark_path(file) for file in files])
+    return _with_source_file(lines.select(F.col("value").alias(CORRUPT_RECORD)))
+
+
+def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> DataFrame | None:
+    """CSV files, each read with the columns of its own header (files of one day may differ), unioned by name.
+
+    None when every file is empty. Files whose first record is not text become rejects, one per line.
+    """
+    reader_options = config.reader
+    header = bool(reader_options.get("header", True))
+    csv_options = {
+        "header": str(header).lower(),
+        "sep": reader_options.get("delimiter", ","),
+        "quote": reader_options.get("quote", '"'),
+        # RFC 4180 doubles quotes inside quoted values; Spark's default escape is a backslash.
+        "escape": reader_options.get("escape", '"'),
+        "encoding": _java_charset(reader_options.get("encoding", "utf-8")),
+        # Quoted values may span lines; this makes a file one split, fine for daily exports.
+        "multiLine": str(bool(reader_options.get("multiline", True))).lower(),
+        "mode": "PERMISSIVE",
+        "columnNameOfCorruptRecord": CORRUPT_RECORD,
+    }
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    unreadable: list[str] = []
+    for file in files:
+        try:
+            names = csv_header(_file_head(spark, file), reader_options)
+        except ValueError as error:
+            raise ValueError(f"{file}: {error}") from error
+        if names is None:
+            unreadable.append(file)
+        elif names and not header and config.schema:
+            # Named as the schema's sources say, so name_columns maps them like headers; the first record is data,
+            # and one with too few or too many fields is malformed like any other.
+            by_header.setdefault(tuple(spec.source or spec.name for spec in config.schema), []).append(file)
+        elif names:
+            by_header.setdefault(tuple(names) if header else tuple(f"_c{i}" for i in range(len(names))), []).append(
+                file
+            )
+    # An all-string schema: nothing is inferred, and the corrupt-record column (which Spark fills only when it
+    # is in the schema) is there.
+    frames = [
+        _with_source_file(
+            spark.read.schema(_string_schema([*names, CORRUPT_RECORD]))
+            .options(**csv_options)
+            .csv([_spark_path(file) for file in group])
+        )
+        for names, group in by_header.items()
+    ]
+    if unreadable:
+        frames.append(_unreadable_as_rejects(spark, unreadable))
+    return _union(frames) if frames else None
+
+
+def _merged_type(left: T.DataType, right: T.DataType) -> T.DataType:
+    """The type that holds both: structs merge field by field; any other disagreement is kept as text."""
+    if left == right:
+        return left
+    if isinstance(left, T.StructType) and isinstance(right, T.StructType):
+        return _merged_struct(left, right)
+    return T.StringType()
+
+
+def _merged_struct(left: T.StructType, right: T.StructType) -> T.StructType:
+    fields = {f.name: f.dataType for f in left.fields}
+    for f in right.fields:
+        fields[f.name] = _merged_type(fields[f.name], f.dataType) if f.name in fields else f.dataType
+    return T.StructType([T.StructField(name, data_type) for name, data_type in fields.items()])
+
+
+def read_json(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> DataFrame | None:
+    """JSON files: lines (one record per line) and arrays (one document per file), detected per file unless
+    ``reader.layout`` says; both kinds are read with one merged schema. None when every file is empty."""
+    layout = config.reader.get("layout", "auto")
+    by_layout: dict[str, list[str]] = {}
+    for file in files:
+        file_layout = json_layout(_file_head(spark, file)) if layout == "auto" else layout
+        if file_layout is not None:
+            by_layout.setdefault(file_layout, []).append(file)
+
+    def reader(file_layout: str):
+        return spark.read.options(
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT_RECORD,
+            multiLine=str(file_layout == "array").lower(),
+            # Values keep their text ("007", "1.50"); the schema decides the types.
+            primitivesAsString="true",
+        )
+
+    groups = {file_layout: [_spark_path(file) for file in group] for file_layout, group in by_layout.items()}
+    if len(groups) == 1:
+        ((file_layout, paths),) = groups.items()
+        return _with_source_file(reader(file_layout).json(paths))
+    if not groups:
+        return None
+    schemas = [reader(file_layout).json(paths).schema for file_layout, paths in groups.items()]
+    merged = schemas[0]
+    for schema in schemas[1:]:
+        merged = _merged_struct(merged, schema)
+    if CORRUPT_RECORD not in merged.fieldNames():
+        merged = merged.add(CORRUPT_RECORD, T.StringType())
+    return _union([_with_source_file(reader(kind).schema(merged).json(paths)) for kind, paths in groups.items()])
+
+
+def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame:
+    """Read the raw partition per the config; every record is kept (PERMISSIVE), text values stay strings.
+
+    Adds ``__source_file`` and ``__row_id`` (file, then position) as the "first seen" order, and, for CSV/JSON,
+    ``__corrupt_record`` holding the text of records the reader could not parse. When every file is empty the
+    frame has no data columns and no rows.
+    """
+    files = input_files(spark, path)
+    if config.format == "csv":
+        df = read_csv(spark, config, files)
+    elif config.format == "json":
+        df = read_json(spark, config, files)
+    else:
+        # Files of one day may carry different columns: read them all, not only the first file's footer.
+        df = _with_source_file(spark.read.option("mergeSchema", "true").parquet(*map(_spark_path, files)))
+    if df is None:
+        df = spark.createDataFrame([], T.StructType([T.StructField(SOURCE_FILE, T.StringType())]))
+    return df.select(*[quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID))
+
+
