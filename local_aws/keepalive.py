@@ -104,7 +104,7 @@ class KeepAliveRequestHandler(MotoRequestHandler):
             finally:
                 if hasattr(result, "close"):
                     result.close()
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             self.close_connection = True
             return
         except Exception:  # the app answers AWS errors itself; this is a bug, logged, and the connection ends

@@ -12,9 +12,10 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import psutil
 

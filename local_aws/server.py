@@ -15,8 +15,9 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from xml.etree import ElementTree
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -219,7 +220,7 @@ class LocalAWS:
 
         return Path(tempfile.mkdtemp(prefix="local-aws-"))
 
-    def start(self) -> "LocalAWS":
+    def start(self) -> LocalAWS:
         started = time.monotonic()
         if self.port == 0:  # the data plane's clients need the real port before the app is built
             import socket

@@ -168,6 +168,7 @@ def bench(work: Path, rounds: int) -> list[Measure]:
         source = work / "source"
         small_size = make_files(source / "small" / DAY, 5000, 16 * 1024)
         large_size = make_files(source / "large" / DAY, 2, 256 * MiB)
+        assert stack.process is not None  # started above
         bench = Bench(s3, stack.endpoint, stack.process.pid, source)
         small = bench.first_runs("small", 5000, small_size, rounds)
         large = bench.first_runs("large", 2, large_size, rounds + 1)  # seconds each: more rounds, steadier median

@@ -192,6 +192,7 @@ def bench_startup(res: Resources) -> tuple[dict[str, Any], StackProcess]:
         [sys.executable, "-c", "import time; t = time.perf_counter(); import local_aws.server, local_aws.glue.api, "
          "local_aws.athena.api; print(time.perf_counter() - t)"],
         cwd=REPO, capture_output=True, text=True, check=True)
+    assert stack is not None  # the loop ran three times
     return {"runs": totals, "median": median(totals), "start_call": median(in_process),
             "imports": float(import_probe.stdout.strip())}, stack
 

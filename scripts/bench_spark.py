@@ -169,7 +169,7 @@ def generate(folder: Path, rows: int, seed: int = SEED) -> dict[str, Any]:
                     emitted += 1
     # Copies still pending when the rows ran out are simply not written; nothing counted them yet.
     by_reason = {k: v for k, v in planned.items() if ":" in k}
-    counts = {
+    counts: dict[str, Any] = {
         "input": rows,
         "clean": planned["clean"],
         "rejected": sum(by_reason.values()),
@@ -589,7 +589,7 @@ def run_duckdb(raw: Path, out: Path, config: dict[str, Any]) -> dict[str, Any]:
             by_outcome[outcome] += count
             if reason is not None:
                 by_reason[reason] = count
-        counts = {
+        counts: dict[str, Any] = {
             "input": sum(by_outcome.values()),
             "clean": by_outcome["clean"],
             "rejected": by_outcome["rejected"],
@@ -614,7 +614,7 @@ def differing_rows(left: str, right: str) -> int:
     import duckdb
 
     with duckdb.connect() as connection:
-        return sum(connection.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0]
+        return sum(connection.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchall()[0][0]
                    for a, b in ((left, right), (right, left)))
 
 
@@ -698,8 +698,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a removed temp dir)")
     parser.add_argument("--job", type=Path, default=JOB_FILE, help="the job script (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each engine, alternating (default 3)")
-    for hidden in ("--engine", "--raw", "--out", "--config-file", "--result"):
-        parser.add_argument(hidden, help=argparse.SUPPRESS, type=None if hidden == "--engine" else Path)
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    for hidden in ("--raw", "--out", "--config-file", "--result"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS, type=Path)
     args = parser.parse_args(argv)
     if args.engine:
         child_main(args)

@@ -55,7 +55,8 @@ def run_dag(run_date: str) -> dict:
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     dag = bag.get_dag("indata_backup")
-    logical_date = pendulum.parse(run_date).in_timezone("UTC")
+    day = datetime.date.fromisoformat(run_date)
+    logical_date = pendulum.datetime(day.year, day.month, day.day, tz="UTC")
     dag_run = dag.test(logical_date=logical_date)
     with create_session() as session:
         instances = session.scalars(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id)).all()
@@ -78,6 +79,7 @@ def run_dag_logged(run_date: str, log_path: Path) -> tuple[dict, dict[str, str]]
     current, capturing = None, False
     with log_path.open("w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                                       text=True, cwd=REPO, env=module_environment()) as child:
+        assert child.stdout is not None  # stdout=PIPE
         for line in child.stdout:
             log.write(line)
             if started := TASK_START.search(line):

@@ -145,7 +145,8 @@ class AthenaService:
             reason, error_type, outcome = str(exc), exc.error_type, None
         except Exception as exc:  # the query fails with Athena's generic reason; the stack keeps serving
             log.exception("Query %s failed inside the engine", query_id)
-            state, reason, error_type, outcome = "FAILED", f"GENERIC_INTERNAL_ERROR: {exc}", "GENERIC_INTERNAL_ERROR", None
+            state, error_type, outcome = "FAILED", "GENERIC_INTERNAL_ERROR", None
+            reason = f"GENERIC_INTERNAL_ERROR: {exc}"
         engine_ms = int((time.monotonic() - started) * 1000)
         with self._lock:
             status = execution["Status"]
@@ -154,7 +155,8 @@ class AthenaService:
             status.update(State=state, CompletionDateTime=time.time())
             if reason:
                 status["StateChangeReason"] = reason
-                status["AthenaError"] = {"ErrorCategory": 2, "ErrorType": 1000 if error_type != "SYNTAX_ERROR" else 1001,
+                status["AthenaError"] = {"ErrorCategory": 2,
+                                         "ErrorType": 1000 if error_type != "SYNTAX_ERROR" else 1001,
                                          "Retryable": False, "ErrorMessage": reason}
             if outcome is not None:
                 execution["StatementType"] = outcome.statement_type

@@ -20,7 +20,7 @@ import boto3
 
 from local_aws.actions import action
 from local_aws.errors import AWSError
-from local_aws.glue.job_runner import JobRunProcess, TERMINAL_STATES
+from local_aws.glue.job_runner import TERMINAL_STATES, JobRunProcess
 from local_aws.persistence import StateStore
 
 log = logging.getLogger("local_aws.glue")

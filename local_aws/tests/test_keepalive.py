@@ -65,7 +65,8 @@ def test_head_answers_the_object_size_once(stack):
     lengths = [value for name, value in response.getheaders() if name.lower() == "content-length"]
     assert response.status == 200 and lengths == ["1234"]
     response.read()
-    conn.request("GET", signed_path(s3, "get_object", Bucket="keepalive", Key="sized"))  # the same connection: the HEAD sent no body
+    # The same connection: the HEAD sent no body.
+    conn.request("GET", signed_path(s3, "get_object", Bucket="keepalive", Key="sized"))
     assert conn.getresponse().read() == b"y" * 1234
 
 

@@ -27,7 +27,9 @@ class PermanentError(AirflowFailException):
 
 def is_permanent_job_error(message: str | None) -> bool:
     """Whether a Glue job run's ErrorMessage names one of the job's own contract errors."""
-    return bool(message) and _JOB_ERROR_TYPE.search(message) is not None
+    if not message:
+        return False
+    return _JOB_ERROR_TYPE.search(message) is not None
 
 
 def failure(message: str, permanent: bool) -> AirflowException:

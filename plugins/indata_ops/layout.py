@@ -1,4 +1,5 @@
-"""Where each dataset's data lives in the bucket, for a run date (docs/architecture.md, S3 layout). One place, one truth."""
+"""Where each dataset's data lives in the bucket, for a run date (docs/architecture.md, S3 layout). One place,
+one truth."""
 from __future__ import annotations
 
 

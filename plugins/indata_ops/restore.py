@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -483,7 +483,7 @@ def format_reports(reports: Iterable[Report]) -> str:
     return "\n".join([*lines, summary + (f"; {without} dataset(s) without a committed backup" if without else "")])
 
 
-def _table(rows: list[tuple[str, ...]], numeric: int | None = None) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], numeric: int | None = None) -> list[str]:
     """Rows as aligned columns under a rule below the header; the last column (the detail) is not padded, the
     ``numeric`` one is aligned right as numbers are."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]

@@ -25,7 +25,7 @@ def run_date_of(params: Mapping[str, Any], dag_run: Any, dag: Any) -> str:
     if chosen:
         return str(chosen)
     if dag_run.logical_date is not None:
-        return dag_run.logical_date.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d")  # what ds would be
+        return dag_run.logical_date.astimezone(datetime.UTC).strftime("%Y-%m-%d")  # what ds would be
     return dag_run.run_after.astimezone(dag.timezone).strftime("%Y-%m-%d")
 
 

@@ -229,7 +229,7 @@ class BackupRun:
             stored = self.hook.stored(self.bucket, key)
             if stored is not None and expected.matches(stored):
                 return Outcome(self._entry(file, key, expected, stored), "kept")
-        if copyable and previous["sha256"] == expected.sha256:
+        if copyable and previous is not None and previous["sha256"] == expected.sha256:
             self.hook.copy(self.bucket, previous["key"], previous.get("version_id"), key, self.extra_args)
             expected = Expected(file.size, expected.sha256, previous.get("s3_checksum") or expected.s3_checksum,
                                 previous.get("part_size"))
@@ -294,7 +294,7 @@ class BackupRun:
         return stored
 
     def _entry(self, file: SourceFile, key: str, expected: Expected, stored: StoredObject) -> dict[str, Any]:
-        mtime = datetime.datetime.fromtimestamp(file.mtime_ns / 1e9, datetime.timezone.utc)
+        mtime = datetime.datetime.fromtimestamp(file.mtime_ns / 1e9, datetime.UTC)
         return {"path": file.relative, "key": key, "size": file.size, "sha256": expected.sha256,
                 "mtime": mtime.isoformat(), "mtime_ns": file.mtime_ns, "version_id": stored.version_id,
                 "etag": stored.etag, "s3_checksum": stored.checksum_sha256, "part_size": expected.part_size}

@@ -11,7 +11,7 @@ import re
 import shutil
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from indata_ops.config import load_config
 from indata_ops.operators.backup import BackupFilesOperator

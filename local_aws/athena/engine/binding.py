@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -23,13 +23,22 @@ from sqlglot import exp
 from local_aws.athena.engine.catalog import Catalog
 from local_aws.athena.engine.dialect import athena_to_duckdb, duckdb_query, parse_query
 from local_aws.athena.engine.errors import (
-    cancelled_error, error, node_position, raise_if_cancelled, translate_duckdb_error,
+    cancelled_error,
+    error,
+    node_position,
+    raise_if_cancelled,
+    translate_duckdb_error,
 )
 from local_aws.athena.engine.partitions import partition_path
 from local_aws.athena.engine.results import QueryOutcome, column_info, renderer
 from local_aws.athena.engine.s3_cache import ObjectCache, S3Object
 from local_aws.athena.engine.scan import (
-    TEXT_COMPRESSION_NOT_READABLE, TableLayout, duckdb_type, scan_sql, sql_name, table_layout,
+    TEXT_COMPRESSION_NOT_READABLE,
+    TableLayout,
+    duckdb_type,
+    scan_sql,
+    sql_name,
+    table_layout,
 )
 from local_aws.hive import HIVE_DEFAULT_PARTITION, folder
 

@@ -10,8 +10,18 @@ from sqlglot import exp
 
 from local_aws.athena.engine.errors import error
 from local_aws.hive import (
-    AVRO_INPUT, AVRO_OUTPUT, AVRO_SERDE, LAZY_SIMPLE_SERDE, ORC_INPUT, ORC_OUTPUT, ORC_SERDE, PARQUET_INPUT,
-    PARQUET_OUTPUT, PARQUET_SERDE, TEXT_INPUT, TEXT_OUTPUT,
+    AVRO_INPUT,
+    AVRO_OUTPUT,
+    AVRO_SERDE,
+    LAZY_SIMPLE_SERDE,
+    ORC_INPUT,
+    ORC_OUTPUT,
+    ORC_SERDE,
+    PARQUET_INPUT,
+    PARQUET_OUTPUT,
+    PARQUET_SERDE,
+    TEXT_INPUT,
+    TEXT_OUTPUT,
 )
 
 # STORED AS <format> -> (InputFormat, OutputFormat, SerDe), as Athena's DDL records them.

@@ -20,18 +20,32 @@ Supported statements
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from local_aws.athena.engine.catalog import Catalog
 from local_aws.athena.engine.create_table import ddl_table_name, describe_lines, glue_table_input, parse_create_table
 from local_aws.athena.engine.errors import error
 from local_aws.athena.engine.partitions import (
-    complete_spec_values, partition_path, partition_specs, partition_values_from_path, spec_matches, spec_text,
+    complete_spec_values,
+    partition_path,
+    partition_specs,
+    partition_values_from_path,
+    spec_matches,
+    spec_text,
 )
 from local_aws.athena.engine.results import QueryOutcome, no_rows, varchar_column
 from local_aws.athena.engine.s3_cache import ObjectCache, split_table_location
 from local_aws.athena.engine.statement_text import (
-    NAME, QNAME, STRING, ddl_re, filter_names, full_match, key_values, split_qualified, unquote, unquote_literal,
+    NAME,
+    QNAME,
+    STRING,
+    ddl_re,
+    filter_names,
+    full_match,
+    key_values,
+    split_qualified,
+    unquote,
+    unquote_literal,
 )
 from local_aws.hive import folder
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
-from typing import Iterator
+from collections.abc import Iterator
 
 from local_aws.athena.engine.errors import error
 from local_aws.athena.engine.statement_text import NAME, STRING, ddl_re, unquote, unquote_literal

@@ -20,7 +20,7 @@ import datetime
 import decimal
 import math
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 import duckdb
 

@@ -6,7 +6,6 @@ import re
 
 from local_aws.athena.engine.errors import error
 
-
 NAME = r'(?:`[^`]+`|"[^"]+"|[A-Za-z0-9_]+)'
 QNAME = rf"{NAME}(?:\s*\.\s*{NAME}){{0,2}}"
 STRING = r"'(?:[^']|'')*'"

@@ -88,9 +88,10 @@ __all__ = ["CrawlError", "CrawlMetrics", "run_crawl"]
 
 
 def run_crawl(s3_client, glue_client, crawler: dict) -> CrawlMetrics:
-    """crawler: the Crawler structure as returned by Glue GetCrawler (Name, DatabaseName, TablePrefix, Targets.S3Targets[{Path, Exclusions}],
-    SchemaChangePolicy {UpdateBehavior: UPDATE_IN_DATABASE|LOG, DeleteBehavior: DEPRECATE_IN_DATABASE|DELETE_FROM_DATABASE|LOG},
-    RecrawlPolicy, Configuration (JSON string, may be absent)). Reads the targets from S3 and creates/updates tables and partitions in the catalog."""
+    """crawler: the Crawler structure as returned by Glue GetCrawler (Name, DatabaseName, TablePrefix,
+    Targets.S3Targets[{Path, Exclusions}], SchemaChangePolicy {UpdateBehavior: UPDATE_IN_DATABASE|LOG,
+    DeleteBehavior: DEPRECATE_IN_DATABASE|DELETE_FROM_DATABASE|LOG}, RecrawlPolicy, Configuration (JSON string, may
+    be absent)). Reads the targets from S3 and creates/updates tables and partitions in the catalog."""
     database = crawler.get("DatabaseName") or "default"
     require_database(glue_client, database)
     policy = Policy.from_crawler(crawler)

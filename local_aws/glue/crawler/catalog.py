@@ -9,8 +9,17 @@ from botocore.exceptions import ClientError
 
 from local_aws.glue.crawler.discovery import sanitize_name
 from local_aws.glue.crawler.model import (
-    CrawlError, CrawlMetrics, FileSample, InferredTable, Partition, Policy, Schema, TableData, TableFormat,
-    merge_schemas, render_type,
+    CrawlError,
+    CrawlMetrics,
+    FileSample,
+    InferredTable,
+    Partition,
+    Policy,
+    Schema,
+    TableData,
+    TableFormat,
+    merge_schemas,
+    render_type,
 )
 from local_aws.hive import PARTITION_CREATE_BATCH, PARTITION_DELETE_BATCH, chunks
 

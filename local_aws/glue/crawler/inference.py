@@ -6,14 +6,26 @@ from collections import Counter
 from local_aws.glue.crawler.csv_schema import csv_has_header, csv_schema
 from local_aws.glue.crawler.discovery import HIVE_FOLDER, sanitize_name
 from local_aws.glue.crawler.model import (
-    CrawlError, FileSample, InferredTable, Partition, Schema, TableData, TableFormat, merge_schemas,
+    CrawlError,
+    FileSample,
+    InferredTable,
+    Partition,
+    Schema,
+    TableData,
+    TableFormat,
+    merge_schemas,
 )
 from local_aws.glue.crawler.sampling import sample_object
 from local_aws.hive import (
-    JSON_SERDE, LAZY_SIMPLE_SERDE, OPEN_CSV_SERDE, PARQUET_INPUT, PARQUET_OUTPUT, PARQUET_SERDE, TEXT_INPUT,
+    JSON_SERDE,
+    LAZY_SIMPLE_SERDE,
+    OPEN_CSV_SERDE,
+    PARQUET_INPUT,
+    PARQUET_OUTPUT,
+    PARQUET_SERDE,
+    TEXT_INPUT,
     TEXT_OUTPUT,
 )
-
 
 
 def infer_table(s3, table: TableData, name: str) -> InferredTable:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 NUMERIC_LADDER = ("tinyint", "smallint", "int", "bigint", "float", "double")
 
@@ -41,8 +41,8 @@ class MapType:
     value: HiveType | None
 
 
-HiveType = Union[str, ArrayType, StructType, MapType]
-Schema = dict[str, Union[HiveType, None]]
+HiveType = str | ArrayType | StructType | MapType
+Schema = dict[str, HiveType | None]
 
 
 def merge_types(a: HiveType | None, b: HiveType | None) -> HiveType | None:

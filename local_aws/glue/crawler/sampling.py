@@ -9,7 +9,14 @@ import pyarrow.parquet as pq
 from local_aws.glue.crawler.csv_schema import sniff_csv
 from local_aws.glue.crawler.json_schema import json_sample_schema
 from local_aws.glue.crawler.model import (
-    ArrayType, CrawlError, FileSample, HiveType, MapType, S3Object, StructType, TableData,
+    ArrayType,
+    CrawlError,
+    FileSample,
+    HiveType,
+    MapType,
+    S3Object,
+    StructType,
+    TableData,
 )
 
 SAMPLE_BYTES = 1 << 20

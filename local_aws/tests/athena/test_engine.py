@@ -475,9 +475,9 @@ def test_partition_ddl_and_queries(engine, glue, s3, ddl_db):
                                                                    ["day=2024-05-03/src=web"]]
     located = glue.get_partition(DatabaseName=ddl_db, TableName="visits", PartitionValues=["2024-05-03", "web"])
     assert located["Partition"]["StorageDescriptor"]["Location"] == f"s3://{BUCKET}/elsewhere/"
-    err = error_of(engine, f"ALTER TABLE visits ADD PARTITION (day='2024-05-01', src='web')", ddl_db)
+    err = error_of(engine, "ALTER TABLE visits ADD PARTITION (day='2024-05-01', src='web')", ddl_db)
     assert err.error_type == "ALREADY_EXISTS"
-    run(engine, f"ALTER TABLE visits ADD IF NOT EXISTS PARTITION (day='2024-05-01', src='web')", ddl_db)
+    run(engine, "ALTER TABLE visits ADD IF NOT EXISTS PARTITION (day='2024-05-01', src='web')", ddl_db)
 
     run(engine, f"MSCK REPAIR TABLE {ddl_db}.visits", None)
     outcome = run(engine, "SHOW PARTITIONS visits", ddl_db)

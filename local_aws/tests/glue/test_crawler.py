@@ -468,7 +468,8 @@ def test_delete_from_database_drops_vanished_partitions(s3, glue, bucket, databa
     for day in ("1", "2"):
         put(s3, bucket, f"raw/ventas/dt={day}/p.json", '{"id": 1}\n')
     config = crawler(database, f"s3://{bucket}/raw/ventas/",
-                     SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "DELETE_FROM_DATABASE"})
+                     SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE",
+                                         "DeleteBehavior": "DELETE_FROM_DATABASE"})
     run_crawl(s3, glue, config)
     s3.delete_object(Bucket=bucket, Key="raw/ventas/dt=1/p.json")
 

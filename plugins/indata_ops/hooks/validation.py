@@ -32,7 +32,10 @@ class ValidationQueryHook(AthenaHook):
         """A finished query's rows as dicts of Athena's strings (NULL as None)."""
         rows: list[dict[str, str | None]] = []
         header: list[str] | None = None
-        for page in self.get_query_results_paginator(query_id):
+        pages = self.get_query_results_paginator(query_id)
+        if pages is None:  # the provider's answer for a query that has not succeeded
+            raise AirflowException(f"Athena query {query_id} has no results to read: it has not succeeded")
+        for page in pages:
             for row in page["ResultSet"]["Rows"]:
                 values = [cell.get("VarCharValue") for cell in row["Data"]]
                 if header is None:

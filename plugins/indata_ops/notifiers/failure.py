@@ -92,5 +92,7 @@ class BackupFailureNotifier(BaseNotifier):
     def _slack(self, notice: FailureNotice, context: Any) -> None:
         from airflow.providers.http.hooks.http import HttpHook
 
+        if not self.slack_webhook_conn_id:
+            raise ValueError("no slack_webhook_conn_id to post the notice to")
         HttpHook(method="POST", http_conn_id=self.slack_webhook_conn_id).run(
             json={"text": notice.text}, headers={"Content-Type": "application/json"})

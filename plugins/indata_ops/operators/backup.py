@@ -46,6 +46,8 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     template_fields: Sequence[str] = aws_template_fields("run_date", "bucket", "source_root", "full_refresh",
                                                          "dry_run")
     ui_color = "#d8f3dc"
+    # The argument keeps the DAG param's name: it shadows BaseOperator.dry_run(), a debugging helper that only logs.
+    dry_run: bool | str  # type: ignore[assignment]
 
     def __init__(self, *, dataset: Dataset, source_root: str, run_date: str, bucket: str,
                  extra_args: dict[str, Any] | None = None, full_refresh: bool | str = False,

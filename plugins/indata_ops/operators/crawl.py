@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
 from airflow.sdk.exceptions import AirflowException
@@ -31,9 +31,10 @@ class CrawlRawOperator(BoundedDeferralMixin, GlueCrawlerRunOperator):
         self.config = config
 
     def execute(self, context: Any) -> str:
-        if self.hook.ensure_database(self.config["DatabaseName"]):
+        catalog = cast(RawCatalogHook, self.hook)  # aws_hook_class; the base class types it as GlueCrawlerHook
+        if catalog.ensure_database(self.config["DatabaseName"]):
             self.log.info("Created Glue database %s", self.config["DatabaseName"])
-        if self.hook.upsert_crawler(self.config):
+        if catalog.upsert_crawler(self.config):
             self.log.info("Crawler %s created or updated", self.config["Name"])
         try:
             return super().execute(context)

@@ -41,8 +41,11 @@ class ManifestSensor(S3KeySensor):
             return super().execute(context)
         if self.poke(context):  # the usual case here: the backup task has just committed it
             return None
+        # S3KeySensor types its key as one or several and its bucket as optional; this sensor watches one manifest
+        # key and the DAG gives it the bucket.
         self.defer(trigger=ManifestCompleteTrigger(
-            bucket_name=self.bucket_name, bucket_key=self.bucket_key, dataset=self.dataset, run_date=self.run_date,
+            bucket_name=self.bucket_name, bucket_key=self.bucket_key,  # type: ignore[arg-type]
+            dataset=self.dataset, run_date=self.run_date,
             poke_interval=self.poke_interval, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
             verify=self.verify, botocore_config=self.botocore_config),
             method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
