@@ -523,6 +523,7 @@ _READER_CHECKS: dict[str, Check] = {
     "escape": _single_character,
     "encoding": _encoding,
     "header": _boolean,
+    "skip_rows": lambda value: _type_problem(value, int) or _at_least(0)(value),
     "layout": _one_of(JSON_LAYOUTS),
 }
 _READER_OPTIONS: dict[str, dict[str, tuple[Any, Check]]] = {
@@ -830,6 +831,9 @@ def _load_reader(raw: Any, data_format: str | None, where: str, problems: _Probl
             ok = False
     for key, (default, _) in options.items():
         reader[key] = raw.get(key, default)
+    if ok and reader.get("skip_rows") and not reader["header"]:
+        problems.add(where, "reader.skip_rows", "skips the lines before the header: it needs header: true")
+        ok = False
     return reader if ok else None
 
 

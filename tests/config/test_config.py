@@ -263,7 +263,15 @@ SINGLE_PROBLEMS: list[tuple[str, Mutation, str]] = [
     ("unknown dataset key", dataset_field(0, "descripcion", "x"), "dataset 'ventas': field 'descripcion': unknown key"),
     ("unknown reader key", dataset_field(0, "reader", {"delimeter": ";"}),
      "dataset 'ventas': field 'reader.delimeter': unknown key "
-     "(csv options: delimiter, quote, escape, encoding, header)"),
+     "(csv options: delimiter, quote, escape, encoding, header, skip_rows)"),
+    ("negative skip_rows", dataset_field(0, "reader", {"skip_rows": -1}),
+     "dataset 'ventas': field 'reader.skip_rows': must be >= 0 (got -1)"),
+    ("skip_rows as text", dataset_field(0, "reader", {"skip_rows": "1"}),
+     "dataset 'ventas': field 'reader.skip_rows': must be an integer (got '1')"),
+    ("skip_rows without a header", dataset_field(0, "reader", {"skip_rows": 2, "header": False}),
+     "dataset 'ventas': field 'reader.skip_rows': skips the lines before the header: it needs header: true"),
+    ("skip_rows on json", dataset_field(1, "reader", {"skip_rows": 1}),
+     "dataset 'clientes': field 'reader.skip_rows': not a json reader option (csv only; json options: layout)"),
     ("csv option on json", dataset_field(1, "reader", {"delimiter": ";"}),
      "dataset 'clientes': field 'reader.delimiter': not a json reader option (csv only; json options: layout)"),
     ("json option on parquet",
@@ -522,7 +530,7 @@ def test_defaults_fill_settings_and_csv_reader(write_config, document) -> None:
     assert (config.settings.glue_worker_type, config.settings.glue_number_of_workers) == ("G.1X", 2)
     assert (config.settings.max_active_runs, config.settings.aws_conn_id) == (1, "aws_default")
     assert dict(config.dataset("ventas").reader) == {
-        "delimiter": ",", "quote": '"', "escape": '"', "encoding": "UTF-8", "header": True,
+        "delimiter": ",", "quote": '"', "escape": '"', "encoding": "UTF-8", "header": True, "skip_rows": 0,
     }
     assert config.dataset("clientes").schema == () and config.dataset("clientes").keys == ()
 

@@ -252,6 +252,7 @@ def test_the_corpus_covers_every_kind_of_bad_input() -> None:
         "booleans outside the tokens": ["booleans_outside_tokens"],
         "typed values a narrower type would change": ["parquet_typed_casts"],
         "rule violations": ["rule_violations"],
+        "title lines before the header": ["csv_title_lines", "csv_title_lines_quote"],
     }
     listed = [name for names in kinds.values() for name in names]
     assert sorted(listed) == CASES

@@ -532,6 +532,16 @@ def test_csv_header_reads_the_first_record_as_written() -> None:
     assert job.csv_header(b"", options) == []
 
 
+def test_csv_header_comes_after_the_lines_skip_rows_skips() -> None:
+    options = {"delimiter": ";", "skip_rows": 2}
+    assert job.csv_header(b"Informe;2026-11-01\r\n\r\nid;importe\r\n1;2\r\n", options) == ["id", "importe"]
+    assert job.csv_header(b"id;importe\n1;2\n", {**options, "skip_rows": 0}) == ["id", "importe"]
+    assert job.csv_header(b"Informe\nid;importe\n", {**options, "skip_rows": 1}) == ["id", "importe"]
+    assert job.csv_header(b"Informe\nGenerado\n", options) == []  # nothing after the skipped lines: empty
+    with pytest.raises(ValueError, match="the 2 lines before the CSV header are longer than"):
+        job.csv_header(b"a" * job.HEAD_BYTES, options)
+
+
 @pytest.mark.parametrize(
     "head",
     [b"PK\x03\x04\x14\x00\x06\x00;x\n", b"\x89PNG\r\n\x1a\n", "Código;x\n".encode("cp1252")],

@@ -33,6 +33,8 @@ class Counts:
     schema_changes: dict[str, list[str]] = field(default_factory=dict)
     # Clean values rounded to their column's scale (rounding: half_up), per column.
     rounded_by_column: dict[str, int] = field(default_factory=dict)
+    # Non-blank lines before the CSV headers that reader.skip_rows dropped: not rows, so not in input.
+    skipped_lines: int = 0
 
     @property
     def rounded(self) -> int:
@@ -57,6 +59,7 @@ class Counts:
             f"rejected={self.rejected} duplicates={self.duplicates} (exact={self.exact_duplicates} "
             f"key={self.key_duplicates})" + (f" rejects: {reasons}" if reasons else "")
             + (f" rounded={self.rounded}" if self.rounded else "")
+            + (f" skipped_lines={self.skipped_lines}" if self.skipped_lines else "")
         )
 
 
@@ -115,6 +118,7 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "schema_changes": counts.schema_changes,
             "rounded": counts.rounded,
             "rounded_by_column": counts.rounded_by_column,
+            "skipped_lines": counts.skipped_lines,
         },
         ensure_ascii=False,
         indent=2,

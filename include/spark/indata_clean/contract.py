@@ -34,8 +34,10 @@ RULE_CHECKS = ("required", "min", "max", "allowed", "regex")  # the keys of a ru
 TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
 FALSE_TOKENS = ("no", "n", "false", "0", "falso")
 # Read options per format with their defaults; CSV escapes quotes by doubling them, as Excel and Python write.
+# skip_rows: lines before the header (a title some exports write above it), dropped unread.
 READER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
-    "csv": MappingProxyType({"delimiter": ",", "quote": '"', "escape": '"', "encoding": "UTF-8", "header": True}),
+    "csv": MappingProxyType({"delimiter": ",", "quote": '"', "escape": '"', "encoding": "UTF-8", "header": True,
+                             "skip_rows": 0}),
     "json": MappingProxyType({"layout": "auto"}),
     "parquet": MappingProxyType({}),
 })
@@ -209,6 +211,11 @@ class DatasetConfig:
         if self.format == "json" and self.reader.get("layout", "auto") not in JSON_LAYOUTS:
             raise ValueError(
                 f"dataset_config reader.layout must be auto, lines or array, got {self.reader['layout']!r}")
+        skip_rows = self.reader.get("skip_rows", 0)
+        if not isinstance(skip_rows, int) or isinstance(skip_rows, bool) or skip_rows < 0:
+            raise ValueError(f"dataset_config reader.skip_rows must be a whole number >= 0, got {skip_rows!r}")
+        if skip_rows and not self.reader.get("header", True):
+            raise ValueError("dataset_config reader.skip_rows skips the lines before the header: it needs header true")
         if self.rounding not in ROUNDING:
             raise ValueError(f"dataset_config rounding must be reject or half_up, got {self.rounding!r}")
         for column in self.schema:

@@ -16,7 +16,7 @@ from indata_clean.accounting import Counts, count_outcomes, write_counts
 from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
 from indata_clean.columns import data_columns, name_columns
 from indata_clean.contract import DatasetConfig
-from indata_clean.reading import configure_session, read_raw
+from indata_clean.reading import configure_session, read_partition
 from indata_clean.transforms import classify_rows, clean_rows, unexpected_columns
 
 JOB_ARGUMENTS = (
@@ -44,7 +44,7 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
     datetime.date.fromisoformat(run_date)  # rejects 2026-13-45 with Python's own message
     configure_session(spark)
 
-    raw = read_raw(spark, config, args["raw_path"])
+    raw, skipped_lines = read_partition(spark, config, args["raw_path"])
     catalog = catalog_columns(args)
     unexpected = unexpected_columns(data_columns(name_columns(raw, config)), config, catalog)
     classified = classify_rows(raw, config, catalog).persist()
@@ -57,6 +57,7 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
             schema_changes={"added": unexpected if config.schema_evolution == "add" else [],
                             "ignored": unexpected if config.schema_evolution == "ignore" else [],
                             "retyped": retyped},
+            skipped_lines=skipped_lines,
         )
         write_outputs(classified, args)
         register_table(clean_schema, args, catalog)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
+import operator
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -106,13 +108,38 @@ def _is_text(value: str) -> bool:
 
 
 def csv_header(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | None:
-    """The column names in the first record of a CSV file whose first bytes are ``head``.
+    """The column names in the first record of a CSV file whose first bytes are ``head``, after the
+    ``reader_options["skip_rows"]`` lines before it.
 
-    ``[]`` for an empty file; None when the first record is not text (a binary or wrongly encoded file), so the
-    file cannot be parsed as CSV. Names are as written, with Unicode composition, edge spaces and a BOM
-    normalized; repeated names get `` (2)``, `` (3)``; empty ones Spark's ``_c<index>``.
+    ``[]`` for an empty file (or one with no line after those skipped); None when the first record is not text (a
+    binary or wrongly encoded file), so the file cannot be parsed as CSV. Names are as written, with Unicode
+    composition, edge spaces and a BOM normalized; repeated names get `` (2)``, `` (3)``; empty ones Spark's
+    ``_c<index>``.
     """
+    fields = _header_fields(head, reader_options)
+    if fields is None or not fields:
+        return fields
+    names: list[str] = []
+    for index, name in enumerate(fields):
+        name = header_key(name) or f"_c{index}"
+        repeat = 2
+        while name in names:
+            name, repeat = f"{header_key(fields[index])} ({repeat})", repeat + 1
+        names.append(name)
+    return names
+
+
+def _header_fields(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | None:
+    """The header's fields exactly as written (see csv_header)."""
     text = head.decode(_python_codec(reader_options.get("encoding", "utf-8")), errors="replace")
+    skip_rows = reader_options.get("skip_rows", 0)
+    if skip_rows:
+        lines = text.split("\n", skip_rows)  # "\r\n" too: the "\r" stays with the line skipped
+        if len(lines) <= skip_rows:
+            if len(head) == HEAD_BYTES:
+                raise ValueError(f"the {skip_rows} lines before the CSV header are longer than {HEAD_BYTES} bytes")
+            return []
+        text = lines[skip_rows]
     quote = reader_options.get("quote", '"')
     escape = reader_options.get("escape", '"')
     records = csv.reader(
@@ -130,16 +157,7 @@ def csv_header(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | No
         return []
     except csv.Error:  # e.g. a NUL byte or a name longer than the csv module's field limit: not a header
         return None
-    if not all(_is_text(name) for name in fields):
-        return None
-    names: list[str] = []
-    for index, name in enumerate(fields):
-        name = header_key(name) or f"_c{index}"
-        repeat = 2
-        while name in names:
-            name, repeat = f"{header_key(fields[index])} ({repeat})", repeat + 1
-        names.append(name)
-    return names
+    return fields if all(_is_text(name) for name in fields) else None
 
 
 def json_layout(head: bytes) -> str | None:
@@ -174,13 +192,16 @@ def _unreadable_as_rejects(spark: SparkSession, files: Sequence[str]) -> DataFra
     return _with_source_file(lines.select(F.col("value").alias(CORRUPT_RECORD)))
 
 
-def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> DataFrame | None:
-    """CSV files, each read with the columns of its own header (files of one day may differ), unioned by name.
+def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> tuple[DataFrame | None, int]:
+    """CSV files, each read with the columns of its own header (files of one day may differ), unioned by name,
+    and the number of lines skipped before the headers (``reader.skip_rows``).
 
     None when every file is empty. Files whose first record is not text become rejects, one per line.
     """
     reader_options = config.reader
-    header = bool(reader_options.get("header", True))
+    skip_rows = reader_options.get("skip_rows", 0)
+    # Spark's reader cannot skip lines: with skip_rows it reads the header as a record, found and dropped below.
+    header = bool(reader_options.get("header", True)) and not skip_rows
     csv_options = {
         "header": str(header).lower(),
         "sep": reader_options.get("delimiter", ","),
@@ -195,13 +216,20 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
     }
     by_header: dict[tuple[str, ...], list[str]] = {}
     unreadable: list[str] = []
+    header_fields: dict[tuple[str, ...], tuple[str, ...]] = {}
     for file in files:
         try:
-            names = csv_header(_file_head(spark, file), reader_options)
+            head = _file_head(spark, file)
+            names = csv_header(head, reader_options)
         except ValueError as error:
             raise ValueError(f"{file}: {error}") from error
         if names is None:
             unreadable.append(file)
+        elif names and skip_rows:
+            # Grouped by the header as written, which is how its record is recognised among the lines.
+            fields = tuple(_header_fields(head, reader_options))
+            header_fields[(*names, *fields)] = fields
+            by_header.setdefault((*names, *fields), []).append(file)
         elif names and not header and config.schema:
             # Named as the schema's sources say, so name_columns maps them like headers; the first record is data,
             # and one with too few or too many fields is malformed like any other.
@@ -212,17 +240,49 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
             )
     # An all-string schema: nothing is inferred, and the corrupt-record column (which Spark fills only when it
     # is in the schema) is there.
-    frames = [
-        _with_source_file(
+    frames, skipped = [], 0
+    for key, group in by_header.items():
+        names = key[: len(key) - len(header_fields.get(key, ()))]
+        frame = _with_source_file(
             spark.read.schema(_string_schema([*names, CORRUPT_RECORD]))
             .options(**csv_options)
             .csv([_spark_path(file) for file in group])
         )
-        for names, group in by_header.items()
-    ]
+        if key in header_fields:
+            frame, group_skipped = _after_header(frame, names, header_fields[key], skip_rows)
+            skipped += group_skipped
+        frames.append(frame)
     if unreadable:
         frames.append(_unreadable_as_rejects(spark, unreadable))
-    return _union(frames) if frames else None
+    return (_union(frames) if frames else None), skipped
+
+
+def _after_header(frame: DataFrame, names: Sequence[str], fields: Sequence[str], skip_rows: int
+                  ) -> tuple[DataFrame, int]:
+    """The records after each file's header, read as a record, and the number of records dropped before it.
+
+    The header is the file's first record whose values are its fields as written. Spark's reader leaves out blank
+    lines, so the count is of the non-blank lines skipped. A file whose header is not found among its records (a
+    quote in a skipped line joined lines) fails the job, naming it: its rows would otherwise be lost unseen.
+    """
+    position = "__position"
+    numbered = frame.select(*frame.columns, F.monotonically_increasing_id().alias(position))
+    is_header = functools.reduce(operator.and_, [
+        quoted(name).eqNullSafe(F.lit(value if value != "" else None).cast("string"))  # "" is read as NULL
+        for name, value in zip(names, fields)
+    ])
+    starts = numbered.groupBy(SOURCE_FILE).agg(
+        F.min(position).alias("__first"), F.min(F.when(is_header, F.col(position))).alias("__header")
+    ).collect()
+    lost = sorted(row[SOURCE_FILE] for row in starts if row["__header"] is None)
+    if lost:
+        raise ValueError(f"{', '.join(lost)}: no header {list(fields)!r} after the {skip_rows} lines of "
+                         "reader.skip_rows (a quote in a skipped line?)")
+    headers = frame.sparkSession.createDataFrame(
+        [(row[SOURCE_FILE], row["__header"]) for row in starts], f"{SOURCE_FILE} string, __header long")
+    kept = numbered.join(F.broadcast(headers), on=SOURCE_FILE, how="inner").where(F.col(position) > F.col("__header"))
+    skipped = sum(row["__header"] - row["__first"] for row in starts)
+    return kept.select(*[quoted(name) for name in frame.columns]), skipped
 
 
 def _merged_type(left: T.DataType, right: T.DataType) -> T.DataType:
@@ -282,9 +342,15 @@ def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame
     ``__corrupt_record`` holding the text of records the reader could not parse. When every file is empty the
     frame has no data columns and no rows.
     """
+    return read_partition(spark, config, path)[0]
+
+
+def read_partition(spark: SparkSession, config: DatasetConfig, path: str) -> tuple[DataFrame, int]:
+    """``read_raw``'s frame, and the lines skipped before CSV headers (``reader.skip_rows``): no rows at all."""
     files = input_files(spark, path)
+    skipped = 0
     if config.format == "csv":
-        df = read_csv(spark, config, files)
+        df, skipped = read_csv(spark, config, files)
     elif config.format == "json":
         df = read_json(spark, config, files)
     else:
@@ -292,6 +358,6 @@ def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame
         df = _with_source_file(spark.read.option("mergeSchema", "true").parquet(*map(_spark_path, files)))
     if df is None:
         df = spark.createDataFrame([], T.StructType([T.StructField(SOURCE_FILE, T.StringType())]))
-    return df.select(*[quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID))
+    return df.select(*[quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID)), skipped
 
 
