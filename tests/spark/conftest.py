@@ -1,7 +1,8 @@
 """Fixtures for the Glue job's tests: one local Spark session and a plain moto server per test session.
 
-The job is a standalone script (Glue uploads the single file), not a package, so its folder goes on sys.path.
-Fake credentials only: nothing here can reach real AWS.
+The job is include/spark/clean_dataset.py and the package indata_clean beside it (Glue gets the package as
+--extra-py-files); the tests import both from that folder, which goes on sys.path here as long as the pytest
+settings' pythonpath does not list it. Fake credentials only: nothing here can reach real AWS.
 """
 from __future__ import annotations
 
