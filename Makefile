@@ -53,7 +53,7 @@ browser:
 	    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: venv java browser
+test: venv java browser lint docs
 	$(PY) -m pytest
 
 # The tests that need no local AWS stack, no JVM and no Airflow metadata DB (conftest.py marks them `fast` by the
