@@ -27,7 +27,7 @@ import yaml
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 # The contract ships to Glue with the job, so it lives in include/spark; Airflow puts only dags/ and plugins/ on
-# sys.path (tests add include/spark through pytest.ini).
+# sys.path, so this module adds it (tests/spark's conftest does the same for the job's own tests).
 _JOB_ROOT = str(_REPO_ROOT / "include" / "spark")
 if _JOB_ROOT not in sys.path:
     sys.path.append(_JOB_ROOT)
