@@ -41,6 +41,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import indata_contract
 import pendulum
 from airflow.sdk import DAG, Param, TaskGroup, chain
 
@@ -58,6 +59,7 @@ from indata_ops.run_date import RUN_DATE_MACRO, RUN_DATE_TEMPLATE, run_date_of
 from indata_ops.sensors.manifest import ManifestSensor
 
 CLEAN_SCRIPT = Path(__file__).resolve().parents[1] / "include" / "spark" / "clean_dataset.py"
+CONTRACT_PACKAGE = Path(indata_contract.__file__).parent
 # Glue and the crawler take tens of seconds on AWS and a few locally: poll often enough for both.
 POLL_SECONDS = 3
 
@@ -121,7 +123,8 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         job_name=f"{settings.glue_job_name_prefix}-clean-{dataset.name}",
         job_desc=f"Cleans the raw backup of {dataset.name} into Parquet (include/spark/clean_dataset.py)",
         script_location=str(CLEAN_SCRIPT),
-        py_package=str(CLEAN_SCRIPT.parent / "indata_clean"),  # the job's modules, as --extra-py-files
+        # The job's modules and the dataset contract, as --extra-py-files.
+        py_packages=[str(CLEAN_SCRIPT.parent / "indata_clean"), str(CONTRACT_PACKAGE)],
         s3_bucket=settings.bucket,
         iam_role_arn=settings.glue_job_role,
         script_args=clean_job_arguments(config, dataset),

@@ -17,8 +17,8 @@ Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` 
 ``--dataset_config``  JSON: format, reader options, null tokens, keys, order_by, schema (name, source, type,
                       nullable, formats), locale (decimal, thousands, true_values, false_values), time_zone,
                       rules ({column: {required, min, max, allowed, regex}}), schema_evolution (add, ignore,
-                      fail), flatten_separator, rounding (reject, half_up); ``DatasetConfig`` in
-                      indata_clean/contract.py, the contract plugins/indata_ops/config.py builds from the YAML.
+                      fail), flatten_separator, rounding (reject, half_up); ``DatasetConfig`` in the package
+                      indata_contract, the contract plugins/indata_ops/config.py builds from the YAML.
 
 On Glue, the arguments come from ``awsglue.utils.getResolvedOptions`` and the session from a ``GlueContext``,
 with ``job.init`` before the work and ``job.commit`` only after it succeeded. Elsewhere (the local stack, tests,
@@ -123,7 +123,7 @@ from indata_clean.columns import (  # noqa: E402
     normalize_names,
     spark_type,
 )
-from indata_clean.contract import FALSE_TOKENS, TRUE_TOKENS, ColumnRule, ColumnSpec, DatasetConfig, Locale  # noqa: E402
+from indata_contract import FALSE_TOKENS, TRUE_TOKENS, ColumnRule, ColumnSpec, DatasetConfig, Locale  # noqa: E402
 from indata_clean.job import JOB_ARGUMENTS, main, parse_args, run_job, start_session  # noqa: E402
 from indata_clean.parsing import TRIMMED_CHARACTERS, clean_strings, parse_string  # noqa: E402
 from indata_clean.reading import HEAD_BYTES, configure_session, csv_header, json_layout, read_raw  # noqa: E402

@@ -5,7 +5,7 @@ Variables, no metadata database. Everything is validated up front and every prob
 naming the file, the dataset and the field, so a broken config shows up as one readable import error.
 
 The dataset contract itself (``Dataset``, ``ColumnSpec``, ``Locale``, ``ColumnRule``, the type names and
-tokens) lives with the Glue job in ``include/spark/indata_clean/contract.py``, which runs on Glue without Airflow:
+tokens) is the package ``indata_contract`` (plugins/indata_contract), which the Glue job imports without Airflow:
 this module validates the YAML and builds those objects; the job receives ``Dataset.job_config()`` as a JSON job
 argument and reads it back with the same module.
 """
@@ -15,7 +15,6 @@ import codecs
 import os
 import re
 from collections.abc import Callable, Hashable, Mapping
-import sys
 from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -24,15 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-# The contract ships to Glue with the job, so it lives in include/spark; Airflow puts only dags/ and plugins/ on
-# sys.path, so this module adds it (tests/spark's conftest does the same for the job's own tests).
-_JOB_ROOT = str(_REPO_ROOT / "include" / "spark")
-if _JOB_ROOT not in sys.path:
-    sys.path.append(_JOB_ROOT)
-
-from indata_clean.contract import (  # noqa: E402
+from indata_contract import (
     FALSE_TOKENS,
     FORMATS,
     JSON_LAYOUTS,
@@ -51,6 +42,7 @@ from indata_clean.contract import (  # noqa: E402
     check_run_date,
 )
 
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["BackupConfig", "ColumnRule", "ColumnSpec", "ConfigError", "Dataset", "Locale", "Settings",
            "RUN_DATE_PLACEHOLDER", "DEFAULT_CONFIG_PATH", "DEFAULT_SOURCE_ROOT", "DEFAULT_RESTORE_ROOT", "load_config"]
 DEFAULT_CONFIG_PATH = _REPO_ROOT / "include" / "config" / "datasets.yaml"

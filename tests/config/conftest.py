@@ -2,19 +2,12 @@
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-# Airflow puts plugins/ on sys.path when it runs; a bare `pytest` (as `make test` runs it) does not.
-if str(REPO_ROOT / "plugins") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "plugins"))
 
 VALID_DOCUMENT: dict[str, Any] = {
     "settings": {

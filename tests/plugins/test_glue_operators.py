@@ -133,7 +133,8 @@ def test_a_run_that_failed_in_spark_or_s3_keeps_the_tasks_retries(script, aws, a
 # The script imports its module from the package the operator ships, as clean_dataset.py imports indata_clean.
 PACKAGE_SCRIPT = '''
 from optest_pkg.names import greeting
-print(greeting())
+from optest_terms import PUNCTUATION
+print(greeting() + PUNCTUATION)
 '''
 
 
@@ -144,6 +145,8 @@ def package(tmp_path_factory):
     (root / "optest_pkg" / "__init__.py").write_text("")
     (root / "optest_pkg" / "names.py").write_text("def greeting():\n    return 'shipped with the script'\n")
     (root / "optest_pkg" / "__pycache__" / "names.cpython-311.pyc").write_bytes(b"stale")
+    (root / "optest_terms").mkdir()  # a second package, shipped in the same zip (as the contract is)
+    (root / "optest_terms" / "__init__.py").write_text("PUNCTUATION = '!'\n")
     (root / "package_script.py").write_text(PACKAGE_SCRIPT)
     return root
 
@@ -153,7 +156,8 @@ def test_the_package_is_zipped_next_to_the_script_and_reaches_the_run(raw, packa
     task_id = f"pkg-{int(deferrable)}"
     operator = CleanJobOperator(
         task_id=task_id, job_name=f"optest-clean-{task_id}", script_location=str(package / "package_script.py"),
-        py_package=str(package / "optest_pkg"), s3_bucket=BUCKET, iam_role_arn="arn:aws:iam::123456789012:role/glue",
+        py_packages=[str(package / "optest_pkg"), str(package / "optest_terms")],
+        s3_bucket=BUCKET, iam_role_arn="arn:aws:iam::123456789012:role/glue",
         replace_script_file=True, update_config=True, script_args={"--dataset": "ventas", "--run_date": DAY},
         create_job_kwargs={"GlueVersion": "5.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
         aws_conn_id=aws_connection, deferrable=deferrable, job_poll_interval=1, waiter_delay=1,
@@ -165,9 +169,9 @@ def test_the_package_is_zipped_next_to_the_script_and_reaches_the_run(raw, packa
     location = f"s3://{BUCKET}/artifacts/glue-scripts/optest_pkg.zip"
     assert job_run["Arguments"]["--extra-py-files"] == location
     shipped = aws("s3").get_object(Bucket=BUCKET, Key="artifacts/glue-scripts/optest_pkg.zip")["Body"].read()
-    assert shipped == package_zip(package / "optest_pkg")
+    assert shipped == package_zip(package / "optest_pkg", package / "optest_terms")
     output = aws("logs").get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)["events"]
-    assert "shipped with the script" in [event["message"] for event in output]
+    assert "shipped with the script!" in [event["message"] for event in output]
 
 
 def test_the_package_zip_is_deterministic_and_holds_only_sources(package, tmp_path):

@@ -1,8 +1,8 @@
 """Fixtures for the Glue job's tests: one local Spark session and a plain moto server per test session.
 
-The job is include/spark/clean_dataset.py and the package indata_clean beside it (Glue gets the package as
---extra-py-files); the tests import both from that folder, which goes on sys.path here as long as the pytest
-settings' pythonpath does not list it. Fake credentials only: nothing here can reach real AWS.
+The job is include/spark/clean_dataset.py, the package indata_clean beside it and the contract in
+plugins/indata_contract (Glue gets both packages as --extra-py-files); the pytest settings' pythonpath lists both
+folders. Fake credentials only: nothing here can reach real AWS.
 """
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "include" / "spark"))
-
 try:
     import pandas  # noqa: F401
 except ImportError:
@@ -34,7 +32,7 @@ except ImportError:
 
     _testing.assertDataFrameEqual = assertDataFrameEqual
 
-import clean_dataset  # noqa: E402
+import clean_dataset
 
 # No Python UDFs run, but should a Python worker start it must be this interpreter, not whatever python3 is.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -301,6 +301,7 @@ def test_read_parquet_keeps_source_types_and_casts_to_the_schema(spark: SparkSes
 def test_script_runs_standalone_with_glue_style_arguments(tmp_path: Path, s3, aws: str) -> None:
     """The file and its package zip, outside the repository, as Glue starts it: the zip the clean task ships as
     --extra-py-files on PYTHONPATH (as Glue puts it), extra Glue keys ignored."""
+    import indata_contract
     from indata_ops.operators.clean import package_zip
 
     script = tmp_path / "script" / "clean_dataset.py"
@@ -308,7 +309,8 @@ def test_script_runs_standalone_with_glue_style_arguments(tmp_path: Path, s3, aw
     script.write_bytes(Path(job.__file__).read_bytes())
     modules = tmp_path / "py-files" / "indata_clean.zip"
     modules.parent.mkdir()
-    modules.write_bytes(package_zip(Path(job.__file__).parent / "indata_clean"))
+    # The two packages the DAG's clean task ships: the job's modules and the dataset contract.
+    modules.write_bytes(package_zip(Path(job.__file__).parent / "indata_clean", Path(indata_contract.__file__).parent))
     write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
     argv = [sys.executable, str(script), "--JOB_RUN_ID", "jr_0001", "--enable-glue-datacatalog", "true"]
     for name, value in job_args(tmp_path, "2026-11-01").items():

@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from indata_clean.catalog import aws_region
 from indata_clean.columns import INTERNAL_COLUMNS, OUTCOME, REASONS, ROUNDED_COLUMNS, data_columns
-from indata_clean.contract import CLEAN, EXACT_DUPLICATE, KEY_DUPLICATE, REJECTED
+from indata_contract import CLEAN, EXACT_DUPLICATE, KEY_DUPLICATE, REJECTED
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import boto3
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from indata_clean.contract import DatasetConfig
+from indata_contract import DatasetConfig
 from indata_clean.reading import partition_path
 from indata_clean.transforms import clean_rows, reject_rows
 

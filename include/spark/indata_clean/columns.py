@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from indata_clean.contract import DECIMAL_TYPE, ColumnSpec, DatasetConfig
+from indata_contract import DECIMAL_TYPE, ColumnSpec, DatasetConfig
 
 # Bookkeeping columns carried through the pipeline. Normalized names never start with "_", so they cannot clash.
 ROW_ID = "__row_id"

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import RAW_VALUES, data_columns, spark_type, text_columns
-from indata_clean.contract import ColumnSpec, Locale, folded
+from indata_contract import ColumnSpec, Locale, folded
 
 # What trimming strips from both ends of a value: Java's \s (space, \t, \n, \x0B, \f, \r), the
 # non-breaking space and the byte order mark.

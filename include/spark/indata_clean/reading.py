@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import CORRUPT_RECORD, ROW_ID, SOURCE_FILE, header_key, quoted
-from indata_clean.contract import DatasetConfig
+from indata_contract import DatasetConfig
 
 # Bytes read from the start of each file to find its CSV header or JSON layout.
 HEAD_BYTES = 1 << 20

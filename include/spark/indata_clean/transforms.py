@@ -30,7 +30,7 @@ from indata_clean.columns import (
     spark_type,
     text_columns,
 )
-from indata_clean.contract import (
+from indata_contract import (
     CLEAN,
     EXACT_DUPLICATE,
     KEY_DUPLICATE,

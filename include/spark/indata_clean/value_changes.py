@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import NUMERIC_TYPES, spark_type
-from indata_clean.contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
+from indata_contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
 from indata_clean.parsing import number_shape, parse_string
 
 # A fraction of a second with a non-zero digit past the sixth: Spark keeps microseconds and drops the rest.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,18 @@ PY_FILES_ARGUMENT = "--extra-py-files"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
-def package_zip(package: str | Path) -> bytes:
-    """The Python package folder as a zip whose root holds the package (``<name>/...``), .py files only, sorted."""
-    root = Path(package)
+def package_zip(*packages: str | Path) -> bytes:
+    """Python package folders as one zip whose root holds the packages (``<name>/...``), .py files only, sorted."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in sorted(root.rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            entry = zipfile.ZipInfo(f"{root.name}/{path.relative_to(root).as_posix()}", date_time=_ZIP_DATE)
-            entry.external_attr = 0o644 << 16
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(entry, path.read_bytes())
+        for root in map(Path, packages):
+            for path in sorted(root.rglob("*.py")):
+                if "__pycache__" in path.parts:
+                    continue
+                entry = zipfile.ZipInfo(f"{root.name}/{path.relative_to(root).as_posix()}", date_time=_ZIP_DATE)
+                entry.external_attr = 0o644 << 16
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, path.read_bytes())
     return buffer.getvalue()
 
 
@@ -43,29 +44,34 @@ class CleanJobOperator(BoundedDeferralMixin, GlueJobOperator):
     indata_ops.errors) fails the task without retries: the same input fails the same way again. Other failures
     (Spark, S3, capacity, a timeout) keep the task's retries.
 
-    ``py_package``: a local package folder the script imports. It is zipped (same bytes for the same sources) and
-    uploaded next to a local ``script_location``, as ``artifacts/glue-scripts/<name>.zip``, whenever the script is,
-    and each run gets it as ``--extra-py-files``, so script and package always come from the same checkout.
+    ``py_packages``: local package folders the script imports. They are zipped together (same bytes for the same
+    sources) and uploaded next to a local ``script_location``, as ``artifacts/glue-scripts/<first name>.zip``,
+    whenever the script is, and each run gets the zip as ``--extra-py-files``, so script and packages always come
+    from the same checkout.
     """
 
-    def __init__(self, *, py_package: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, py_packages: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.py_package = py_package
+        self.py_packages = tuple(py_packages)
+
+    @property
+    def py_package_key(self) -> str:
+        return f"{self.s3_artifacts_prefix}{Path(self.py_packages[0]).name}.zip"
 
     @property
     def s3_py_package_location(self) -> str:
-        return f"{self.s3_protocol}{self.s3_bucket}/{self.s3_artifacts_prefix}{Path(self.py_package).name}.zip"
+        return f"{self.s3_protocol}{self.s3_bucket}/{self.py_package_key}"
 
     def upload_etl_script_to_s3(self) -> None:
         super().upload_etl_script_to_s3()
-        if self.py_package:
+        if self.py_packages:
             S3Hook(aws_conn_id=self.aws_conn_id).load_bytes(
-                package_zip(self.py_package), f"{self.s3_artifacts_prefix}{Path(self.py_package).name}.zip",
+                package_zip(*self.py_packages), self.py_package_key,
                 bucket_name=self.s3_bucket, replace=self.replace_script_file)
-            self.log.info("Uploaded the package %s to %s", self.py_package, self.s3_py_package_location)
+            self.log.info("Uploaded the packages %s to %s", ", ".join(self.py_packages), self.s3_py_package_location)
 
     def execute(self, context: Any) -> str | None:
-        if self.py_package:
+        if self.py_packages:
             self.script_args = {**(self.script_args or {}), PY_FILES_ARGUMENT: self.s3_py_package_location}
         try:
             return super().execute(context)

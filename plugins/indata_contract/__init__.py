@@ -3,7 +3,8 @@
 The Airflow side validates ``include/config/datasets.yaml`` (plugins/indata_ops/config.py, every problem named)
 and builds these objects; ``Dataset.job_config()`` turns one into the ``--dataset_config`` JSON the job reads back
 with ``DatasetConfig.from_json``. Plain frozen dataclasses: no Spark, no Airflow, no pydantic (Glue has none of
-them but Spark), so the same file runs in both places. Adding a dataset option means a field here, its check in
+them but Spark), so the same package runs in both places: Airflow finds it in plugins/, the Glue job gets it in
+the ``--extra-py-files`` zip with ``indata_clean``. Adding a dataset option means a field here, its check in
 config.py, and its use in the job.
 """
 from __future__ import annotations
