@@ -228,7 +228,7 @@ class DatasetConfig:
                     raise ValueError(f"dataset_config column {column.name}: format {fmt!r} reads digits past "
                                      "microseconds; they must follow the seconds (ss.SSSSSSSSS)")
         for what, values in (("names", [c.name for c in self.schema]),
-                             ("sources", [c.source for c in self.schema if c.names_its_source])):
+                             ("sources", [c.source_field for c in self.schema if c.names_its_source])):
             repeated = sorted({v for v in values if values.count(v) > 1})
             if repeated:
                 raise ValueError(f"dataset_config schema repeats the column {what} {repeated}")
@@ -267,8 +267,10 @@ class DatasetConfig:
             # A field this job does not know would be ignored: the DAG and the shipped job disagree.
             raise ValueError(f"dataset_config has unknown fields {unknown}")
         defaults = {f.name: f.default for f in fields(DatasetConfig) if isinstance(f.default, str)}
+        if not isinstance(raw.get("format"), str):
+            raise ValueError(f"dataset_config needs a format (got {raw.get('format')!r})")
         return DatasetConfig(
-            format=raw.get("format"),
+            format=raw["format"],
             reader=MappingProxyType(dict(raw.get("reader") or {})),
             null_tokens=tuple(raw.get("null_tokens") or ()),
             keys=tuple(raw.get("keys") or ()),
