@@ -20,7 +20,7 @@ AIRFLOW_PORT ?= 8080
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv stack-venv java browser test test-fast lint up down aws run verify restore bench-backup setup-bucket \
+.PHONY: venv stack-venv java browser test test-fast lint schema up down aws run verify restore bench-backup setup-bucket \
 	bench-local-aws bench-spark
 
 # Everything (runtime, local stack, test tools), resolved together in one pip run.
@@ -60,6 +60,11 @@ test: venv java browser lint docs
 # fixtures they use and the modules they are in); under 2 minutes.
 test-fast: venv
 	$(PY) -m pytest -m fast
+
+# include/config/datasets.schema.json and docs/configuration-reference.md from the config models (CI checks both
+# are current: tests/config/test_schema.py).
+schema: venv
+	$(TOOL)config_schema
 
 # ruff (style, imports, likely bugs) over the repository and mypy over plugins/ and scripts/; pyproject.toml
 # holds both configurations.

@@ -41,10 +41,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import indata_contract
 import pendulum
 from airflow.sdk import DAG, Param, TaskGroup, chain
 
+import indata_contract
 from indata_ops.assets import clean_asset
 from indata_ops.config import BackupConfig, Dataset, load_config
 from indata_ops.layout import clean_root, job_counts_key, manifest_key, raw_prefix, rejects_root, s3_uri

@@ -155,7 +155,7 @@ def test_bind_mounted_paths_exist(services: dict[str, dict[str, Any]]) -> None:
 def test_airflow_services_mount_the_dag_package(services: dict[str, dict[str, Any]]) -> None:
     for name in AIRFLOW_SERVICES:
         targets = {interpolate(v).split(":")[1] for v in services[name]["volumes"] if isinstance(v, str)}
-        # plugins/indata_ops/config.py finds include/config/datasets.yaml two levels above itself.
+        # plugins/indata_ops/config finds include/config/datasets.yaml three levels above its modules.
         assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= targets, name
 
 

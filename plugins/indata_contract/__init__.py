@@ -1,11 +1,11 @@
 """The dataset contract: what one dataset's cleaning needs, defined once for the DAG and the Glue job.
 
-The Airflow side validates ``include/config/datasets.yaml`` (plugins/indata_ops/config.py, every problem named)
+The Airflow side validates ``include/config/datasets.yaml`` (plugins/indata_ops/config, every problem named)
 and builds these objects; ``Dataset.job_config()`` turns one into the ``--dataset_config`` JSON the job reads back
 with ``DatasetConfig.from_json``. Plain frozen dataclasses: no Spark, no Airflow, no pydantic (Glue has none of
 them but Spark), so the same package runs in both places: Airflow finds it in plugins/, the Glue job gets it in
-the ``--extra-py-files`` zip with ``indata_clean``. Adding a dataset option means a field here, its check in
-config.py, and its use in the job.
+the ``--extra-py-files`` zip with ``indata_clean``. Adding a dataset option means a field here, its field in
+the config's dataset model (plugins/indata_ops/config/dataset_model.py), and its use in the job.
 """
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """The config model: the shipped file, environment overrides, validation messages, and the Dataset helpers."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-from datetime import date, datetime
 from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 
 from indata_ops.config import (
@@ -88,18 +88,17 @@ def test_every_sample_date_has_files_for_every_dataset(dataset_name: str, run_da
 
 
 def test_yaml_header_documents_every_environment_variable() -> None:
-    from indata_ops.config import _SETTING_RULES  # the table the loader reads the variables from
-
     header = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").split("\nsettings:")[0]
-    folders = ["BACKUP_CONFIG", "BACKUP_SOURCE_ROOT", "BACKUP_RESTORE_ROOT"]
-    for variable in [rule.env_var for rule in _SETTING_RULES.values()] + folders:
+    for variable in ["BACKUP_CONFIG"] + [Settings.env_variable(name) for name in Settings.model_fields]:
         assert re.search(rf"^#\s+{variable}\s", header, re.MULTILINE), variable
 
 
-def test_every_settings_field_has_a_rule() -> None:
-    from indata_ops.config import _SETTING_RULES
+def test_every_setting_has_its_own_variable() -> None:
+    variables = [Settings.env_variable(name) for name in Settings.model_fields]
 
-    assert set(_SETTING_RULES) | {"source_root", "restore_root"} == {f.name for f in dataclasses.fields(Settings)}
+    assert len(set(variables)) == len(variables) and all(v.startswith("BACKUP_") for v in variables)
+    assert (Settings.env_variable("glue_job_role"), Settings.env_variable("bucket")) == (
+        "BACKUP_GLUE_ROLE", "BACKUP_BUCKET")
 
 
 # --- where the config comes from ------------------------------------------------------------------------------
@@ -174,7 +173,7 @@ ALL_OVERRIDES = {
 def test_environment_overrides_every_setting() -> None:
     settings = load_config(environ=ALL_OVERRIDES).settings
 
-    assert dataclasses.replace(settings, source_root=DEFAULT_SOURCE_ROOT) == Settings(
+    assert settings.model_copy(update={"source_root": DEFAULT_SOURCE_ROOT}) == Settings(
         bucket="prod-indata-backup",
         raw_database="prod_raw",
         clean_database="prod_clean",
@@ -540,7 +539,8 @@ def test_storage_safety_defaults_to_sse_s3_and_a_week_for_unfinished_uploads(wri
 
     settings = config.settings
     assert settings.encryption_args() == {"ServerSideEncryption": "AES256"}
-    assert (settings.abort_multipart_days, settings.expire_after_days, settings.transition_after_days) == (7, None, None)
+    lifecycle = (settings.abort_multipart_days, settings.expire_after_days, settings.transition_after_days)
+    assert lifecycle == (7, None, None)
     assert config.dataset("ventas").on_empty == "fail"
 
 
@@ -578,7 +578,7 @@ def test_dataset_lookup_lists_known_names() -> None:
 def test_models_are_frozen() -> None:
     config = load_config(environ={})
 
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         config.settings.bucket = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.dataset("ventas").reader["delimiter"] = ","  # type: ignore[index]

@@ -1,7 +1,6 @@
 """Storage safety on the local stack: the bucket settings from the config, applied twice, and SSE-KMS objects."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 
@@ -14,8 +13,8 @@ from indata_ops.transfer import TransferSettings
 
 DAY = "2026-11-01"
 SETTINGS = load_config().settings
-KMS = dataclasses.replace(SETTINGS, sse="sse-kms", sse_kms_key_id="alias/indata-backup", sse_bucket_key=True,
-                          transition_after_days=30, expire_after_days=365)
+KMS = SETTINGS.model_copy(update={"sse": "sse-kms", "sse_kms_key_id": "alias/indata-backup", "sse_bucket_key": True,
+                                  "transition_after_days": 30, "expire_after_days": 365})
 
 
 @pytest.fixture()
