@@ -2,7 +2,9 @@
 
 This is the job's entry script (its ``script_location``); the job itself is the package ``indata_clean`` next
 to it, which the clean task zips and uploads beside this file and passes as ``--extra-py-files``. Neither imports
-Airflow or the rest of the repository. The names below are the job's API, for tests and the bench.
+Airflow or the rest of the repository. The names below are the job's API, for tests and the bench. The packages
+(indata_clean and the contract indata_contract) come from the path, as Glue's ``--extra-py-files`` puts them there:
+in a checkout, PYTHONPATH lists include/spark and plugins (pytest's settings do, and the bench for its Spark run).
 
 Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` and Glue's own included):
 
@@ -18,7 +20,7 @@ Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` 
                       nullable, formats), locale (decimal, thousands, true_values, false_values), time_zone,
                       rules ({column: {required, min, max, allowed, regex}}), schema_evolution (add, ignore,
                       fail), flatten_separator, rounding (reject, half_up); ``DatasetConfig`` in the package
-                      indata_contract, the contract plugins/indata_ops/config.py builds from the YAML.
+                      indata_contract, the contract plugins/indata_ops/config builds from the YAML.
 
 On Glue, the arguments come from ``awsglue.utils.getResolvedOptions`` and the session from a ``GlueContext``,
 with ``job.init`` before the work and ``job.commit`` only after it succeeded. Elsewhere (the local stack, tests,
@@ -90,17 +92,8 @@ promises. A typed number into boolean must be 0 or 1.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, Python puts this folder on sys.path; loaded from its file (the bench), it does not. On Glue the
-# package comes from --extra-py-files, which comes first; in a checkout it sits next to this file.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.append(_HERE)
-
-from indata_clean.accounting import Counts, count_outcomes, write_counts  # noqa: E402
-from indata_clean.catalog import (  # noqa: E402
+from indata_clean.accounting import Counts, count_outcomes, write_counts
+from indata_clean.catalog import (
     PARQUET_INPUT_FORMAT,
     PARQUET_OUTPUT_FORMAT,
     PARQUET_SERDE,
@@ -110,7 +103,7 @@ from indata_clean.catalog import (  # noqa: E402
     retyped_columns,
     write_outputs,
 )
-from indata_clean.columns import (  # noqa: E402
+from indata_clean.columns import (
     CORRUPT_RECORD,
     OUTCOME,
     REASONS,
@@ -123,11 +116,10 @@ from indata_clean.columns import (  # noqa: E402
     normalize_names,
     spark_type,
 )
-from indata_contract import FALSE_TOKENS, TRUE_TOKENS, ColumnRule, ColumnSpec, DatasetConfig, Locale  # noqa: E402
-from indata_clean.job import JOB_ARGUMENTS, main, parse_args, run_job, start_session  # noqa: E402
-from indata_clean.parsing import TRIMMED_CHARACTERS, clean_strings, parse_string  # noqa: E402
-from indata_clean.reading import HEAD_BYTES, configure_session, csv_header, json_layout, read_raw  # noqa: E402
-from indata_clean.transforms import (  # noqa: E402
+from indata_clean.job import JOB_ARGUMENTS, main, parse_args, run_job, start_session
+from indata_clean.parsing import TRIMMED_CHARACTERS, clean_strings, parse_string
+from indata_clean.reading import HEAD_BYTES, configure_session, csv_header, json_layout, read_raw
+from indata_clean.transforms import (
     SchemaEvolutionError,
     apply_rules,
     apply_schema,
@@ -136,6 +128,7 @@ from indata_clean.transforms import (  # noqa: E402
     infer_schema,
     reject_rows,
 )
+from indata_contract import FALSE_TOKENS, TRUE_TOKENS, ColumnRule, ColumnSpec, DatasetConfig, Locale
 
 __all__ = [
     "CORRUPT_RECORD", "FALSE_TOKENS", "HEAD_BYTES", "JOB_ARGUMENTS", "OUTCOME", "PARQUET_INPUT_FORMAT",

@@ -1,4 +1,5 @@
-"""scripts.bench_spark (make bench-spark): the job on local Spark against the DuckDB SQL, at a tiny scale."""
+"""scripts.bench_spark (make bench-spark) and its data and DuckDB modules: the job on local Spark against the DuckDB
+SQL, at a tiny scale."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,8 @@ import duckdb
 import pytest
 
 from scripts import bench_spark as bench
+from scripts import bench_spark_data as bench_data
+from scripts import bench_spark_duckdb as bench_duckdb
 from scripts.common import REPO, load_file_module, module_command, module_environment
 
 FINAL_LINE = re.compile(r"spark_vs_duckdb=(\d+\.\d{2}) spark_rows_per_s=(\d+) jvm_start_s=(\d+\.\d{2})")
@@ -47,10 +50,10 @@ def test_generated_data_is_deterministic_and_has_the_planned_dirt(tmp_path: Path
     def digest(folder: Path) -> str:
         return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(folder.iterdir()))).hexdigest()
 
-    planned = bench.generate(tmp_path / "a", 3000, seed=7)
-    assert bench.generate(tmp_path / "b", 3000, seed=7) == planned
+    planned = bench_data.generate(tmp_path / "a", 3000, seed=7)
+    assert bench_data.generate(tmp_path / "b", 3000, seed=7) == planned
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
-    bench.generate(tmp_path / "c", 3000, seed=8)
+    bench_data.generate(tmp_path / "c", 3000, seed=8)
     assert digest(tmp_path / "c") != digest(tmp_path / "a")
 
     files = sorted((tmp_path / "a").iterdir())
@@ -66,9 +69,9 @@ def test_generated_data_is_deterministic_and_has_the_planned_dirt(tmp_path: Path
 def test_the_comparison_fails_on_any_difference_in_counts_or_rows(tmp_path: Path) -> None:
     """What makes the bench fail loudly: the DuckDB side against itself, then with one row and one count off."""
     raw = tmp_path / "raw"
-    planned = bench.generate(raw, 1500)
-    config = bench.ventas_job_config()
-    results = {engine: bench.run_duckdb(raw, tmp_path / engine, config) for engine in ("spark", "duckdb")}
+    planned = bench_data.generate(raw, 1500)
+    config = bench_data.ventas_job_config()
+    results = {engine: bench_duckdb.run_duckdb(raw, tmp_path / engine, config) for engine in ("spark", "duckdb")}
     assert bench.count_problems(results, planned) == []
     assert bench.compare_outputs(tmp_path / "spark", tmp_path / "duckdb", config) == []
 
@@ -87,11 +90,11 @@ def test_the_comparison_fails_on_any_difference_in_counts_or_rows(tmp_path: Path
 
 def test_duckdb_trims_the_characters_the_job_trims() -> None:
     job = load_file_module("clean_dataset_for_bench_test", REPO / "include" / "spark" / "clean_dataset.py")
-    assert bench.TRIMMED_CHARACTERS == job.TRIMMED_CHARACTERS
+    assert bench_duckdb.TRIMMED_CHARACTERS == job.TRIMMED_CHARACTERS
 
 
 def test_date_patterns_translate_to_strptime_or_fail_by_name() -> None:
-    assert bench.strptime_format("dd/MM/yyyy") == "%d/%m/%Y"
-    assert bench.strptime_format("yyyy-MM-dd'T'HH:mm:ss") == "%Y-%m-%dT%H:%M:%S"
+    assert bench_duckdb.strptime_format("dd/MM/yyyy") == "%d/%m/%Y"
+    assert bench_duckdb.strptime_format("yyyy-MM-dd'T'HH:mm:ss") == "%Y-%m-%dT%H:%M:%S"
     with pytest.raises(ValueError, match="'EEE'"):
-        bench.strptime_format("EEE, dd MMM yyyy")
+        bench_duckdb.strptime_format("EEE, dd MMM yyyy")
