@@ -25,8 +25,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from local_aws.hive import split_s3_uri
 
@@ -129,7 +130,9 @@ class S3Mirror:
         conf = {}
         for scheme in ("s3", "s3a"):
             conf[f"spark.hadoop.fs.{scheme}.impl"] = "org.apache.hadoop.fs.viewfs.ViewFileSystemOverloadScheme"
-            conf[f"spark.hadoop.fs.viewfs.overload.scheme.target.{scheme}.impl"] = "org.apache.hadoop.fs.RawLocalFileSystem"
+            conf[f"spark.hadoop.fs.viewfs.overload.scheme.target.{scheme}.impl"] = (
+                "org.apache.hadoop.fs.RawLocalFileSystem"
+            )
         conf["spark.hadoop.fs.file.impl"] = "org.apache.hadoop.fs.RawLocalFileSystem"  # no .crc side files
         for bucket in buckets:
             bucket_root = self.local_path(bucket, "")

@@ -92,7 +92,7 @@ def parquet_junk(folder: Path) -> None:
 
 
 def parquet_typed_casts(folder: Path) -> None:
-    utc = dt.timezone.utc
+    utc = dt.UTC
     midnight, morning = dt.datetime(2026, 11, 1, tzinfo=utc), dt.datetime(2026, 11, 1, 10, 30, tzinfo=utc)
     # One defect per row after the first; the last row is clean at the types' lower bounds.
     rows = [

@@ -93,7 +93,8 @@ def test_sample_data_cleans_to_the_expected_counts(
     summary = clean.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(*dataset.keys).alias("keys")).first()
     assert (summary["rows"], summary["keys"]) == (expected["clean"], expected["clean"])
     rejects_folder = tmp_path / "rejects" / dataset_name / f"dt={run_date}"
-    rejects = [json.loads(line) for path in rejects_folder.glob("*.json") for line in path.read_text("utf-8").splitlines()]
+    rejects = [json.loads(line) for path in rejects_folder.glob("*.json")
+               for line in path.read_text("utf-8").splitlines()]
     assert sorted(r["reject_reason"] for r in rejects) == sorted(
         reason for reason, n in expected["rejected_by_reason"].items() for _ in range(n)
     )

@@ -21,9 +21,12 @@ import clean_dataset as job
 from clean_dataset import ColumnSpec, DatasetConfig, Locale
 
 COMMA = Locale(decimal=",", thousands=".")
+DEFAULT_LOCALE = Locale()
+# A string column, as read from text: the default type of the test column.
+TEXT = T.StringType()
 
 
-def frame(spark: SparkSession, values: list[Any], data_type: T.DataType = T.StringType()) -> DataFrame:
+def frame(spark: SparkSession, values: list[Any], data_type: T.DataType = TEXT) -> DataFrame:
     """One column ``v`` of ``data_type`` (a string column as read from text, or a typed Parquet column)."""
     schema = T.StructType([
         T.StructField("v", data_type), T.StructField(job.SOURCE_FILE, T.StringType()),
@@ -32,8 +35,8 @@ def frame(spark: SparkSession, values: list[Any], data_type: T.DataType = T.Stri
     return spark.createDataFrame([(value, "file:///raw/a", i) for i, value in enumerate(values)], schema)
 
 
-def judged(spark: SparkSession, type_name: str, values: list[Any], data_type: T.DataType = T.StringType(),
-           locale: Locale = Locale(), rounding: str = "reject", formats: tuple[str, ...] = ()) -> list[tuple]:
+def judged(spark: SparkSession, type_name: str, values: list[Any], data_type: T.DataType = TEXT,
+           locale: Locale = DEFAULT_LOCALE, rounding: str = "reject", formats: tuple[str, ...] = ()) -> list[tuple]:
     """(value as text, reasons[, rounded columns]) per input value, in input order."""
     typed = job.apply_schema(frame(spark, values, data_type), [ColumnSpec("v", type_name, formats=formats)], locale,
                              rounding)
@@ -173,7 +176,7 @@ def test_typed_decimals_and_doubles_are_rounded_only_under_half_up(spark: SparkS
 
 def test_typed_times_of_day_into_dates_and_numbers_into_booleans(spark: SparkSession) -> None:
     # Spark runs in UTC here (configure_session): these are UTC instants.
-    utc = dt.timezone.utc
+    utc = dt.UTC
     timestamps = [dt.datetime(2024, 1, 1, 10, 30, tzinfo=utc), dt.datetime(2024, 1, 1, tzinfo=utc)]
     assert judged(spark, "date", timestamps, T.TimestampType()) == [
         ("2024-01-01", ["precision:v"]), ("2024-01-01", []),

@@ -9,9 +9,9 @@ import boto3
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from indata_contract import DatasetConfig
 from indata_clean.reading import partition_path
 from indata_clean.transforms import clean_rows, reject_rows
+from indata_contract import DatasetConfig
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"

@@ -15,9 +15,9 @@ from pyspark.sql import SparkSession
 from indata_clean.accounting import Counts, count_outcomes, write_counts
 from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
 from indata_clean.columns import data_columns, name_columns
-from indata_contract import DatasetConfig
 from indata_clean.reading import configure_session, read_partition
 from indata_clean.transforms import classify_rows, clean_rows, unexpected_columns
+from indata_contract import DatasetConfig
 
 JOB_ARGUMENTS = (
     "JOB_NAME",

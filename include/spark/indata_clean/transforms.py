@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import functools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,8 @@ from indata_clean.columns import (
     spark_type,
     text_columns,
 )
+from indata_clean.parsing import capture_raw_values, clean_strings, parse_string
+from indata_clean.value_changes import typed_value, value_change
 from indata_contract import (
     CLEAN,
     EXACT_DUPLICATE,
@@ -48,8 +50,6 @@ from indata_contract import (
     Locale,
     is_column_type,
 )
-from indata_clean.parsing import capture_raw_values, clean_strings, parse_string
-from indata_clean.value_changes import typed_value, value_change
 
 # Conservative inference tries these in order; the first that parses every non-null value wins.
 INFERABLE_TYPES = ("bigint", "double", "boolean", "date")
@@ -199,6 +199,11 @@ def infer_schema(
     return specs
 
 
+def _names_column(column: str) -> Callable[[Column], Column]:
+    """A predicate on a reason struct: does it name ``column``? One per rule, so each compares its own column."""
+    return lambda reason: reason["column"] == F.lit(column)
+
+
 def _rule_literal(value: Any, data_type: T.DataType, where: str, time_zone: str = "UTC") -> Column:
     """A rule's bound or allowed value as a literal of the column's type (a timestamp in ``time_zone``, as the
     data's are read); raise when it cannot be one."""
@@ -263,8 +268,7 @@ def apply_rules(df: DataFrame, rules: Sequence[ColumnRule], time_zone: str = "UT
             checks.append(("allowed", ~value.isin(allowed)))
         if rule.regex is not None:
             checks.append(("regex", ~value.cast("string").rlike(f"^(?:{rule.regex})$")))
-        column = rule.column  # the lambda runs now, while building the expression
-        already_failed = F.exists(F.col(REASONS), lambda reason: reason["column"] == F.lit(column))
+        already_failed = F.exists(F.col(REASONS), _names_column(rule.column))
         for kind, is_broken in checks:
             # Comparisons with NULL are NULL: only "required" fires on a NULL value.
             fails = ~already_failed & F.coalesce(is_broken, F.lit(False))

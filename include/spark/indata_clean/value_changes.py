@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import NUMERIC_TYPES, spark_type
-from indata_contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
 from indata_clean.parsing import number_shape, parse_string
+from indata_contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
 
 # A fraction of a second with a non-zero digit past the sixth: Spark keeps microseconds and drops the rest.
 SUB_MICROSECOND = r":\d{2}[.,]\d{6}0*[1-9]"
