@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -31,6 +32,13 @@ ROUNDING = ("reject", "half_up")
 JSON_LAYOUTS = ("auto", "lines", "array")
 RULE_KINDS = ("required", "range", "allowed", "regex")
 RULE_CHECKS = ("required", "min", "max", "allowed", "regex")  # the keys of a rule; min and max make "range"
+# Spellings of a missing value when a dataset lists none (compared trimmed and case-insensitively): what pandas, R,
+# Spark's CSV reader and spreadsheets write. A dataset's own null_tokens replace the list ([] for none).
+DEFAULT_NULL_TOKENS = ("", "NA", "N/A", "NULL", "NaN", "-", "#N/A", "None")
+# Languages whose month names and abbreviations dates may use (locale.language); English is always read too.
+LANGUAGES = ("es", "en")
+# A schema column absent from a file: fail the job, or read it as NULL (a required column then rejects the row).
+MISSING_COLUMNS = ("fail", "null")
 # Boolean spellings when a dataset's locale lists none.
 TRUE_TOKENS = ("sí", "si", "s", "yes", "y", "true", "1", "verdadero")
 FALSE_TOKENS = ("no", "n", "false", "0", "falso")
@@ -54,6 +62,17 @@ RULE = "rule"  # reasons "rule:<column>:<kind>", kind one of RULE_KINDS
 # would drop (decimals beyond the scale, a fraction into an integer, sub-microsecond digits, a time of day into
 # a date). ROUNDED is no reason: under rounding half_up, decimals beyond the scale are rounded and counted.
 OUT_OF_RANGE, PRECISION, ROUNDED = "out_of_range", "precision", "rounded"
+
+
+def snake_case(name: str) -> str:
+    """A source field's clean name: ASCII snake_case, accents stripped, camelCase split, other runs one ``_``.
+
+    The job names columns with it (adding a prefix or suffix only for empty, digit-led or repeated names); the
+    Airflow side resolves ``keys``, ``order_by``, rules and column hints written as source headers with it.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    split_camel = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", ascii_name)
+    return re.sub(r"[^0-9A-Za-z]+", "_", split_camel).strip("_").lower()
 
 
 def is_column_type(type_name: str) -> bool:
@@ -115,8 +134,17 @@ class Locale:
     thousands: str | None = None  # None: numbers carry no thousands separator
     true_values: tuple[str, ...] = TRUE_TOKENS
     false_values: tuple[str, ...] = FALSE_TOKENS
+    language: str = "es"  # month names in dates: this language's, and English
+    # Symbols written around numbers (a currency, %), dropped before the number is read; the value is unchanged
+    # otherwise ("12 %" is 12, not 0.12).
+    symbols: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.language not in LANGUAGES:
+            raise ValueError(f"locale language must be one of {', '.join(LANGUAGES)}, got {self.language!r}")
+        bad = [symbol for symbol in self.symbols if not symbol or any(c.isdigit() or c in "+-.," for c in symbol)]
+        if bad:
+            raise ValueError(f"locale symbols must not be empty nor hold digits, signs or separators: {bad}")
         if len(self.decimal) != 1 or (self.thousands is not None and len(self.thousands) != 1):
             raise ValueError("locale decimal and thousands must be single characters")
         if self.decimal == self.thousands:
@@ -127,13 +155,61 @@ class Locale:
 
     def to_json(self) -> dict[str, Any]:
         return {"decimal": self.decimal, "thousands": self.thousands, "true_values": list(self.true_values),
-                "false_values": list(self.false_values)}
+                "false_values": list(self.false_values), "language": self.language, "symbols": list(self.symbols)}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Locale:
         # Given token lists define the booleans, even when short; absent (or null) ones keep the defaults.
         tokens = {key: tuple(raw[key]) for key in ("true_values", "false_values") if raw.get(key) is not None}
-        return cls(decimal=raw.get("decimal") or ".", thousands=raw.get("thousands") or None, **tokens)
+        return cls(decimal=raw.get("decimal") or ".", thousands=raw.get("thousands") or None, **tokens,
+                   language=raw.get("language") or "es", symbols=tuple(raw.get("symbols") or ()))
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How a text column without a declared type gets one.
+
+    A type wins when at least ``min_share`` of the column's non-null sampled values parse as it; the values that do
+    not are then rejected as ``unparseable:<column>``. ``sample_rows`` values are sampled spread over the whole
+    day's input.
+    """
+
+    min_share: float = 0.99
+    sample_rows: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_share <= 1:
+            raise ValueError(f"inference min_share must be in (0, 1], got {self.min_share!r}")
+        if self.sample_rows < 1:
+            raise ValueError(f"inference sample_rows must be >= 1, got {self.sample_rows!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"min_share": self.min_share, "sample_rows": self.sample_rows}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Inference:
+        return cls(min_share=raw.get("min_share", 0.99), sample_rows=raw.get("sample_rows", 10_000))
+
+
+@dataclass(frozen=True)
+class ColumnHint:
+    """What is known of one column of a dataset without a schema; what it leaves out is inferred.
+
+    ``name`` is the clean column's name (the Airflow side resolves a source header to it).
+    """
+
+    name: str
+    type: str | None = None
+    formats: tuple[str, ...] = ()
+    nullable: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "formats": list(self.formats), "nullable": self.nullable}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> ColumnHint:
+        return cls(name=raw["name"], type=raw.get("type"), formats=tuple(raw.get("formats") or ()),
+                   nullable=raw.get("nullable"))
 
 
 @dataclass(frozen=True)
@@ -188,7 +264,7 @@ class DatasetConfig:
     format: str
     # Read options with the format's defaults filled in (READER_DEFAULTS); left out of the hash (a mapping).
     reader: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
-    null_tokens: tuple[str, ...] = ()
+    null_tokens: tuple[str, ...] = DEFAULT_NULL_TOKENS
     keys: tuple[str, ...] = ()
     order_by: str | None = None  # among rows sharing the keys, the one with the greatest value is kept
     schema: tuple[ColumnSpec, ...] = ()  # empty: the job infers the schema
@@ -198,8 +274,16 @@ class DatasetConfig:
     flatten_separator: str = "_"  # joins nested JSON/Parquet field names: cliente.dir -> cliente_dir
     time_zone: str = "UTC"  # the zone of timestamps written without an offset
     rounding: str = "reject"  # decimals beyond a decimal column's scale: reject | half_up
+    inference: Inference = Inference()
+    columns: tuple[ColumnHint, ...] = ()  # hints for a dataset without a schema
+    missing_columns: str = "fail"  # a schema column absent from a file: fail | null
 
     def __post_init__(self) -> None:
+        if self.missing_columns not in MISSING_COLUMNS:
+            raise ValueError(f"dataset_config missing_columns must be fail or null, got {self.missing_columns!r}")
+        for hint in self.columns:
+            if hint.type is not None and not is_column_type(hint.type):
+                raise ValueError(f"Unsupported column type {hint.type!r} (columns.{hint.name})")
         if self.format not in FORMATS:
             raise ValueError(f"dataset_config format must be csv, json or parquet, got {self.format!r}")
         if self.schema_evolution not in SCHEMA_EVOLUTION:
@@ -257,6 +341,9 @@ class DatasetConfig:
             "flatten_separator": self.flatten_separator,
             "time_zone": self.time_zone,
             "rounding": self.rounding,
+            "inference": self.inference.to_json(),
+            "columns": [hint.to_json() for hint in self.columns],
+            "missing_columns": self.missing_columns,
         }
 
     @classmethod
@@ -272,12 +359,14 @@ class DatasetConfig:
         return DatasetConfig(
             format=raw["format"],
             reader=MappingProxyType(dict(raw.get("reader") or {})),
-            null_tokens=tuple(raw.get("null_tokens") or ()),
+            null_tokens=tuple(raw["null_tokens"]) if raw.get("null_tokens") is not None else DEFAULT_NULL_TOKENS,
             keys=tuple(raw.get("keys") or ()),
             order_by=raw.get("order_by"),
             schema=tuple(ColumnSpec.from_json(column) for column in raw.get("schema") or ()),
             locale=Locale.from_json(raw.get("locale") or {}),
             rules=tuple(ColumnRule.from_json(column, rule) for column, rule in (raw.get("rules") or {}).items()),
+            inference=Inference.from_json(raw.get("inference") or {}),
+            columns=tuple(ColumnHint.from_json(hint) for hint in raw.get("columns") or ()),
             **{name: raw.get(name) or default for name, default in defaults.items() if name != "format"},
         )
 

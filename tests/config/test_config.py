@@ -14,6 +14,7 @@ from indata_ops.config import (
     DEFAULT_RESTORE_ROOT,
     DEFAULT_SOURCE_ROOT,
     ColumnSpec,
+    ConfigError,
     Dataset,
     Settings,
     load_config,
@@ -323,12 +324,14 @@ def test_job_config_round_trips_through_json() -> None:
 
     assert json.loads(json.dumps(job_config)) == job_config
     assert set(job_config) == {"format", "reader", "null_tokens", "keys", "schema", "locale", "order_by", "rules",
-                               "schema_evolution", "flatten_separator", "time_zone", "rounding"}
+                               "schema_evolution", "flatten_separator", "time_zone", "rounding", "inference",
+                               "columns", "missing_columns"}
     assert job_config["schema"][3] == {
         "name": "importe", "source": "Importe (€)", "type": "decimal(12,2)", "nullable": True, "formats": [],
     }
     assert job_config["locale"] == {
-        "decimal": ",", "thousands": ".", "true_values": ["sí", "si"], "false_values": ["no"],
+        "decimal": ",", "thousands": ".", "true_values": ["sí", "si"], "false_values": ["no"], "language": "es",
+        "symbols": [],
     }
     assert (job_config["keys"], job_config["order_by"]) == (["codigo_venta"], "actualizado")
 
@@ -400,3 +403,45 @@ def test_booleans_default_to_spanish_and_english_spellings(write_config, documen
 def test_an_unquoted_yaml_start_date_is_read_as_its_iso_text(write_config, document) -> None:
     document["settings"]["start_date"] = date(2025, 6, 1)  # what YAML makes of an unquoted 2025-06-01
     assert load_config(write_config(document), environ={}).settings.start_date == "2025-06-01"
+
+
+def test_keys_order_by_and_rules_may_name_source_headers(write_config, document) -> None:
+    document["datasets"][0]["schema"][0]["source"] = "Código"
+    document["datasets"][0].update(keys=["Código"], rules={"Código": {"regex": "V-\\d+"}})
+    document["datasets"][1].update(keys=["studyName"], order_by="Fecha Alta", rules={"Edad": {"min": 0}},
+                                   columns={"Fecha Alta": {"formats": ["dd/MM/yyyy"]}, "edad": {"type": "int"}})
+
+    ventas, clientes = load_config(write_config(document), environ={}).datasets
+
+    assert ventas.keys == ("codigo",) and [rule.column for rule in ventas.rules] == ["codigo"]
+    assert (clientes.keys, clientes.order_by) == (("study_name",), "fecha_alta")
+    assert [(h.name, h.type, h.formats) for h in clientes.columns] == [
+        ("fecha_alta", None, ("dd/MM/yyyy",)), ("edad", "int", ())]
+    assert clientes.job_config()["rules"] == {"edad": {"min": 0}}
+
+
+def test_a_rule_is_checked_against_a_hinted_type(write_config, document) -> None:
+    document["datasets"][1].update(columns={"edad": {"type": "int"}}, rules={"edad": {"max": 1.5}})
+
+    with pytest.raises(ConfigError, match="field 'rules.edad.max': must be a whole number for the int column"):
+        load_config(write_config(document), environ={})
+
+
+def test_null_tokens_default_to_the_common_spellings(write_config, document) -> None:
+    document["datasets"][0]["null_tokens"] = []
+
+    ventas, clientes = load_config(write_config(document), environ={}).datasets
+
+    assert ventas.null_tokens == ()
+    assert {"", "NA", "N/A", "NULL", "NaN", "-", "#N/A", "None"} == set(clientes.null_tokens)
+
+
+def test_inference_locale_and_missing_columns_reach_the_job(write_config, document) -> None:
+    document["datasets"][0].update(missing_columns="null", locale={"language": "en", "symbols": ["€", "%"]},
+                                   inference={"min_share": 0.95, "sample_rows": 5000})
+
+    job_config = load_config(write_config(document), environ={}).dataset("ventas").job_config()
+
+    assert (job_config["missing_columns"], job_config["inference"]) == ("null", {"min_share": 0.95,
+                                                                                  "sample_rows": 5000})
+    assert (job_config["locale"]["language"], job_config["locale"]["symbols"]) == ("en", ["€", "%"])

@@ -13,6 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 
 import clean_dataset as job
 from clean_dataset import ColumnSpec, DatasetConfig, Locale
+from indata_contract import DEFAULT_NULL_TOKENS
 from tests.spark.frames import COMMA_LOCALE, config, raw_frame
 
 # --- names ----------------------------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def test_config_from_json_validates_types_keys_and_format() -> None:
     )
     assert parsed.schema == (ColumnSpec("a", "decimal(12, 2)", nullable=False),)
     assert job.spark_type(parsed.schema[0].type) == T.DecimalType(12, 2)
-    assert parsed.locale == COMMA_LOCALE and parsed.null_tokens == ()
+    assert parsed.locale == COMMA_LOCALE and parsed.null_tokens == DEFAULT_NULL_TOKENS
     assert parsed.locale.true_values == job.TRUE_TOKENS and parsed.locale.false_values == job.FALSE_TOKENS
 
 

@@ -2,7 +2,6 @@
 field (a CSV header, a nested JSON or Parquet path) becomes a clean column name."""
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -10,7 +9,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from indata_contract import DECIMAL_TYPE, ColumnSpec, DatasetConfig
+from indata_contract import DECIMAL_TYPE, ColumnSpec, DatasetConfig, snake_case
 
 # Bookkeeping columns carried through the pipeline. Normalized names never start with "_", so they cannot clash.
 ROW_ID = "__row_id"
@@ -81,11 +80,8 @@ def _leaves(df: DataFrame) -> list[tuple[tuple[str, ...], Column]]:
     return leaves
 
 
-def to_snake_case(name: str) -> str:
-    """ASCII snake_case: accents stripped, camelCase split, runs of other characters turned into one ``_``."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    split_camel = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", ascii_name)
-    return re.sub(r"[^0-9A-Za-z]+", "_", split_camel).strip("_").lower()
+# ASCII snake_case, defined with the contract: the Airflow side resolves names written as source headers with it.
+to_snake_case = snake_case
 
 
 def flat_name(path: Sequence[str], separator: str = "_") -> str:

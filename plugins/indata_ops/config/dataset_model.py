@@ -17,9 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from indata_contract import (
+    DEFAULT_NULL_TOKENS,
     FALSE_TOKENS,
     FORMATS,
     JSON_LAYOUTS,
+    LANGUAGES,
+    MISSING_COLUMNS,
     ON_EMPTY,
     READER_DEFAULTS,
     ROUNDING,
@@ -28,10 +31,13 @@ from indata_contract import (
     SCHEMA_EVOLUTION,
     SIMPLE_TYPES,
     TRUE_TOKENS,
+    ColumnHint,
     ColumnRule,
     ColumnSpec,
     Dataset,
+    Inference,
     Locale,
+    snake_case,
 )
 from indata_ops.config.checks import (
     Character,
@@ -156,35 +162,79 @@ class Column(_Strict):
     source: NonEmptyText | None = None
     """The source field (CSV header, dotted JSON path) when it is not the name."""
 
-    @field_validator("type")
-    @classmethod
-    def _canonical_type(cls, value: str) -> str:
-        """The canonical type name: ``DECIMAL( 12 , 2 )`` is ``decimal(12,2)``."""
-        text = value.strip().lower()
-        if text in SIMPLE_TYPES:
-            return text
-        decimal = _DECIMAL_TYPE.fullmatch(text)
-        if not decimal:
-            raise problem(f"must be one of {', '.join(SIMPLE_TYPES)}, decimal(p,s) (got {value!r})")
-        precision, scale = int(decimal.group(1)), int(decimal.group(2))
-        if not (1 <= precision <= 38 and 0 <= scale <= precision):
-            raise problem(f"decimal(p,s) needs 1 <= p <= 38 and 0 <= s <= p (got {value!r})")
-        return f"decimal({precision},{scale})"
-
-    @field_validator("formats")
-    @classmethod
-    def _date_patterns(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        column_type = info.data.get("type")
-        if value and column_type not in ("date", "timestamp", None):
-            raise problem(f"only date and timestamp columns take formats (this one is {column_type})")
-        message_ = next(filter(None, map(_spark_pattern_problem, value)), None)
-        if message_:
-            raise problem(message_)
-        return tuple(value)
+    _canonical = field_validator("type")(classmethod(lambda cls, value: canonical_type(value)))
+    _formats = field_validator("formats")(classmethod(lambda cls, value, info: date_formats(value, info)))
 
     def to_contract(self) -> ColumnSpec:
         return ColumnSpec(name=self.name, type=self.type, nullable=self.nullable, formats=tuple(self.formats),
                           source=self.source)
+
+
+def canonical_type(value: str) -> str:
+    """The canonical type name: ``DECIMAL( 12 , 2 )`` is ``decimal(12,2)``."""
+    text = value.strip().lower()
+    if text in SIMPLE_TYPES:
+        return text
+    decimal = _DECIMAL_TYPE.fullmatch(text)
+    if not decimal:
+        raise problem(f"must be one of {', '.join(SIMPLE_TYPES)}, decimal(p,s) (got {value!r})")
+    precision, scale = int(decimal.group(1)), int(decimal.group(2))
+    if not (1 <= precision <= 38 and 0 <= scale <= precision):
+        raise problem(f"decimal(p,s) needs 1 <= p <= 38 and 0 <= s <= p (got {value!r})")
+    return f"decimal({precision},{scale})"
+
+
+def date_formats(value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    """A column's date or timestamp patterns, checked for the mistakes Spark reports only at run time."""
+    column_type = info.data.get("type")
+    if value and column_type not in ("date", "timestamp", None):
+        raise problem(f"only date and timestamp columns take formats (this one is {column_type})")
+    pattern_problem = next(filter(None, map(_spark_pattern_problem, value)), None)
+    if pattern_problem:
+        raise problem(pattern_problem)
+    return tuple(value)
+
+
+class ColumnTypeHint(_Strict):
+    """What is known of one column of a dataset without a schema; the rest is inferred."""
+
+    type: str | None = None
+    """string, int, bigint, double, boolean, date, timestamp or decimal(p,s); absent: inferred."""
+    formats: Tokens = Field(default_factory=list)
+    """Date and timestamp patterns to read the column with (the type may then be left to inference)."""
+    nullable: bool | None = None
+    """false: a row without a value is rejected as missing:&lt;column>."""
+
+    _canonical = field_validator("type")(classmethod(lambda cls, value: canonical_type(value)))
+    _formats = field_validator("formats")(classmethod(lambda cls, value, info: date_formats(value, info)))
+
+
+class InferenceOptions(_Strict):
+    """How a column without a declared type gets one."""
+
+    min_share: float = Field(Inference.min_share, gt=0, le=1)
+    """A type wins when at least this share of the column's non-null sampled values parse as it; the others are
+    rejected as unparseable:&lt;column>. Below it the column stays text."""
+    sample_rows: int = Field(Inference.sample_rows, ge=100)
+    """Values sampled per column, spread over the whole day's input."""
+
+
+def resolve_name(name: str, schema: tuple[Column, ...]) -> tuple[str | None, str | None]:
+    """(the clean column a name in keys, order_by, rules or columns stands for, or the problem with it).
+
+    With a schema: a column's name or its source. Without: the clean name the job gives that source header (the
+    same ``snake_case``), so ``studyName`` and ``study_name`` name one column.
+    """
+    if schema:
+        names = [column.name for column in schema]
+        sources = {column.source: column.name for column in schema if column.source}
+        if name in names or name in sources:
+            return sources.get(name, name), None
+        return None, f"{name!r} is not a schema column (columns: {', '.join(names)})"
+    clean = snake_case(name)
+    if not clean or clean[0].isdigit():
+        return None, f"{name!r} gives no clean column name (letters, digits and _, not starting with a digit)"
+    return clean, None
 
 
 def _repeats(values: list[str], what: str) -> str | None:
@@ -206,6 +256,12 @@ class LocaleOptions(_Strict):
     """Spellings of true (compared trimmed and case-insensitively)."""
     false_values: Tokens = Field(default_factory=lambda: list(FALSE_TOKENS))
     """Spellings of false (compared trimmed and case-insensitively)."""
+    language: Literal[LANGUAGES] = "es"  # type: ignore[valid-type]
+    """Month names and abbreviations in dates are read in this language and in English (15-ene-2024, 15 de enero de
+    2024, Jan 15 2024)."""
+    symbols: Tokens = Field(default_factory=list)
+    """Symbols written before or after numbers, dropped before reading them, e.g. ["€", "$", "%"]: "12,50 €" is
+    12.50 and "12 %" is 12 (not 0.12)."""
 
     @model_validator(mode="after")
     def _separators_differ(self) -> LocaleOptions:
@@ -213,9 +269,17 @@ class LocaleOptions(_Strict):
             fail([(("thousands",), f"must differ from locale.decimal (both {self.decimal!r})", self.thousands)])
         return self
 
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [symbol for symbol in value if not symbol or any(c.isdigit() or c in "+-.," for c in symbol)]
+        if bad:
+            raise problem(f"must not be empty nor hold digits, signs or separators (got {bad!r})")
+        return value
+
     def to_contract(self) -> Locale:
         return Locale(decimal=self.decimal, thousands=self.thousands or None, true_values=tuple(self.true_values),
-                      false_values=tuple(self.false_values))
+                      false_values=tuple(self.false_values), language=self.language, symbols=tuple(self.symbols))
 
 
 class RuleShape(_Strict):
@@ -284,34 +348,35 @@ def _rule_value(value: Any, kind: str, column_type: str | None) -> tuple[str | N
     return _rule_literal(value, column_type)
 
 
-def _rules(raw: dict[str, Any], schema: tuple[Column, ...] | None) -> tuple[ColumnRule, ...]:
+def _rules(raw: dict[str, Any], schema: tuple[Column, ...] | None, hints: tuple[ColumnHint, ...]
+           ) -> tuple[ColumnRule, ...]:
     """``rules: {column: {required, min, max, allowed, regex}}``; checked against the column's type when the
-    schema gives it (without a schema the job checks them once it has inferred the types)."""
-    types = {column.name: column.type for column in schema or ()}
+    schema or a column hint gives it (otherwise the job checks them once it has inferred the types). A rule may
+    name the column by its clean name or its source header."""
+    types = {column.name: column.type for column in schema or ()} or {
+        hint.name: hint.type for hint in hints if hint.type is not None}
     problems: list[tuple[tuple[str | int, ...], str, Any]] = []
     rules = []
-    for column, checks in raw.items():
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,254}", column):
-            problems.append(((column,), "must name a column: lowercase letters, digits and _", checks))
-            continue
-        if schema and column not in types:
-            problems.append(((column,), f"{column!r} is not a schema column (columns: {', '.join(types)})", checks))
+    for name, checks in raw.items():
+        column, name_problem = resolve_name(name, tuple(schema or ()))
+        if name_problem or column is None:
+            problems.append(((name,), name_problem or "", checks))
             continue
         if not isinstance(checks, dict) or not checks:
             text = f"must be a mapping (got {checks!r})" if not isinstance(checks, dict) else \
                 f"must set one of {', '.join(RULE_CHECKS)}"
-            problems.append(((column,), text, checks))
+            problems.append(((name,), text, checks))
             continue
-        found = [((column, key), f"unknown key (known: {', '.join(RULE_CHECKS)})", checks[key])
+        found = [((name, key), f"unknown key (known: {', '.join(RULE_CHECKS)})", checks[key])
                  for key in checks if key not in RULE_CHECKS]
         values = {}
         for key in (key for key in RULE_CHECKS if key in checks):
             rule_problem, values[key] = _rule_value(checks[key], key, types.get(column))
             if rule_problem:
-                found.append(((column, key), rule_problem, checks[key]))
+                found.append(((name, key), rule_problem, checks[key]))
         low, high = values.get("min"), values.get("max")
         if low is not None and high is not None and type(low) is type(high) and low > high:
-            found.append(((column, "max"), f"must not be less than min ({low!r})", checks["max"]))
+            found.append(((name, "max"), f"must not be less than min ({low!r})", checks["max"]))
         problems += found
         if not found:
             allowed = values.get("allowed")
@@ -360,10 +425,14 @@ class DatasetEntry(_Strict):
     reader: dict[str, Any] = Field(default_factory=dict, validate_default=True, json_schema_extra={
         "anyOf": [reader.model_json_schema() for reader in READERS.values()]})
     """Read options of the format (see CsvReader, JsonReader); unset options take their defaults."""
-    null_tokens: Tokens = Field(default_factory=list)
-    """Values that mean null (compared trimmed and case-insensitively), e.g. N/A, -."""
+    null_tokens: Tokens = Field(default_factory=lambda: list(DEFAULT_NULL_TOKENS))
+    """Values that mean null, compared trimmed and case-insensitively; the default covers what pandas, R, Spark and
+    spreadsheets write. A list here replaces it ([] for none)."""
     schema_: list[Column] = Field(default_factory=list, alias="schema")
     """The clean table's columns; empty: the job infers them from a sample."""
+    columns: dict[str, ColumnTypeHint] = Field(default_factory=dict)
+    """Without a schema: what is known of some columns (type, formats, nullable), by clean name or source header;
+    the others are inferred."""
     keys: Names = Field(default_factory=list)
     """Columns that identify a row (declared nullable: false); rows sharing them are duplicates."""
     order_by: NonEmptyText | None = None
@@ -383,6 +452,10 @@ class DatasetEntry(_Strict):
     """The zone of timestamps written without an offset."""
     rounding: Literal[ROUNDING] = "reject"  # type: ignore[valid-type]
     """Decimals beyond a decimal column's scale: reject the row (precision:<column>) or round half up and count."""
+    inference: InferenceOptions = Field(default_factory=lambda: InferenceOptions.model_validate({}))
+    """How columns without a declared type get one."""
+    missing_columns: Literal[MISSING_COLUMNS] = "fail"  # type: ignore[valid-type]
+    """A schema column absent from a file: fail the job, or read it as NULL (a required column then rejects)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
                               use_attribute_docstrings=True)
@@ -427,30 +500,59 @@ class DatasetEntry(_Strict):
             raise problem(repeats)
         return tuple(value)
 
+    @field_validator("columns")
+    @classmethod
+    def _hints_without_schema(cls, value: dict[str, ColumnTypeHint], info: ValidationInfo
+                              ) -> tuple[ColumnHint, ...]:
+        if value and info.data.get("schema_"):
+            raise problem("are hints for a dataset without a schema: set type, formats and nullable on the schema")
+        hints: list[ColumnHint] = []
+        problems: list[tuple[tuple[str | int, ...], str, Any]] = []
+        for name, hint in value.items():
+            clean, name_problem = resolve_name(name, ())
+            if name_problem or clean is None:
+                problems.append(((name,), name_problem or "", name))
+                continue
+            hints.append(ColumnHint(clean, hint.type, tuple(hint.formats), hint.nullable))
+        repeated = _repeats([hint.name for hint in hints], "clean column name")
+        if repeated:
+            problems.append(((), repeated, list(value)))
+        if problems:
+            fail(problems)
+        return tuple(hints)
+
     @field_validator("keys")
     @classmethod
     def _keys_in_schema(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        columns = {column.name: column for column in info.data.get("schema_", ())}
-        problems = []
-        for key in value if columns else ():
-            if key not in columns:
-                problems.append(((), f"{key!r} is not a schema column (columns: {', '.join(columns)})", key))
-            elif columns[key].nullable:
-                problems.append(((), f"key column {key!r} must be declared nullable: false", key))
+        schema = tuple(info.data.get("schema_", ()))
+        columns = {column.name: column for column in schema}
+        problems, keys = [], []
+        for key in value:
+            clean, name_problem = resolve_name(key, schema)
+            if name_problem or clean is None:
+                problems.append(((), name_problem or "", key))
+            elif columns and columns[clean].nullable:
+                problems.append(((), f"key column {clean!r} must be declared nullable: false", key))
+            else:
+                keys.append(clean)
         if problems:
             fail(problems)
-        return value
+        repeated = _repeats(keys, "key column")
+        if repeated:
+            raise problem(repeated)
+        return tuple(keys)
 
     @field_validator("order_by")
     @classmethod
     def _order_by_a_column(cls, value: str | None, info: ValidationInfo) -> str | None:
-        columns = [column.name for column in info.data.get("schema_", ())]
-        if value is not None and "keys" in info.data:
-            if columns and value not in columns:
-                raise problem(f"{value!r} is not a schema column (columns: {', '.join(columns)})")
-            if not info.data["keys"]:
-                raise problem("needs keys: it picks the latest row among rows sharing the keys")
-        return value
+        if value is None or "keys" not in info.data:
+            return value
+        clean, name_problem = resolve_name(value, tuple(info.data.get("schema_", ())))
+        if name_problem:
+            raise problem(name_problem)
+        if not info.data["keys"]:
+            raise problem("needs keys: it picks the latest row among rows sharing the keys")
+        return clean
 
     @field_validator("locale")
     @classmethod
@@ -480,7 +582,7 @@ class DatasetEntry(_Strict):
     @field_validator("rules")
     @classmethod
     def _rules_fit_the_columns(cls, value: dict[str, Any], info: ValidationInfo) -> tuple[ColumnRule, ...]:
-        return _rules(value, info.data.get("schema_"))
+        return _rules(value, info.data.get("schema_"), info.data.get("columns", ()))
 
     @field_validator("flatten_separator")
     @classmethod
@@ -496,4 +598,6 @@ class DatasetEntry(_Strict):
             schema=tuple(column.to_contract() for column in self.schema_), locale=self.locale.to_contract(),
             order_by=self.order_by, on_empty=self.on_empty, rules=tuple(self.rules),  # type: ignore[arg-type]
             schema_evolution=self.schema_evolution, flatten_separator=self.flatten_separator,
-            time_zone=self.time_zone, rounding=self.rounding)
+            time_zone=self.time_zone, rounding=self.rounding, columns=tuple(self.columns),  # type: ignore[arg-type]
+            inference=Inference(self.inference.min_share, self.inference.sample_rows),
+            missing_columns=self.missing_columns)
