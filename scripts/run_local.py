@@ -121,6 +121,7 @@ def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> di
             "files": backup.get("files"), "bytes": backup.get("bytes"), "bytes_sent": backup.get("bytes_sent"),
             "raw_table": raw_table, "counts": validation.get("counts"),
             "checks_passed": f"{sum(c['passed'] for c in checks)}/{len(checks)}" if checks else None,
+            "warnings": validation.get("warnings", []),
         }
     return {"run_date": run_date, "state": outcome["state"], "seconds": round(seconds, 1), "datasets": datasets}
 
@@ -137,6 +138,9 @@ def print_summary(summary: dict) -> None:
         print(f"{name:<10} {d['files'] or '-':>5} {d['bytes'] or '-':>8} {sent:>8}  "
               f"{d['raw_table'] or '-':<28} {c.get('input', '-'):>5} {c.get('clean', '-'):>5} "
               f"{c.get('rejected', '-'):>4} {c.get('duplicates', '-'):>4}  {d['checks_passed'] or '-'}")
+    for name, d in summary["datasets"].items():
+        for warning in d.get("warnings") or ():
+            print(f"warning: {name}.{warning}")
 
 
 def main() -> int:

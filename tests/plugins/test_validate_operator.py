@@ -47,12 +47,18 @@ def catalog(aws):
         glue.batch_create_partition(DatabaseName=DATABASE, TableName=name, PartitionInputList=[
             {"Values": [DAY], "StorageDescriptor": storage(f"s3://{BUCKET}/clean/{name}/dt={DAY}/")}])
         s3.put_object(Bucket=BUCKET, Key=f"job-reports/{name}/dt={DAY}/counts.json", Body=json.dumps(counts).encode())
-        if name == "good":  # "bad" has no committed backup
+        if name != "bad":  # "bad" has no committed backup
             s3.put_object(Bucket=BUCKET, Key=f"manifests/{name}/dt={DAY}/manifest.json",
                           Body=json.dumps({"totals": {"files": 2, "bytes": 10}}).encode())
 
     table("good", [1, 2, 3], {"input": 5, "clean": 3, "rejected": 1, "duplicates": 1})
     table("bad", [1, 1, None], {"input": 5, "clean": 4, "rejected": 1, "duplicates": 1})
+    # Inference kept a mostly numeric column as text and changed another's type: warnings, not failures.
+    table("degraded", [1, 2, 3], {"input": 3, "clean": 3, "rejected": 0, "duplicates": 0, "inference": {
+        "id": {"type": "bigint", "share": 1.0, "examples": []},
+        "presion": {"type": "string", "share": 0.62, "examples": ["1,013.2", "n/d"], "looks_like": "number"},
+        "fecha": {"type": "string", "share": None, "examples": [], "undecided": "day/month order"},
+        "amount": {"type": "double", "share": 1.0, "examples": [], "previous_type": "bigint"}}})
     return glue
 
 
@@ -120,3 +126,18 @@ def test_an_athena_error_fails_with_athenas_reason_and_the_sql(catalog, aws_conn
     assert f'FROM "{DATABASE}"."missing_table" WHERE dt = \'{DAY}\'' in message
     # A table that is not there is a user error (AthenaError.ErrorCategory 2): the same on every try.
     assert isinstance(failure.value, AirflowFailException) and "(a user error: not retried)" in message
+
+
+def test_inference_warnings_are_reported_without_failing(catalog, aws_connection, caplog, capfd):
+    result = run(validate("degraded", aws_connection, deferrable=False))
+
+    assert all(check["passed"] for check in result["checks"])
+    assert result["warnings"] == [
+        "presion: kept as text, but 62% of sampled values read as a number (e.g. '1,013.2', 'n/d')",
+        "fecha: kept as text, the sample could not decide the day/month order",
+        "amount: inferred as double, the clean table had bigint",
+    ]
+    # The task logger writes through structlog (to the console here) or logging, depending on the setup.
+    captured = capfd.readouterr()
+    logged = "\n".join([captured.out, captured.err, *(record.getMessage() for record in caplog.records)])
+    assert "Warnings (not failures): column types to look at" in logged and "- presion: kept as text" in logged

@@ -33,3 +33,17 @@ def test_the_start_date_setting_moves_the_dags_start_date(monkeypatch):
     monkeypatch.setenv("BACKUP_START_DATE", "2025-01-01")
     dag = DagBag(dag_folder=str(REPO / "dags" / "indata_backup.py")).dags["indata_backup"]
     assert dag.start_date.isoformat() == "2025-01-01T00:00:00+00:00"
+
+
+def test_the_summary_prints_the_validations_warnings(capsys):
+    from scripts.run_local import print_summary
+
+    dataset = {"files": 2, "bytes": 10, "bytes_sent": 10, "raw_table": "indata_raw.ventas (8 columns)",
+               "counts": {"input": 3, "clean": 3, "rejected": 0, "duplicates": 0}, "checks_passed": "6/6",
+               "warnings": ["presion: kept as text, but 62% of sampled values read as a number"]}
+    print_summary({"run_date": "2026-11-01", "state": "success", "seconds": 1.0,
+                   "datasets": {"ventas": dataset, "clientes": {**dataset, "warnings": []}}})
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("warning:")] == [
+        "warning: ventas.presion: kept as text, but 62% of sampled values read as a number"]

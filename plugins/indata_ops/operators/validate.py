@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.hooks.validation import RUNNING_STATES, ValidationQueryHook
+from indata_ops.inference_report import inference_warnings
 from indata_ops.layout import job_counts_key, manifest_key
 from indata_ops.operators.deferral import BoundedDeferralMixin
 from indata_ops.run_date import checked_run_date
@@ -44,13 +45,15 @@ def checks_sql(database: str, table: str, run_date: str, keys: Sequence[str]) ->
             f"(SELECT COUNT(*) FROM duplicated) AS duplicate_keys")
 
 
-def report(title: str, checks: Sequence[Check]) -> str:
-    """A fixed-width table a person reads in the task log."""
+def report(title: str, checks: Sequence[Check], warnings: Sequence[str] = ()) -> str:
+    """A fixed-width table a person reads in the task log, then the warnings (which fail nothing)."""
     rows = [("check", "expected", "actual", "result")] + [
         (c.name, c.expected, c.actual, "ok" if c.passed else "FAILED") for c in checks]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [" | ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
     lines.insert(1, "-+-".join("-" * width for width in widths))
+    if warnings:
+        lines += ["", "Warnings (not failures): column types to look at", *(f"- {line}" for line in warnings)]
     return f"{title}\n" + "\n".join(lines)
 
 
@@ -147,12 +150,16 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
             key_list = ", ".join(self.keys)
             checks += [Check(f"rows with a NULL key ({key_list})", "0", str(null_keys), null_keys == 0),
                        Check(f"duplicated keys ({key_list})", "0", str(duplicates), duplicates == 0)]
-        table = report(f"Validation of {self.database}.{self.dataset} dt={run_date}", checks)
+        warnings = inference_warnings(counts)
+        table = report(f"Validation of {self.database}.{self.dataset} dt={run_date}", checks, warnings)
         if not all(check.passed for check in checks):
             raise AirflowFailException(table)
-        self.log.info("%s", table)
+        if warnings:
+            self.log.warning("%s", table)
+        else:
+            self.log.info("%s", table)
         for outlet in self.outlets if "outlet_events" in context else ():
             context["outlet_events"][outlet].extra = {"dataset": self.dataset, "run_date": run_date,
                                                       "clean_rows": clean_rows}
         return {"dataset": self.dataset, "run_date": run_date, "counts": counts,
-                "checks": [asdict(check) for check in checks]}
+                "checks": [asdict(check) for check in checks], "warnings": warnings}
