@@ -253,6 +253,8 @@ def test_the_corpus_covers_every_kind_of_bad_input() -> None:
         "typed values a narrower type would change": ["parquet_typed_casts"],
         "rule violations": ["rule_violations"],
         "title lines before the header": ["csv_title_lines", "csv_title_lines_quote"],
+        "delimiters ending every line": ["csv_trailing_delimiters"],
+        "blank lines": ["csv_blank_lines"],
     }
     listed = [name for names in kinds.values() for name in names]
     assert sorted(listed) == CASES

@@ -9,16 +9,18 @@ import io
 import operator
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import CORRUPT_RECORD, ROW_ID, SOURCE_FILE, header_key, quoted
 from indata_contract import DatasetConfig
 
+# The extra field after the last delimiter of a line that ends with one; never a data column.
+TRAILING_FIELD = "__trailing_field"
 # Bytes read from the start of each file to find its CSV header or JSON layout.
 HEAD_BYTES = 1 << 20
 
@@ -131,6 +133,19 @@ def csv_header(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | No
 
 def _header_fields(head: bytes, reader_options: Mapping[str, Any]) -> list[str] | None:
     """The header's fields exactly as written (see csv_header)."""
+    records = _head_records(head, reader_options)
+    try:
+        fields = next(records)
+    except StopIteration:
+        return []
+    except csv.Error:  # e.g. a NUL byte or a name longer than the csv module's field limit: not a header
+        return None
+    return fields if all(_is_text(name) for name in fields) else None
+
+
+def _head_records(head: bytes, reader_options: Mapping[str, Any]) -> Iterator[list[str]]:
+    """The CSV records of ``head`` from the header on (after ``skip_rows`` lines), as Python's csv module reads
+    them; blank lines give ``[]``."""
     text = head.decode(_python_codec(reader_options.get("encoding", "utf-8")), errors="replace")
     skip_rows = reader_options.get("skip_rows", 0)
     if skip_rows:
@@ -138,7 +153,7 @@ def _header_fields(head: bytes, reader_options: Mapping[str, Any]) -> list[str] 
         if len(lines) <= skip_rows:
             if len(head) == HEAD_BYTES:
                 raise ValueError(f"the {skip_rows} lines before the CSV header are longer than {HEAD_BYTES} bytes")
-            return []
+            return iter(())
         text = lines[skip_rows]
     quote = reader_options.get("quote", '"')
     escape = reader_options.get("escape", '"')
@@ -151,13 +166,32 @@ def _header_fields(head: bytes, reader_options: Mapping[str, Any]) -> list[str] 
     )
     if len(head) == HEAD_BYTES and not re.search(r"[\r\n]", text):
         raise ValueError(f"the CSV header is longer than {HEAD_BYTES} bytes")
+    return records
+
+
+def trailing_fields(head: bytes, reader_options: Mapping[str, Any]) -> tuple[bool, bool]:
+    """Whether a CSV file's lines end with a delimiter, as Excel and other exports write them: (the header's last
+    field is empty; every data record in ``head`` has exactly one field more than the header's names, empty in at
+    least one). Either may hold without the other.
+    """
+    records = _head_records(head, reader_options)
     try:
-        fields = next(records)
-    except StopIteration:
-        return []
-    except csv.Error:  # e.g. a NUL byte or a name longer than the csv module's field limit: not a header
-        return None
-    return fields if all(_is_text(name) for name in fields) else None
+        header = next(records)
+        data = []
+        for record in records:
+            if any(field.strip() for field in record):  # a blank line is no record
+                data.append(record)
+    except csv.Error:
+        return False, False
+    if len(head) == HEAD_BYTES and data:
+        data.pop()  # the last record may be cut short by the head's end
+    header_trailing = len(header) > 1 and not header[-1].strip()
+    width = len(header) - header_trailing
+    # One line with a value there (a column the header does not name) must not turn every other line into a
+    # malformed record: it alone stays malformed, when its extra field is dropped only if empty.
+    data_trailing = (all(len(record) == width + 1 for record in data)
+                     and any(record[-1] == "" for record in data))
+    return header_trailing, data_trailing
 
 
 def json_layout(head: bytes) -> str | None:
@@ -214,47 +248,75 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
         "mode": "PERMISSIVE",
         "columnNameOfCorruptRecord": CORRUPT_RECORD,
     }
-    by_header: dict[tuple[str, ...], list[str]] = {}
+    # Files read alike: their column names, the header's fields as written (with skip_rows, to find its record),
+    # and whether each line ends with an extra, empty field.
+    by_layout: dict[tuple[tuple[str, ...], tuple[str, ...] | None, bool], list[str]] = {}
     unreadable: list[str] = []
-    header_fields: dict[tuple[str, ...], tuple[str, ...]] = {}
     for file in files:
         try:
             head = _file_head(spark, file)
             names = csv_header(head, reader_options)
+            # Without a header there is no name count to tell an extra field from a column.
+            header_trailing, data_trailing = (
+                trailing_fields(head, reader_options) if names and reader_options.get("header", True)
+                else (False, False))
         except ValueError as error:
             raise ValueError(f"{file}: {error}") from error
         if names is None:
             unreadable.append(file)
-        elif names and skip_rows:
+            continue
+        if header_trailing:
+            names = names[:-1]  # the empty name after the header's last delimiter names no column
+        if names and skip_rows:
             # Grouped by the header as written, which is how its record is recognised among the lines.
-            fields = tuple(_header_fields(head, reader_options))
-            header_fields[(*names, *fields)] = fields
-            by_header.setdefault((*names, *fields), []).append(file)
+            by_layout.setdefault((tuple(names), tuple(_header_fields(head, reader_options)), data_trailing),
+                                 []).append(file)
         elif names and not header and config.schema:
             # Named as the schema's sources say, so name_columns maps them like headers; the first record is data,
             # and one with too few or too many fields is malformed like any other.
-            by_header.setdefault(tuple(spec.source or spec.name for spec in config.schema), []).append(file)
+            by_layout.setdefault((tuple(spec.source or spec.name for spec in config.schema), None, False),
+                                 []).append(file)
         elif names:
-            by_header.setdefault(tuple(names) if header else tuple(f"_c{i}" for i in range(len(names))), []).append(
-                file
-            )
+            by_layout.setdefault((tuple(names) if header else tuple(f"_c{i}" for i in range(len(names))), None,
+                                  data_trailing), []).append(file)
     # An all-string schema: nothing is inferred, and the corrupt-record column (which Spark fills only when it
     # is in the schema) is there.
     frames, skipped = [], 0
-    for key, group in by_header.items():
-        names = key[: len(key) - len(header_fields.get(key, ()))]
+    for (names, fields, data_trailing), group in by_layout.items():
         frame = _with_source_file(
-            spark.read.schema(_string_schema([*names, CORRUPT_RECORD]))
+            spark.read.schema(_string_schema([*names, *([TRAILING_FIELD] if data_trailing else []), CORRUPT_RECORD]))
             .options(**csv_options)
             .csv([_spark_path(file) for file in group])
         )
-        if key in header_fields:
-            frame, group_skipped = _after_header(frame, names, header_fields[key], skip_rows)
+        frame = frame.where(~_is_blank_line())
+        if fields is not None:
+            frame, group_skipped = _after_header(frame, names, fields, skip_rows)
             skipped += group_skipped
+        if data_trailing:
+            frame = _without_trailing_field(frame, csv_options["sep"])
         frames.append(frame)
     if unreadable:
         frames.append(_unreadable_as_rejects(spark, unreadable))
     return (_union(frames) if frames else None), skipped
+
+
+def _is_blank_line() -> Column:
+    """A line of only spaces or tabs: Spark's multi-line reader makes it a malformed record (it drops empty ones)."""
+    return F.coalesce(F.col(CORRUPT_RECORD).rlike(r"^\s*$"), F.lit(False))
+
+
+def _without_trailing_field(frame: DataFrame, delimiter: str) -> DataFrame:
+    """Drop the extra field after each line's last delimiter; a record whose extra field holds a value is
+    malformed, its ``__corrupt_record`` its fields joined again (Spark parsed it, so it kept no text)."""
+    extra = F.col(TRAILING_FIELD)
+    names = [name for name in frame.columns if name not in (TRAILING_FIELD, CORRUPT_RECORD, SOURCE_FILE)]
+    joined = F.concat_ws(delimiter, *[F.coalesce(quoted(name), F.lit("")) for name in [*names, TRAILING_FIELD]])
+    has_value = F.col(CORRUPT_RECORD).isNull() & extra.isNotNull() & (extra != "")
+    return frame.select(
+        *[quoted(name) for name in names],
+        F.when(has_value, joined).otherwise(F.col(CORRUPT_RECORD)).alias(CORRUPT_RECORD),
+        F.col(SOURCE_FILE),
+    )
 
 
 def _after_header(frame: DataFrame, names: Sequence[str], fields: Sequence[str], skip_rows: int

@@ -1,0 +1,46 @@
+"""Lines as exports write them: a delimiter ending every line, blank lines, and the order of JSON fields."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from indata_clean.columns import CORRUPT_RECORD, data_columns
+from indata_clean.reading import read_csv, trailing_fields
+from indata_contract import DatasetConfig
+
+SEMICOLON = {"delimiter": ";"}
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a;b;c;\n1;2;3;\n4;5;6;\n", (True, True)),
+    ("a;b;c\n1;2;3;\n4;5;;\n", (False, True)),
+    ("a;b;c;\n1;2;3\n", (True, False)),
+    ("a;b;c\n1;2;3\n", (False, False)),
+    # A value after the last delimiter in every line is a column the header does not name, not a trailing field.
+    ("a;b;c\n1;2;3;x\n4;5;6;y\n", (False, False)),
+    # Lines that disagree keep their own width: the longer ones are malformed.
+    ("a;b;c\n1;2;3;\n4;5;6\n", (False, False)),
+    # Blank lines are no records; a header alone says nothing of the data lines.
+    ("a;b;c;\n\n   \n", (True, False)),
+    ("a;b;c\n1;2;3;\n\n \t\n4;5;6;\n", (False, True)),
+])
+def test_trailing_fields(text: str, expected: tuple[bool, bool]) -> None:
+    assert trailing_fields(text.encode(), SEMICOLON) == expected
+
+
+def test_trailing_fields_after_skipped_lines() -> None:
+    head = b"Ventas;;;\nGenerado hoy\nid;nombre;\n1;Ana;\n"
+    assert trailing_fields(head, {**SEMICOLON, "skip_rows": 2}) == (True, True)
+
+
+def test_read_csv_drops_only_empty_trailing_fields(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id;nombre\n1;Ana;\n\n  \n2;;\n3;Eva;x\n4;Noa;\n", encoding="utf-8")
+    config = DatasetConfig(format="csv", reader=SEMICOLON)
+    frame, skipped = read_csv(spark, config, [(tmp_path / "a.csv").as_uri()])
+    assert frame is not None and skipped == 0
+    assert data_columns(frame) == ["id", "nombre"]
+    rows = sorted((row["id"], row["nombre"], row[CORRUPT_RECORD]) for row in frame.collect())
+    # A value after the last delimiter is never dropped: that record is malformed; the blank lines are gone.
+    assert rows == [("1", "Ana", None), ("2", None, None), ("3", "Eva", "3;Eva;x"), ("4", "Noa", None)]
