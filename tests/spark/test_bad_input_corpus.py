@@ -239,7 +239,7 @@ def test_the_corpus_covers_every_kind_of_bad_input() -> None:
         "huge field": ["huge_field"],
         "mixed types": ["mixed_types", "mixed_types_inferred"],
         "unexpected columns": ["unexpected_column_add", "unexpected_column_ignore", "unexpected_column_fail"],
-        "missing columns": ["missing_columns"],
+        "missing columns": ["missing_columns", "missing_columns_null"],
         "json array vs lines": ["json_array_and_lines"],
         "nested json": ["json_nested", "parquet_nested"],
         "duplicate keys": ["duplicate_keys", "duplicate_keys_first_seen"],

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from indata_clean.columns import CORRUPT_RECORD, data_columns
-from indata_clean.reading import read_csv, trailing_fields
-from indata_contract import DatasetConfig
+from indata_clean.columns import CORRUPT_RECORD, data_columns, name_columns
+from indata_clean.reading import read_csv, read_raw, trailing_fields
+from indata_contract import ColumnSpec, DatasetConfig
 
 SEMICOLON = {"delimiter": ";"}
 
@@ -44,3 +44,28 @@ def test_read_csv_drops_only_empty_trailing_fields(spark: SparkSession, tmp_path
     rows = sorted((row["id"], row["nombre"], row[CORRUPT_RECORD]) for row in frame.collect())
     # A value after the last delimiter is never dropped: that record is malformed; the blank lines are gone.
     assert rows == [("1", "Ana", None), ("2", None, None), ("3", "Eva", "3;Eva;x"), ("4", "Noa", None)]
+
+
+def _two_files(tmp_path: Path) -> list[str]:
+    (tmp_path / "a.csv").write_text("Código,Fecha\n1,2026-11-01\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("Código,Tienda\n2,Vigo\n", encoding="utf-8")
+    return [(tmp_path / name).as_uri() for name in ("a.csv", "b.csv")]
+
+
+MISSING_SCHEMA = (ColumnSpec("codigo", "bigint", source="Código"), ColumnSpec("tienda", "string", source="Tienda"),
+                  ColumnSpec("importe", "int", source="Importe (€)"))
+
+
+def test_missing_columns_null_reads_absent_schema_columns_as_null(spark: SparkSession, tmp_path: Path) -> None:
+    _two_files(tmp_path)
+    config = DatasetConfig(format="csv", schema=MISSING_SCHEMA, missing_columns="null")
+    named = name_columns(read_raw(spark, config, tmp_path.as_uri()), config)
+    rows = sorted(tuple(row) for row in named.select("codigo", "tienda", "importe", "fecha").collect())
+    assert rows == [("1", None, None, "2026-11-01"), ("2", "Vigo", None, None)]
+
+
+def test_missing_columns_fail_names_the_absent_columns(spark: SparkSession, tmp_path: Path) -> None:
+    _two_files(tmp_path)
+    config = DatasetConfig(format="csv", schema=MISSING_SCHEMA)
+    with pytest.raises(ValueError, match=r"not found in the data: importe \(source 'Importe \(€\)'\);"):
+        name_columns(read_raw(spark, config, tmp_path.as_uri()), config)

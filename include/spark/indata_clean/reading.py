@@ -16,7 +16,16 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from indata_clean.columns import CORRUPT_RECORD, ROW_ID, SOURCE_FILE, header_key, quoted
+from indata_clean.columns import (
+    CORRUPT_RECORD,
+    ROW_ID,
+    SOURCE_FILE,
+    _leaves,
+    _source_leaf,
+    header_key,
+    normalize_names,
+    quoted,
+)
 from indata_contract import DatasetConfig
 
 # The extra field after the last delimiter of a line that ends with one; never a data column.
@@ -397,6 +406,24 @@ def read_json(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) 
     return _union([_with_source_file(reader(kind).schema(merged).json(paths)) for kind, paths in groups.items()])
 
 
+def with_absent_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
+    """With ``missing_columns: null``, a NULL text column for each schema column whose source no file holds.
+
+    A column some files of the day lack is already NULL in their rows (the files are unioned by name); one that
+    none holds would fail naming the schema's columns, which ``missing_columns: fail`` keeps. A non-nullable
+    column read as NULL then rejects its rows as ``missing:<column>``.
+    """
+    leaves = _leaves(df)
+    if config.missing_columns != "null" or not config.schema or not leaves:
+        return df  # with no data columns at all (every file empty), the schema names the columns anyway
+    paths = [path for path, _ in leaves]
+    normalized = normalize_names(paths, separator=config.flatten_separator)
+    nested = config.format != "csv"
+    absent = [spec.source_field for spec in config.schema if _source_leaf(spec, paths, normalized, nested) is None]
+    return df.select(*[quoted(name) for name in df.columns],
+                     *[F.lit(None).cast("string").alias(name) for name in absent])
+
+
 def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame:
     """Read the raw partition per the config; every record is kept (PERMISSIVE), text values stay strings.
 
@@ -420,6 +447,7 @@ def read_partition(spark: SparkSession, config: DatasetConfig, path: str) -> tup
         df = _with_source_file(spark.read.option("mergeSchema", "true").parquet(*map(_spark_path, files)))
     if df is None:
         df = spark.createDataFrame([], T.StructType([T.StructField(SOURCE_FILE, T.StringType())]))
+    df = with_absent_columns(df, config)
     return df.select(*[quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID)), skipped
 
 
