@@ -241,6 +241,7 @@ def test_the_corpus_covers_every_kind_of_bad_input() -> None:
         "unexpected columns": ["unexpected_column_add", "unexpected_column_ignore", "unexpected_column_fail"],
         "missing columns": ["missing_columns", "missing_columns_null"],
         "json array vs lines": ["json_array_and_lines"],
+        "json key order": ["json_column_order"],
         "nested json": ["json_nested", "parquet_nested"],
         "duplicate keys": ["duplicate_keys", "duplicate_keys_first_seen"],
         "out-of-range dates": ["out_of_range_dates", "dates_beyond_year_9999"],

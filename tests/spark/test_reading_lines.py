@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from indata_clean.columns import CORRUPT_RECORD, data_columns, name_columns
-from indata_clean.reading import read_csv, read_raw, trailing_fields
+from indata_clean.reading import json_keys, read_csv, read_raw, trailing_fields
 from indata_contract import ColumnSpec, DatasetConfig
 
 SEMICOLON = {"delimiter": ";"}
@@ -69,3 +69,15 @@ def test_missing_columns_fail_names_the_absent_columns(spark: SparkSession, tmp_
     config = DatasetConfig(format="csv", schema=MISSING_SCHEMA)
     with pytest.raises(ValueError, match=r"not found in the data: importe \(source 'Importe \(€\)'\);"):
         name_columns(read_raw(spark, config, tmp_path.as_uri()), config)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"b": 1, "a": 2}\n{"c": 3, "a": 4}\n', ["b", "a", "c"]),
+    ('[\n  {"z": 1},\n  {"y": 2, "z": 3}\n]\n', ["z", "y"]),
+    ('{\n  "z": 1,\n  "a": {"c": 1, "b": 2}\n}\n', ["z", "a"]),
+    # A broken line gives no keys; the records around it still do.
+    ('{"b": 1}\n{"x": \n{"a": 2}\n', ["b", "a"]),
+    ("", []),
+])
+def test_json_keys_in_first_seen_order(text: str, expected: list[str]) -> None:
+    assert json_keys(text.encode()) == expected

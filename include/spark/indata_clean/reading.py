@@ -6,6 +6,7 @@ import codecs
 import csv
 import functools
 import io
+import json
 import operator
 import re
 import unicodedata
@@ -213,6 +214,45 @@ def json_layout(head: bytes) -> str | None:
     return "array" if text.startswith("[") or first_line == "{" else "lines"
 
 
+def json_keys(head: bytes) -> list[str]:
+    """The top-level keys of the JSON records in a file's first bytes ``head``, in first-seen order: JSON lines,
+    an array of objects or one object. Records cut by the end of ``head`` or not JSON give no keys."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    decoder = json.JSONDecoder()
+    records: list[Any] = []
+    if text.startswith("["):
+        position = 1
+        while True:
+            while position < len(text) and text[position] in " \t\r\n,":
+                position += 1
+            if position >= len(text) or text[position] == "]":
+                break
+            try:
+                record, position = decoder.raw_decode(text, position)
+            except json.JSONDecodeError:
+                break
+            records.append(record)
+    else:
+        # "\n" only: str.splitlines would also split at characters such as U+2028 inside values.
+        lines = text.split("\n") if json_layout(head) == "lines" else [text]
+        for line in lines[:-1] if len(head) == HEAD_BYTES and len(lines) > 1 else lines:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    # Python's dicts keep the keys in the order the text has them.
+    return list(dict.fromkeys(key for record in records if isinstance(record, dict) for key in record))
+
+
+def _in_source_order(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """The data columns in the order ``keys`` first has them, the rest after (Spark's JSON reader sorts them by
+    name), then the bookkeeping columns."""
+    internal = [name for name in df.columns if name in (CORRUPT_RECORD, SOURCE_FILE)]
+    data = [name for name in df.columns if name not in internal]
+    first = [key for key in dict.fromkeys(keys) if key in data]
+    return df.select(*[quoted(name) for name in [*first, *[n for n in data if n not in first], *internal]])
+
+
 def _string_schema(names: Sequence[str]) -> T.StructType:
     return T.StructType([T.StructField(name, T.StringType()) for name in names])
 
@@ -374,13 +414,20 @@ def _merged_struct(left: T.StructType, right: T.StructType) -> T.StructType:
 
 def read_json(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> DataFrame | None:
     """JSON files: lines (one record per line) and arrays (one document per file), detected per file unless
-    ``reader.layout`` says; both kinds are read with one merged schema. None when every file is empty."""
+    ``reader.layout`` says; both kinds are read with one merged schema. None when every file is empty.
+
+    Columns are in the order the records first have them, file by file (in each file's first ``HEAD_BYTES``);
+    fields seen only later follow by name, as Spark's reader sorts them.
+    """
     layout = config.reader.get("layout", "auto")
     by_layout: dict[str, list[str]] = {}
+    keys: list[str] = []
     for file in files:
-        file_layout = json_layout(_file_head(spark, file)) if layout == "auto" else layout
+        head = _file_head(spark, file)
+        file_layout = json_layout(head) if layout == "auto" else layout
         if file_layout is not None:
             by_layout.setdefault(file_layout, []).append(file)
+            keys += json_keys(head)
 
     def reader(file_layout: str):
         return spark.read.options(
@@ -394,7 +441,7 @@ def read_json(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) 
     groups = {file_layout: [_spark_path(file) for file in group] for file_layout, group in by_layout.items()}
     if len(groups) == 1:
         ((file_layout, paths),) = groups.items()
-        return _with_source_file(reader(file_layout).json(paths))
+        return _in_source_order(_with_source_file(reader(file_layout).json(paths)), keys)
     if not groups:
         return None
     schemas = [reader(file_layout).json(paths).schema for file_layout, paths in groups.items()]
@@ -403,7 +450,8 @@ def read_json(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) 
         merged = _merged_struct(merged, schema)
     if CORRUPT_RECORD not in merged.fieldNames():
         merged = merged.add(CORRUPT_RECORD, T.StringType())
-    return _union([_with_source_file(reader(kind).schema(merged).json(paths)) for kind, paths in groups.items()])
+    return _in_source_order(
+        _union([_with_source_file(reader(kind).schema(merged).json(paths)) for kind, paths in groups.items()]), keys)
 
 
 def with_absent_columns(df: DataFrame, config: DatasetConfig) -> DataFrame:
