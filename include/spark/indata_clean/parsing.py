@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import RAW_VALUES, data_columns, spark_type, text_columns
+from indata_clean.dates import parse_with_month_names
 from indata_contract import ColumnSpec, Locale, folded
 
 # What trimming strips from both ends of a value: Java's \s (space, \t, \n, \x0B, \f, \r), the
@@ -21,6 +23,12 @@ ISO_DATE_FORMAT = "yyyy-MM-dd"
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?))?)?$"
 # Longer text is no number of any column type (the largest double has 309 digits).
 MAX_NUMBER_LENGTH = 400
+NUMBER_TYPES = ("int", "bigint", "double")
+# The two marks numbers are written with: a locale using both reads a value written the other way round when
+# only that reading is possible.
+MARKS = ".,"
+# Spaces between a symbol and its number: Java's \s, the no-break and the narrow no-break space.
+SYMBOL_GAP = "[\\s\u00a0\u202f]*"
 
 
 def capture_raw_values(df: DataFrame) -> DataFrame:
@@ -47,37 +55,97 @@ def clean_strings(df: DataFrame, null_tokens: Sequence[str]) -> DataFrame:
     )
 
 
-def _number_patterns(locale: Locale) -> tuple[str, str]:
-    """Regexes for an integer and a decimal number as written in the locale.
+def _number_pattern(decimal: str, thousands: str | None) -> str:
+    """A number as written with these marks: an optional sign, digits (thousands separators between groups of
+    three), an optional fraction (digits on both sides of the mark) and an optional exponent.
 
-    Once the locale's marks are read, a number must be plain: ``-?\\d+`` or ``-?\\d+(\\.\\d+)?`` (no ``+``, no
-    exponent, digits on both sides of the mark), as include/sample_data/README.md has it. Stricter than simply
-    dropping the thousands separator: it must separate groups of three digits, so that in a "1.234,56" locale
-    "1234.56" is rejected rather than read as 123456.
+    Stricter than simply dropping the thousands separator: it must separate groups of three digits, so that in a
+    "1.234,56" locale "1.23,4" is rejected rather than read as 123.4.
     """
     digits = r"\d+"
-    if locale.thousands is not None:
-        digits = rf"(?:\d{{1,3}}(?:{re.escape(locale.thousands)}\d{{3}})+|\d+)"
-    integer = rf"-?{digits}"
-    decimal = rf"-?{digits}(?:{re.escape(locale.decimal)}\d+)?"
-    return integer, decimal
+    if thousands is not None:
+        digits = rf"(?:\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+)"
+    return rf"^[+-]?{digits}(?:{re.escape(decimal)}\d+)?(?:[eE][+-]?\d+)?$"
 
 
-def _delocalized(value: Column, locale: Locale) -> Column:
-    """The number with thousands separators removed and a ``.`` decimal mark, ready for Spark's cast."""
-    if locale.thousands is not None:
-        value = F.translate(value, locale.thousands, "")
-    return F.translate(value, locale.decimal, ".")
+def _without_symbols(value: Column, symbols: Sequence[str]) -> Column:
+    """The value without one of the locale's symbols written before it (after its sign or before it: "-$5",
+    "$-5") or after it ("12,50 €", "15%"), spaces between them included."""
+    if not symbols:
+        return value
+    symbol = "|".join(re.escape(s) for s in sorted(symbols, key=len, reverse=True))
+    before, after = rf"^([+-]?)(?:{symbol}){SYMBOL_GAP}", rf"{SYMBOL_GAP}(?:{symbol})$"
+    # One symbol at most: "$12 $" keeps its second one and is no number.
+    return F.when(value.rlike(before), F.regexp_replace(value, before, "$1")).otherwise(
+        F.regexp_replace(value, after, ""))
+
+
+def plain_number(value: Column, locale: Locale) -> Column:
+    """The text as Spark's cast reads a number (``-?\\d+(\\.\\d+)?([eE][+-]?\\d+)?``: no symbol, no ``+``, no
+    thousands separator, a ``.`` mark), or NULL when it is no number as the locale writes it.
+
+    When the locale's marks are ``.`` and ``,``, a value only the other way round can be read is read so: both
+    marks ("1,234.50" with a ``,`` decimal mark: the last one is the decimal mark), or one mark not followed by a
+    group of three digits ("1234.50", "1.5"). A value both ways can be read ("1.234") keeps the locale's reading.
+    """
+    text = _without_symbols(value, locale.symbols)
+    readings = [(locale.decimal, locale.thousands)]
+    if {locale.decimal, locale.thousands} == set(MARKS):
+        readings.append((locale.thousands or "", locale.decimal))
+    plain = None
+    for decimal, thousands in readings:
+        shaped = text.rlike(_number_pattern(decimal, thousands))
+        # translate deletes the characters past the replacement's length: the sign + and the thousands mark.
+        delocalized = F.translate(text, f"{decimal}+{thousands or ''}", ".")
+        plain = F.when(shaped, delocalized) if plain is None else plain.when(shaped, delocalized)
+    assert plain is not None
+    return plain
+
+
+def decimal_places(plain: Column) -> Column:
+    """How many decimal places a ``plain_number`` needs ("1.50" 1, "1.5e-3" 4, "1500" or "1.5e3" 0 or less)."""
+    fraction = F.regexp_extract(plain, r"\.(\d+)", 1)
+    exponent = F.coalesce(F.regexp_extract(plain, r"[eE]([+-]?\d+)$", 1).cast(T.LongType()), F.lit(0))
+    digits = F.regexp_replace(plain, r"^-|\.|[eE].*$", "")
+    trailing_zeros = F.length(digits) - F.length(F.regexp_replace(digits, "0+$", ""))
+    return F.length(fraction) - exponent - trailing_zeros
+
+
+def _has_exponent(plain: Column) -> Column:
+    return plain.rlike("[eE]")
 
 
 def number_shape(value: Column, spec: ColumnSpec, locale: Locale) -> Column | None:
-    """True when the text is a number as the locale writes it, for a number column; None for other types."""
-    integer_pattern, decimal_pattern = _number_patterns(locale)
+    """True when the text is a number as the locale writes it, for a number column; None for other types.
+
+    An integer column takes digits alone, or a number with an exponent whose value is whole ("1e3", "1.5E3"); a
+    fraction ("1.5", "15e-1") is no integer.
+    """
+    plain = plain_number(value, locale)
     if spec.type in ("int", "bigint"):
-        return value.rlike(f"^{integer_pattern}$")
+        return plain.rlike(r"^-?\d+$") | (_has_exponent(plain) & (decimal_places(plain) <= 0))
     if spec.type == "double" or spec.type.startswith("decimal"):
-        return value.rlike(f"^{decimal_pattern}$")
+        return plain.isNotNull()
     return None
+
+
+def _parse_number(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
+    """The number, or NULL: not a number (``number_shape``), too long or out of the type's range."""
+    plain = plain_number(value, locale)
+    # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type. An
+    # exponent of five digits is beyond every type, and a decimal cast would build 10^n first.
+    castable = number_shape(value, spec, locale) & (F.length(value) <= MAX_NUMBER_LENGTH) & ~plain.rlike(
+        r"[eE]-?0*[1-9]\d{4,}$")
+    data_type = spark_type(spec.type)
+    if spec.type not in ("int", "bigint"):
+        return F.when(castable, plain.cast(data_type))
+    # Spark's integer cast takes no exponent and wraps a decimal out of range: a whole number with an exponent goes
+    # through decimal(38,0) and the type's bounds.
+    limit = 1 << (31 if spec.type == "int" else 63)
+    whole = plain.cast(T.DecimalType(38, 0))
+    in_range = (whole >= F.lit(Decimal(-limit))) & (whole < F.lit(Decimal(limit)))
+    return F.when(castable & ~_has_exponent(plain), plain.cast(data_type)).when(
+        castable & in_range, whole.cast(data_type))
 
 
 def parse_string(value: Column, spec: ColumnSpec, locale: Locale, time_zone: str = "UTC") -> Column:
@@ -87,11 +155,8 @@ def parse_string(value: Column, spec: ColumnSpec, locale: Locale, time_zone: str
     must first match the locale's pattern; the cast then only yields NULL on overflow (which ``value_change``
     tells apart). What the cast would change without a NULL is ``value_change``'s business too.
     """
-    looks_valid = number_shape(value, spec, locale)
-    if looks_valid is not None:
-        # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type.
-        is_short = F.length(value) <= MAX_NUMBER_LENGTH
-        return F.when(looks_valid & is_short, _delocalized(value, locale).cast(spark_type(spec.type)))
+    if spec.type in NUMBER_TYPES or spec.type.startswith("decimal"):
+        return _parse_number(value, spec, locale)
     if spec.type == "boolean":
         lowered = F.lower(value)
         is_true = lowered.isin(list(folded(locale.true_values)))
@@ -99,9 +164,10 @@ def parse_string(value: Column, spec: ColumnSpec, locale: Locale, time_zone: str
         return F.when(is_true, True).when(is_false, False)
     if spec.type == "date":
         # With timeParserPolicy=CORRECTED a value that does not match a format is NULL, so the first match wins.
-        return F.coalesce(*[F.to_date(value, fmt) for fmt in spec.formats or (ISO_DATE_FORMAT,)])
+        formats = spec.formats or (ISO_DATE_FORMAT,)
+        return F.coalesce(*[parse_with_month_names(value, fmt, locale.language, F.to_date) for fmt in formats])
     if spec.type == "timestamp":
-        return _parse_timestamp(value, spec.formats, time_zone)
+        return _parse_timestamp(value, spec.formats, time_zone, locale.language)
     return value.cast(spark_type(spec.type))
 
 
@@ -110,7 +176,7 @@ def _names_a_zone(pattern: str) -> bool:
     return re.search(r"[XxZzOV]", re.sub(r"'[^']*'", "", pattern)) is not None
 
 
-def _parse_timestamp(value: Column, formats: Sequence[str], time_zone: str) -> Column:
+def _parse_timestamp(value: Column, formats: Sequence[str], time_zone: str, language: str) -> Column:
     """A timestamp written in ``time_zone`` unless the value carries its own offset; the session reads UTC."""
 
     def from_local(timestamp: Column) -> Column:
@@ -121,7 +187,7 @@ def _parse_timestamp(value: Column, formats: Sequence[str], time_zone: str) -> C
         has_offset = value.rlike(r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$")
         cast = F.when(value.rlike(ISO_TIMESTAMP), value.cast(T.TimestampType()))
         return F.when(has_offset, cast).otherwise(from_local(cast))
-    parsed = [F.to_timestamp(value, fmt) for fmt in formats]
+    parsed = [parse_with_month_names(value, fmt, language, F.to_timestamp) for fmt in formats]
     return F.coalesce(*[p if _names_a_zone(fmt) else from_local(p) for p, fmt in zip(parsed, formats)])
 
 

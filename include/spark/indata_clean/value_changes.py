@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import NUMERIC_TYPES, spark_type
-from indata_clean.parsing import number_shape, parse_string
+from indata_clean.parsing import decimal_places, number_shape, parse_string, plain_number
 from indata_contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
 
 # A fraction of a second with a non-zero digit past the sixth: Spark keeps microseconds and drops the rest.
@@ -52,14 +52,16 @@ def text_change(value: Column, parsed: Column, spec: ColumnSpec, locale: Locale,
     looks_valid = number_shape(value, spec, locale)
     # A number as the locale writes it that the cast turned into NULL overflowed the type (or was too long).
     overflow = parsed.isNull() & looks_valid if looks_valid is not None else None
+    if isinstance(data_type, (T.DecimalType, T.DoubleType)):
+        # Judged on the number as the cast read it: no symbol, thousands mark or "+", a "." mark, maybe an exponent.
+        plain = plain_number(value, locale)
     if isinstance(data_type, T.DecimalType):
-        mark = F.instr(value, locale.decimal)
-        beyond_scale = (mark > 0) & (F.length(value) - mark > data_type.scale) & value.rlike(
-            f"{re.escape(locale.decimal)}\\d{{{data_type.scale}}}0*[1-9]")
+        has_fraction = F.instr(plain, ".") > 0
+        beyond_scale = (has_fraction | plain.rlike("[eE]-")) & (decimal_places(plain) > data_type.scale)
         return _change([(overflow, OUT_OF_RANGE), (beyond_scale, ROUNDED if rounding == "half_up" else PRECISION)])
     if isinstance(data_type, T.DoubleType):
         # Beyond +-1.8e308 the cast gives Infinity; below 4.9e-324 a number that is not zero gives 0.
-        zero_written_otherwise = F.translate(value, f"-0{locale.decimal}{locale.thousands or ''}", "") != ""
+        zero_written_otherwise = F.translate(F.regexp_replace(plain, "[eE].*$", ""), "-0.", "") != ""
         lost = (F.abs(parsed) == float("inf")) | ((parsed == 0) & zero_written_otherwise)
         return _change([(overflow, OUT_OF_RANGE), (lost, OUT_OF_RANGE)])
     if isinstance(data_type, T.TimestampType):
