@@ -38,8 +38,8 @@ def test_trailing_fields_after_skipped_lines() -> None:
 def test_read_csv_drops_only_empty_trailing_fields(spark: SparkSession, tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id;nombre\n1;Ana;\n\n  \n2;;\n3;Eva;x\n4;Noa;\n", encoding="utf-8")
     config = DatasetConfig(format="csv", reader=SEMICOLON)
-    frame, skipped = read_csv(spark, config, [(tmp_path / "a.csv").as_uri()])
-    assert frame is not None and skipped == 0
+    frame, dropped = read_csv(spark, config, [(tmp_path / "a.csv").as_uri()])
+    assert frame is not None and dropped == (0, 2)
     assert data_columns(frame) == ["id", "nombre"]
     rows = sorted((row["id"], row["nombre"], row[CORRUPT_RECORD]) for row in frame.collect())
     # A value after the last delimiter is never dropped: that record is malformed; the blank lines are gone.
@@ -81,3 +81,10 @@ def test_missing_columns_fail_names_the_absent_columns(spark: SparkSession, tmp_
 ])
 def test_json_keys_in_first_seen_order(text: str, expected: list[str]) -> None:
     assert json_keys(text.encode()) == expected
+
+
+def test_read_csv_finds_the_header_after_blank_lines(spark: SparkSession, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("\n \t\nid;nombre\n1;Ana\n", encoding="utf-8")
+    frame, dropped = read_csv(spark, DatasetConfig(format="csv", reader=SEMICOLON), [(tmp_path / "a.csv").as_uri()])
+    assert frame is not None and dropped == (0, 2)
+    assert [(row["id"], row["nombre"], row[CORRUPT_RECORD]) for row in frame.collect()] == [("1", "Ana", None)]

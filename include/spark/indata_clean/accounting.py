@@ -35,6 +35,8 @@ class Counts:
     rounded_by_column: dict[str, int] = field(default_factory=dict)
     # Non-blank lines before the CSV headers that reader.skip_rows dropped: not rows, so not in input.
     skipped_lines: int = 0
+    # Empty or whitespace-only CSV lines, anywhere in the files: not rows, so not in input.
+    blank_lines: int = 0
 
     @property
     def rounded(self) -> int:
@@ -60,6 +62,7 @@ class Counts:
             f"key={self.key_duplicates})" + (f" rejects: {reasons}" if reasons else "")
             + (f" rounded={self.rounded}" if self.rounded else "")
             + (f" skipped_lines={self.skipped_lines}" if self.skipped_lines else "")
+            + (f" blank_lines={self.blank_lines}" if self.blank_lines else "")
         )
 
 
@@ -119,6 +122,7 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "rounded": counts.rounded,
             "rounded_by_column": counts.rounded_by_column,
             "skipped_lines": counts.skipped_lines,
+            "blank_lines": counts.blank_lines,
         },
         ensure_ascii=False,
         indent=2,

@@ -44,7 +44,7 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
     datetime.date.fromisoformat(run_date)  # rejects 2026-13-45 with Python's own message
     configure_session(spark)
 
-    raw, skipped_lines = read_partition(spark, config, args["raw_path"])
+    raw, dropped = read_partition(spark, config, args["raw_path"])
     catalog = catalog_columns(args)
     unexpected = unexpected_columns(data_columns(name_columns(raw, config)), config, catalog)
     classified = classify_rows(raw, config, catalog).persist()
@@ -57,7 +57,8 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
             schema_changes={"added": unexpected if config.schema_evolution == "add" else [],
                             "ignored": unexpected if config.schema_evolution == "ignore" else [],
                             "retyped": retyped},
-            skipped_lines=skipped_lines,
+            skipped_lines=dropped.skipped,
+            blank_lines=dropped.blank,
         )
         write_outputs(classified, args)
         register_table(clean_schema, args, catalog)

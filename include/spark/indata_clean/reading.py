@@ -11,7 +11,7 @@ import operator
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -33,6 +33,14 @@ from indata_contract import DatasetConfig
 TRAILING_FIELD = "__trailing_field"
 # Bytes read from the start of each file to find its CSV header or JSON layout.
 HEAD_BYTES = 1 << 20
+
+
+class DroppedLines(NamedTuple):
+    """CSV lines that are no records: ``skipped`` before the headers by ``reader.skip_rows`` (non-blank ones),
+    and ``blank`` ones (empty, or only spaces and tabs) anywhere."""
+
+    skipped: int = 0
+    blank: int = 0
 
 
 def configure_session(spark: SparkSession) -> None:
@@ -146,11 +154,28 @@ def _header_fields(head: bytes, reader_options: Mapping[str, Any]) -> list[str] 
     records = _head_records(head, reader_options)
     try:
         fields = next(records)
+        while _is_blank(fields):
+            fields = next(records)
     except StopIteration:
         return []
     except csv.Error:  # e.g. a NUL byte or a name longer than the csv module's field limit: not a header
         return None
     return fields if all(_is_text(name) for name in fields) else None
+
+
+def _is_blank(record: Sequence[str]) -> bool:
+    """An empty line, or one of only spaces and tabs: no record (a line of delimiters is one, of empty fields)."""
+    return len(record) <= 1 and not "".join(record).strip()
+
+
+def starts_blank(head: bytes, reader_options: Mapping[str, Any]) -> bool:
+    """Whether blank lines come before a CSV file's header. Spark's reader would take a line of spaces for the
+    header and the header for data, so such files are read with the header as a record, found by its fields."""
+    try:
+        first = next(_head_records(head, reader_options), None)
+    except csv.Error:
+        return False
+    return first is not None and _is_blank(first)
 
 
 def _head_records(head: bytes, reader_options: Mapping[str, Any]) -> Iterator[list[str]]:
@@ -187,10 +212,11 @@ def trailing_fields(head: bytes, reader_options: Mapping[str, Any]) -> tuple[boo
     records = _head_records(head, reader_options)
     try:
         header = next(records)
-        data = []
-        for record in records:
-            if any(field.strip() for field in record):  # a blank line is no record
-                data.append(record)
+        while _is_blank(header):
+            header = next(records)
+        data = [record for record in records if not _is_blank(record)]
+    except StopIteration:
+        return False, False
     except csv.Error:
         return False, False
     if len(head) == HEAD_BYTES and data:
@@ -275,9 +301,10 @@ def _unreadable_as_rejects(spark: SparkSession, files: Sequence[str]) -> DataFra
     return _with_source_file(lines.select(F.col("value").alias(CORRUPT_RECORD)))
 
 
-def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -> tuple[DataFrame | None, int]:
+def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]
+             ) -> tuple[DataFrame | None, DroppedLines]:
     """CSV files, each read with the columns of its own header (files of one day may differ), unioned by name,
-    and the number of lines skipped before the headers (``reader.skip_rows``).
+    and the lines that were no records: skipped before the headers (``reader.skip_rows``), and blank.
 
     None when every file is empty. Files whose first record is not text become rejects, one per line.
     """
@@ -316,7 +343,7 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
             continue
         if header_trailing:
             names = names[:-1]  # the empty name after the header's last delimiter names no column
-        if names and skip_rows:
+        if names and (skip_rows or (header and starts_blank(head, reader_options))):
             # Grouped by the header as written, which is how its record is recognised among the lines.
             by_layout.setdefault((tuple(names), tuple(_header_fields(head, reader_options)), data_trailing),
                                  []).append(file)
@@ -334,7 +361,7 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
     for (names, fields, data_trailing), group in by_layout.items():
         frame = _with_source_file(
             spark.read.schema(_string_schema([*names, *([TRAILING_FIELD] if data_trailing else []), CORRUPT_RECORD]))
-            .options(**csv_options)
+            .options(**{**csv_options, **({"header": "false"} if fields is not None else {})})
             .csv([_spark_path(file) for file in group])
         )
         frame = frame.where(~_is_blank_line())
@@ -346,7 +373,17 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]) -
         frames.append(frame)
     if unreadable:
         frames.append(_unreadable_as_rejects(spark, unreadable))
-    return (_union(frames) if frames else None), skipped
+    readable = [file for file in files if file not in unreadable]
+    return (_union(frames) if frames else None), DroppedLines(skipped, _blank_lines(spark, readable))
+
+
+def _blank_lines(spark: SparkSession, files: Sequence[str]) -> int:
+    """The lines of ``files`` that are empty or only spaces and tabs: no records, so only a text read sees them
+    (Spark's CSV reader drops them). A blank line inside a quoted value counts too."""
+    if not files:
+        return 0
+    lines = spark.read.text([_spark_path(file) for file in files])
+    return lines.where(F.col("value").rlike(r"^\s*$")).count()
 
 
 def _is_blank_line() -> Column:
@@ -482,12 +519,12 @@ def read_raw(spark: SparkSession, config: DatasetConfig, path: str) -> DataFrame
     return read_partition(spark, config, path)[0]
 
 
-def read_partition(spark: SparkSession, config: DatasetConfig, path: str) -> tuple[DataFrame, int]:
-    """``read_raw``'s frame, and the lines skipped before CSV headers (``reader.skip_rows``): no rows at all."""
+def read_partition(spark: SparkSession, config: DatasetConfig, path: str) -> tuple[DataFrame, DroppedLines]:
+    """``read_raw``'s frame, and the CSV lines that were no records: neither input nor rejects."""
     files = input_files(spark, path)
-    skipped = 0
+    dropped = DroppedLines()
     if config.format == "csv":
-        df, skipped = read_csv(spark, config, files)
+        df, dropped = read_csv(spark, config, files)
     elif config.format == "json":
         df = read_json(spark, config, files)
     else:
@@ -496,6 +533,6 @@ def read_partition(spark: SparkSession, config: DatasetConfig, path: str) -> tup
     if df is None:
         df = spark.createDataFrame([], T.StructType([T.StructField(SOURCE_FILE, T.StringType())]))
     df = with_absent_columns(df, config)
-    return df.select(*[quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID)), skipped
+    return df.select(*[quoted(name) for name in df.columns], F.monotonically_increasing_id().alias(ROW_ID)), dropped
 
 
