@@ -1,0 +1,242 @@
+"""Public datasets that nobody here wrote, through the job's real entry ``run_job``, checked against DuckDB.
+
+Each dataset ships inside a package pinned in requirements/test.txt (read from the installed package's folder by
+path, never imported: nothing is downloaded at run time):
+
+* ``airports``: airportsdata 20260905, ``airportsdata/airports.csv`` (MIT). 28,298 airports and landing strips,
+  every field quoted, empty IATA and LID codes (quoted empty strings), names in many scripts with commas inside
+  quotes, elevations mostly whole feet with some fractional ones, and the ISO country code ``NA`` of Namibia.
+* ``gapminder``: plotly 7.1.0, ``plotly/package_data/datasets/gapminder.csv.gz`` (MIT; the Gapminder life
+  expectancy, population and GDP table of the R package gapminder). 1,704 rows, one per country and year, copied
+  gzip-compressed as shipped; camelCase headers (``lifeExp``, ``gdpPercap``) and populations beyond 2**31.
+* ``tips``: plotly 7.1.0, ``plotly/package_data/datasets/tips.csv.gz`` (MIT; the restaurant tips of Bryant and
+  Smith, 1995). 244 rows without a natural key, two of them identical; ``Yes``/``No`` columns and money amounts.
+
+Each dataset entry is what a new user would write from docs/configuration-reference.md alone: no schema (types
+inferred), keys only where the data has a natural key, the default null_tokens and locale. The files are copied
+byte for byte into a raw partition, the job runs against the local S3/Glue (moto), and DuckDB reads the same
+files on its own: its row count is the job's input, and it computes count, sum, min and max of numeric columns over
+the same rows as the clean Parquet (all rows, or the distinct ones when the job dropped exact duplicates). The
+clean table's types are read back from the Glue catalog the job registered.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import duckdb
+import pytest
+import yaml
+from pyspark.sql import SparkSession
+
+import clean_dataset as job
+from indata_ops.config import load_config
+
+RUN_DATE = "2026-11-01"
+BUCKET = "indata-public"
+SETTINGS = {
+    "bucket": BUCKET,
+    "raw_database": "public_raw",
+    "clean_database": "public_clean",
+    "glue_job_role": "arn:aws:iam::123456789012:role/public",
+    "region": "us-east-1",
+}
+
+
+@dataclass(frozen=True)
+class Public:
+    """A data file inside an installed package and the dataset entry a user would write for it."""
+
+    package: str
+    path: str
+    entry: dict[str, Any]
+    numeric: tuple[str, ...]  # clean names of the columns whose aggregates are compared
+    sources: dict[str, str] = field(default_factory=dict)  # clean name -> source header, where they differ
+    types: dict[str, str] = field(default_factory=dict)  # the Glue types a data engineer expects
+    # Real values the default null_tokens read as NULL (compared ignoring case, and not counted anywhere):
+    # (column, value as written) -> rows.
+    nulled: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def file(self) -> Path:
+        spec = importlib.util.find_spec(self.package)
+        assert spec and spec.submodule_search_locations, f"{self.package} is not installed (requirements/test.txt)"
+        return Path(next(iter(spec.submodule_search_locations))) / self.path
+
+
+DATASETS = {
+    "airports": Public(
+        "airportsdata", "airports.csv",
+        {"format": "csv", "keys": ["icao"]},
+        numeric=("elevation", "lat", "lon"),
+        types={"icao": "string", "iata": "string", "country": "string", "elevation": "double", "lat": "double",
+               "lon": "double", "tz": "string"},
+        # Namibia's ISO 3166 code, the IATA code of Nadi International Airport (NFFN, Fiji) and the province of
+        # Nan Airport (VTCN, Thailand) match the default tokens "NA" and "NaN".
+        nulled={("country", "NA"): 63, ("iata", "NAN"): 1, ("subd", "Nan"): 1},
+    ),
+    "gapminder": Public(
+        "plotly", "package_data/datasets/gapminder.csv.gz",
+        {"format": "csv", "keys": ["country", "year"]},
+        numeric=("year", "life_exp", "pop", "gdp_percap"),
+        sources={"life_exp": "lifeExp", "gdp_percap": "gdpPercap"},
+        types={"country": "string", "continent": "string", "year": "bigint", "life_exp": "double", "pop": "bigint",
+               "gdp_percap": "double", "iso_alpha": "string"},
+    ),
+    "tips": Public(
+        "plotly", "package_data/datasets/tips.csv.gz",
+        {"format": "csv"},
+        numeric=("total_bill", "tip", "size"),
+        types={"total_bill": "double", "tip": "double", "sex": "string", "smoker": "boolean", "day": "string",
+               "size": "bigint"},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    counts: dict[str, Any]
+    glue_types: dict[str, str]
+    raw_file: Path
+    clean_folder: Path
+
+
+def dataset_config(name: str, folder: Path) -> str:
+    """The entry through the config model, as the DAG passes it to the job."""
+    entry = {"name": name, "source": f"{name}/{{ds}}/*", **DATASETS[name].entry}
+    path = folder / "datasets.yaml"
+    path.write_text(yaml.safe_dump({"settings": SETTINGS, "datasets": [entry]}, sort_keys=False), encoding="utf-8")
+    return json.dumps(load_config(path, environ={}).dataset(name).job_config())
+
+
+def run(spark: SparkSession, name: str, root: Path) -> Outcome:
+    source = DATASETS[name].file()
+    raw = root / "raw" / name / f"dt={RUN_DATE}"
+    raw.mkdir(parents=True)
+    shutil.copyfile(source, raw / source.name)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    counts_key = f"job-reports/{name}/dt={RUN_DATE}/counts.json"
+    args = {
+        "JOB_NAME": f"clean-{name}",
+        "dataset": name,
+        "run_date": RUN_DATE,
+        "raw_path": f"{raw.parent.as_uri()}/dt={RUN_DATE}/",
+        "clean_path": f"{(root / 'clean' / name).as_uri()}/",
+        "rejects_path": f"{(root / 'rejects' / name).as_uri()}/",
+        "counts_path": f"s3://{BUCKET}/{counts_key}",
+        "clean_database": SETTINGS["clean_database"],
+        "dataset_config": dataset_config(name, root),
+    }
+    job.run_job(args, spark)
+    counts = json.loads(s3.get_object(Bucket=BUCKET, Key=counts_key)["Body"].read())
+    table = boto3.client("glue", region_name="us-east-1").get_table(DatabaseName=SETTINGS["clean_database"], Name=name)
+    columns = table["Table"]["StorageDescriptor"]["Columns"]
+    return Outcome(counts, {c["Name"]: c["Type"] for c in columns}, raw / source.name,
+                   root / "clean" / name / f"dt={RUN_DATE}")
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, Outcome]:
+    return {}
+
+
+@pytest.fixture
+def cleaned(
+    spark: SparkSession, aws: str, outcomes: dict[str, Outcome], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Outcome]:
+    """Each dataset's job runs once (on the first test that asks for it); the later tests read its outputs."""
+
+    def get(name: str) -> Outcome:
+        if name not in outcomes:
+            outcomes[name] = run(spark, name, tmp_path_factory.mktemp(name))
+        return outcomes[name]
+
+    return get
+
+
+@pytest.fixture
+def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    yield connection
+    connection.close()
+
+
+def raw_relation(outcome: Outcome) -> str:
+    """DuckDB's own reading of the raw file: its CSV sniffer, its types, only the empty string as NULL."""
+    return f"read_csv('{outcome.raw_file}')"
+
+
+def clean_relation(outcome: Outcome) -> str:
+    return f"read_parquet('{outcome.clean_folder}/*.parquet')"
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_every_row_is_accounted_for(cleaned, duck, name: str) -> None:
+    outcome = cleaned(name)
+    counts = outcome.counts
+    (rows,) = duck.sql(f"SELECT count(*) FROM {raw_relation(outcome)}").fetchone()
+    (distinct,) = duck.sql(f"SELECT count(*) FROM (SELECT DISTINCT * FROM {raw_relation(outcome)})").fetchone()
+    (clean,) = duck.sql(f"SELECT count(*) FROM {clean_relation(outcome)}").fetchone()
+    assert counts["input"] == rows
+    assert counts["input"] == counts["clean"] + counts["rejected"] + counts["duplicates"]
+    assert clean == counts["clean"]
+    # Real, well-formed public data: nothing is rejected, and only rows identical in every column are dropped.
+    assert counts["rejected"] == 0, counts["rejects_by_reason"]
+    assert counts["key_duplicates"] == 0
+    assert counts["exact_duplicates"] == rows - distinct
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_numeric_aggregates_match_duckdb(cleaned, duck, name: str) -> None:
+    outcome, public = cleaned(name), DATASETS[name]
+    for column in public.numeric:
+        source = public.sources.get(column, column)
+        # The clean rows are the distinct raw rows (nothing rejected, only exact duplicates dropped: checked above).
+        expected = duck.sql(
+            f'SELECT count("{source}"), sum("{source}"), min("{source}"), max("{source}") '
+            f"FROM (SELECT DISTINCT * FROM {raw_relation(outcome)})"
+        ).fetchone()
+        count, total, low, high = duck.sql(
+            f'SELECT count("{column}"), sum("{column}"), min("{column}"), max("{column}") '
+            f"FROM {clean_relation(outcome)}"
+        ).fetchone()
+        assert (count, low, high) == (expected[0], expected[2], expected[3]), column
+        if isinstance(expected[1], int):
+            assert total == expected[1], column
+        else:
+            # Sums of doubles depend on the order of addition.
+            assert total == pytest.approx(expected[1], rel=1e-12, abs=0), column
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_inferred_glue_types(cleaned, name: str) -> None:
+    outcome, public = cleaned(name), DATASETS[name]
+    assert {column: outcome.glue_types.get(column) for column in public.types} == public.types
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_text_and_boolean_values_match_duckdb(cleaned, duck, name: str) -> None:
+    """Every string and boolean column holds DuckDB's values (trimmed, as the job trims), row for row."""
+    outcome, public = cleaned(name), DATASETS[name]
+    columns = [column for column, kind in outcome.glue_types.items() if kind in ("string", "boolean")]
+    assert set(public.types) & set(columns)
+    for column in columns:
+        source = public.sources.get(column, column)
+        expected = dict(duck.sql(
+            f'SELECT trim(CAST("{source}" AS VARCHAR)) AS v, count(*) '
+            f"FROM (SELECT DISTINCT * FROM {raw_relation(outcome)}) GROUP BY v"
+        ).fetchall())
+        for (nulled_column, value), rows in public.nulled.items():
+            if nulled_column == column:
+                assert expected.pop(value) == rows, (column, value)
+                expected[None] = expected.get(None, 0) + rows
+        actual = dict(duck.sql(
+            f'SELECT CAST("{column}" AS VARCHAR) AS v, count(*) FROM {clean_relation(outcome)} GROUP BY v'
+        ).fetchall())
+        assert actual == expected, column
