@@ -40,9 +40,9 @@ def test_locale_numbers_parse_and_bad_ones_are_rejected(spark: SparkSession) -> 
         [
             ("1.234,56", "1.234", "-3,5"),
             ("-1234,56", "-12", "1.500,25"),
-            ("1234.56", "12,5", "abc"),  # "1234.56" is not a valid grouping in a "1.234,56" locale
-            ("12.34,5", "99999999999999999999", "1,5e3"),  # bigint overflow; no exponents
-            ("12,", "+12", ",5"),  # plain numbers only: digits on both sides of the mark, no "+"
+            ("1234.56", "12,5", "abc"),  # "1234.56" can only be read the English way; "12,5" is a fraction
+            ("12.34,5", "99999999999999999999", "1,5e3"),  # not groups of three; bigint overflow; an exponent
+            ("12,", "+12", ",5"),  # digits on both sides of the mark; a leading "+"
             ("12,50,3", "1.2.3", "1..5"),
         ],
     )
@@ -52,9 +52,11 @@ def test_locale_numbers_parse_and_bad_ones_are_rejected(spark: SparkSession) -> 
         [
             Row(importe=Decimal("1234.56"), cantidad=1234, ratio=-3.5, reasons=[]),
             Row(importe=Decimal("-1234.56"), cantidad=-12, ratio=1500.25, reasons=[]),
-            Row(importe=None, cantidad=None, ratio=None,
-                reasons=["unparseable:importe", "out_of_range:cantidad", "unparseable:ratio"]),
-            *[Row(importe=None, cantidad=None, ratio=None, reasons=every_column_fails)] * 3,
+            Row(importe=Decimal("1234.56"), cantidad=None, ratio=None,
+                reasons=["unparseable:cantidad", "unparseable:ratio"]),
+            Row(importe=None, cantidad=None, ratio=1500.0, reasons=["unparseable:importe", "out_of_range:cantidad"]),
+            Row(importe=None, cantidad=12, ratio=None, reasons=["unparseable:importe", "unparseable:ratio"]),
+            Row(importe=None, cantidad=None, ratio=None, reasons=every_column_fails),
         ],
     )
 
