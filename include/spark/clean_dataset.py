@@ -43,11 +43,14 @@ Outputs, all replaced as a whole on a rerun of the same date and never touching 
 * Glue table ``<clean_database>.<dataset>`` (Parquet, partitioned by ``dt``) and its partition ``dt=<run_date>``.
   The table keeps columns of earlier dates that this run lacks; the partition lists this run's columns.
 * ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
-  "key_duplicates", "rejects_by_reason", "columns", "schema_changes", "rounded", "rounded_by_column"}`` with
+  "key_duplicates", "rejects_by_reason", "columns", "schema_changes", "rounded", "rounded_by_column",
+  "skipped_lines", "blank_lines", "inference"}`` with
   ``input == clean + rejected + duplicates`` and ``duplicates == exact_duplicates + key_duplicates``, checked
   before anything is written. ``schema_changes`` lists the columns ``added`` or ``ignored`` under
   schema_evolution and those ``retyped``; ``rounded`` counts the clean rows' values rounded under rounding
-  half_up (``rounded_by_column``: per column, columns with none left out).
+  half_up (``rounded_by_column``: per column, columns with none left out). ``inference`` (without a schema):
+  per inferred or hinted column ``{"type", "share", "examples", "looks_like"}``, with ``undecided`` and
+  ``previous_type`` when they apply (``ColumnInference``).
 
 Every input row is exactly one of clean, rejected or duplicate, decided in this order (the rules of
 include/sample_data/README.md):
@@ -69,9 +72,12 @@ snake_case ASCII, nested fields joined with ``flatten_separator`` (``_``). The s
 schema order. Source fields the schema does not list (without a schema: that the clean table does not have) are
 unexpected: ``schema_evolution`` add keeps them under their normalized names, ignore leaves them out of the clean
 table (rejects still show them), fail stops the job naming them. Without a schema, string columns are inferred
-conservatively from the first rows (bigint, double, boolean, ISO date, else string; numbers with leading zeros
-stay text), trying the clean table's type first. A type that differs from the clean table's fails the job,
-naming the column and both types, unless the schema sets it: then the schema wins and the table is updated.
+by a vote over a sample spread over the day (``indata_clean.inference``): bigint, double, boolean, date (in the
+shapes found, day/month order by evidence) or timestamp when at least ``inference.min_share`` of the sampled
+values parse so, the values that do not then rejected as unparseable; else string (numbers with leading zeros
+stay text); the clean table's type first, ``columns`` hints as given. A type that differs from the clean
+table's fails the job, naming the column and both types, unless the schema sets it: then the schema wins and the
+table is updated.
 Timestamps without an offset are read in ``time_zone`` (default UTC) and stored as UTC instants.
 
 Values are trimmed and null tokens become NULL (ignoring case). Numbers take the locale's decimal mark and
@@ -116,6 +122,7 @@ from indata_clean.columns import (
     normalize_names,
     spark_type,
 )
+from indata_clean.inference import ColumnInference, infer_columns, infer_schema, spread_sample
 from indata_clean.job import JOB_ARGUMENTS, main, parse_args, run_job, start_session
 from indata_clean.parsing import TRIMMED_CHARACTERS, clean_strings, parse_string
 from indata_clean.reading import HEAD_BYTES, configure_session, csv_header, json_layout, read_raw
@@ -124,8 +131,8 @@ from indata_clean.transforms import (
     apply_rules,
     apply_schema,
     classify_rows,
+    classify_rows_inferring,
     clean_rows,
-    infer_schema,
     reject_rows,
 )
 from indata_contract import FALSE_TOKENS, TRUE_TOKENS, ColumnRule, ColumnSpec, DatasetConfig, Locale
@@ -133,12 +140,12 @@ from indata_contract import FALSE_TOKENS, TRUE_TOKENS, ColumnRule, ColumnSpec, D
 __all__ = [
     "CORRUPT_RECORD", "FALSE_TOKENS", "HEAD_BYTES", "JOB_ARGUMENTS", "OUTCOME", "PARQUET_INPUT_FORMAT",
     "PARQUET_OUTPUT_FORMAT", "PARQUET_SERDE", "REASONS", "ROUNDED_COLUMNS", "ROW_ID", "SOURCE_FILE", "SOURCE_NAME",
-    "TRIMMED_CHARACTERS", "TRUE_TOKENS", "ColumnRule", "ColumnSpec", "Counts", "DatasetConfig", "Locale",
-    "SchemaEvolutionError", "apply_rules", "apply_schema", "catalog_columns", "classify_rows", "clean_rows",
-    "clean_strings", "configure_session", "count_outcomes", "csv_header", "data_columns", "hive_type",
-    "infer_schema", "json_layout", "main", "name_columns", "normalize_names", "parse_args", "parse_string",
-    "read_raw", "register_table", "reject_rows", "retyped_columns", "run_job", "spark_type", "start_session",
-    "write_counts", "write_outputs",
+    "TRIMMED_CHARACTERS", "TRUE_TOKENS", "ColumnInference", "ColumnRule", "ColumnSpec", "Counts", "DatasetConfig",
+    "Locale", "SchemaEvolutionError", "apply_rules", "apply_schema", "catalog_columns", "classify_rows",
+    "classify_rows_inferring", "clean_rows", "clean_strings", "configure_session", "count_outcomes", "csv_header",
+    "data_columns", "hive_type", "infer_columns", "infer_schema", "json_layout", "main", "name_columns",
+    "normalize_names", "parse_args", "parse_string", "read_raw", "register_table", "reject_rows", "retyped_columns",
+    "run_job", "spark_type", "spread_sample", "start_session", "write_counts", "write_outputs",
 ]
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import boto3
 from pyspark.sql import DataFrame
@@ -37,6 +38,8 @@ class Counts:
     skipped_lines: int = 0
     # Empty or whitespace-only CSV lines, anywhere in the files: not rows, so not in input.
     blank_lines: int = 0
+    # Without a schema: per inferred or hinted column, the type chosen and its evidence (ColumnInference.to_json).
+    inference: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def rounded(self) -> int:
@@ -123,6 +126,7 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "rounded_by_column": counts.rounded_by_column,
             "skipped_lines": counts.skipped_lines,
             "blank_lines": counts.blank_lines,
+            "inference": counts.inference,
         },
         ensure_ascii=False,
         indent=2,

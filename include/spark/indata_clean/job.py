@@ -16,7 +16,7 @@ from indata_clean.accounting import Counts, count_outcomes, write_counts
 from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
 from indata_clean.columns import data_columns, name_columns
 from indata_clean.reading import configure_session, read_partition
-from indata_clean.transforms import classify_rows, clean_rows, unexpected_columns
+from indata_clean.transforms import classify_rows_inferring, clean_rows, unexpected_columns
 from indata_contract import DatasetConfig
 
 JOB_ARGUMENTS = (
@@ -47,18 +47,22 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
     raw, dropped = read_partition(spark, config, args["raw_path"])
     catalog = catalog_columns(args)
     unexpected = unexpected_columns(data_columns(name_columns(raw, config)), config, catalog)
-    classified = classify_rows(raw, config, catalog).persist()
+    # Counted first: the count is the accounting's input and the stride of inference's sample.
+    input_rows = raw.count()
+    classified, inferred = classify_rows_inferring(raw, config, catalog, input_rows)
+    classified = classified.persist()
     try:
         clean_schema = clean_rows(classified).schema
         # Type conflicts with the table fail the run before anything is written.
         retyped = retyped_columns(clean_schema, catalog, config, f"{args['clean_database']}.{args['dataset']}")
         counts = dataclasses.replace(
-            count_outcomes(classified, raw.count(), args["dataset"], run_date),
+            count_outcomes(classified, input_rows, args["dataset"], run_date),
             schema_changes={"added": unexpected if config.schema_evolution == "add" else [],
                             "ignored": unexpected if config.schema_evolution == "ignore" else [],
                             "retyped": retyped},
             skipped_lines=dropped.skipped,
             blank_lines=dropped.blank,
+            inference={name: found.to_json() for name, found in inferred.items()},
         )
         write_outputs(classified, args)
         register_table(clean_schema, args, catalog)

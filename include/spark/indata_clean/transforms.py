@@ -16,7 +16,6 @@ from pyspark.sql import types as T
 
 from indata_clean.columns import (
     CORRUPT_RECORD,
-    INTERNAL_COLUMNS,
     NUMERIC_TYPES,
     OUTCOME,
     RAW_VALUES,
@@ -28,9 +27,11 @@ from indata_clean.columns import (
     data_columns,
     name_columns,
     spark_type,
-    text_columns,
 )
-from indata_clean.parsing import capture_raw_values, clean_strings, parse_string
+
+# infer_schema is re-exported: callers of the transforms find inference here too.
+from indata_clean.inference import ColumnInference, infer_columns, infer_schema  # noqa: F401
+from indata_clean.parsing import capture_raw_values, clean_strings
 from indata_clean.value_changes import typed_value, value_change
 from indata_contract import (
     CLEAN,
@@ -48,14 +49,7 @@ from indata_contract import (
     ColumnSpec,
     DatasetConfig,
     Locale,
-    is_column_type,
 )
-
-# Conservative inference tries these in order; the first that parses every non-null value wins.
-INFERABLE_TYPES = ("bigint", "double", "boolean", "date")
-# Inference looks at the first rows read, not the whole day: a later value that does not fit is a reject.
-INFER_SAMPLE_ROWS = 10_000
-
 
 REASON_TYPE = T.StructType([T.StructField("reason", T.StringType(), False), T.StructField("column", T.StringType())])
 
@@ -139,64 +133,6 @@ def _present(values: Sequence[Column], element_type: T.DataType = REASON_TYPE) -
     if not values:
         return none
     return F.concat(*[F.when(value.isNotNull(), F.array(value)).otherwise(none) for value in values])
-
-
-def _candidate_types(known: str | None) -> tuple[str, ...]:
-    """Types to try for a text column, the clean table's type (if any) first; none for a table string."""
-    if known == "string":
-        return ()
-    if known is not None and is_column_type(known):
-        return (known, *[t for t in INFERABLE_TYPES if t != known])
-    return INFERABLE_TYPES
-
-
-def infer_schema(
-    df: DataFrame,
-    locale: Locale,
-    keys: Sequence[str] = (),
-    known_types: Mapping[str, str] | None = None,
-    sample_rows: int = INFER_SAMPLE_ROWS,
-) -> list[ColumnSpec]:
-    """Conservative inference for a dataset without a configured schema: one aggregation over the first
-    ``sample_rows`` rows read.
-
-    A string column becomes bigint, double, boolean or date (ISO) only when every sampled non-null value parses as
-    that type and, for numbers, none has a leading zero ("007", "08001" are codes, not quantities); otherwise, and
-    when it holds no values, it stays string. ``known_types`` (the clean table's columns, when it exists) are
-    tried first: a column keeps its table type when the sample parses as it or holds no values, so a day of NULLs
-    or of round numbers does not change the table. Typed columns (Parquet) keep their type. Key columns are
-    required. Columns of other types (float, arrays, maps) get no spec and pass through unchanged.
-    """
-    known_types = known_types or {}
-    string_columns = text_columns(df)
-    candidates = {name: _candidate_types(known_types.get(name)) for name in string_columns}
-    aggregates = []
-    for name in string_columns:
-        value = F.col(name)
-        for type_name in candidates[name]:
-            parsed = parse_string(value, ColumnSpec(name, type_name), locale)
-            aggregates.append(F.count_if(value.isNotNull() & parsed.isNull()).alias(f"{name}:{type_name}"))
-        aggregates.append(F.count(value).alias(f"{name}:values"))
-        aggregates.append(F.count_if(value.rlike(r"^-?0\d")).alias(f"{name}:leading_zeros"))
-    counts = df.limit(sample_rows).agg(*aggregates).first().asDict() if aggregates else {}
-
-    def inferred(name: str) -> str:
-        known = known_types.get(name)
-        if counts[f"{name}:values"] == 0:
-            return known if known in candidates[name] else "string"
-        for type_name in candidates[name]:
-            looks_like_a_code = type_name in ("bigint", "double") and counts[f"{name}:leading_zeros"] > 0
-            if counts[f"{name}:{type_name}"] == 0 and (type_name == known or not looks_like_a_code):
-                return type_name
-        return "string"
-
-    specs = []
-    for f in df.schema.fields:
-        if f.name in string_columns:
-            specs.append(ColumnSpec(f.name, inferred(f.name), nullable=f.name not in keys))
-        elif f.name not in INTERNAL_COLUMNS and is_column_type(f.dataType.simpleString()):
-            specs.append(ColumnSpec(f.name, f.dataType.simpleString(), nullable=f.name not in keys))
-    return specs
 
 
 def _names_column(column: str) -> Callable[[Column], Column]:
@@ -342,15 +278,23 @@ class SchemaEvolutionError(ValueError):
     """The data has columns that the dataset's schema_evolution policy (fail) does not accept."""
 
 
-def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, str] | None = None) -> DataFrame:
+def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, str] | None = None,
+                  row_count: int | None = None) -> DataFrame:
     """The whole cleaning: raw rows as read (with ``__row_id``/``__source_file``) -> every row with its outcome.
 
     ``catalog`` is the clean table's columns and types when the table exists: without a schema it decides which
     columns are unexpected and is the first guess of inference. Unexpected columns follow
     ``config.schema_evolution``: kept (add), dropped from the clean columns but kept in the rejects' raw values
     (ignore), or a SchemaEvolutionError naming them (fail). Not strictly pure when the schema is inferred:
-    inference runs one aggregation over the first rows.
+    inference runs one aggregation over a sample of the ``row_count`` rows (counted when not given).
     """
+    return classify_rows_inferring(df, config, catalog, row_count)[0]
+
+
+def classify_rows_inferring(
+    df: DataFrame, config: DatasetConfig, catalog: Mapping[str, str] | None = None, row_count: int | None = None
+) -> tuple[DataFrame, dict[str, ColumnInference]]:
+    """``classify_rows``, and what inference decided for each inferred or hinted column (empty with a schema)."""
     named = name_columns(df, config)
     unexpected = unexpected_columns(data_columns(named), config, catalog)
     if unexpected and config.schema_evolution == "fail":
@@ -364,6 +308,7 @@ def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, st
     if unexpected and config.schema_evolution == "ignore":
         captured = captured.drop(*unexpected)
     cleaned = clean_strings(captured, config.null_tokens)
+    inferred: dict[str, ColumnInference] = {}
     if config.schema:
         # Keys are required even when the schema forgot to say so.
         schema = [
@@ -371,10 +316,11 @@ def classify_rows(df: DataFrame, config: DatasetConfig, catalog: Mapping[str, st
             for spec in config.schema
         ]
     else:
-        schema = infer_schema(cleaned, config.locale, config.keys, known_types=catalog)
+        schema, inferred = infer_columns(cleaned, config.locale, config.keys, catalog, config.inference,
+                                         config.columns, row_count)
     typed = apply_schema(cleaned, schema, config.locale, config.rounding, config.time_zone)
     typed = apply_rules(typed, config.rules, config.time_zone)
-    return mark_outcomes(typed, config.keys, config.order_by)
+    return mark_outcomes(typed, config.keys, config.order_by), inferred
 
 
 def clean_rows(classified: DataFrame) -> DataFrame:
