@@ -56,8 +56,9 @@ def text_change(value: Column, parsed: Column, spec: ColumnSpec, locale: Locale,
         # Judged on the number as the cast read it: no symbol, thousands mark or "+", a "." mark, maybe an exponent.
         plain = plain_number(value, locale)
     if isinstance(data_type, T.DecimalType):
-        has_fraction = F.instr(plain, ".") > 0
-        beyond_scale = (has_fraction | plain.rlike("[eE]-")) & (decimal_places(plain) > data_type.scale)
+        # Substring tests first: most values have no places to count.
+        may_have_places = plain.contains(".") | plain.contains("e-") | plain.contains("E-")
+        beyond_scale = may_have_places & (decimal_places(plain) > data_type.scale)
         return _change([(overflow, OUT_OF_RANGE), (beyond_scale, ROUNDED if rounding == "half_up" else PRECISION)])
     if isinstance(data_type, T.DoubleType):
         # Beyond +-1.8e308 the cast gives Infinity; below 4.9e-324 a number that is not zero gives 0.
