@@ -150,7 +150,7 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     validate = ValidateCleanOperator(
         task_id="validate_clean", dataset=dataset.name, keys=list(dataset.keys), run_date=RUN_DATE_TEMPLATE,
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
-        workgroup=settings.athena_workgroup, deferrable=settings.deferrable,
+        workgroup=settings.athena_workgroup, deferrable=settings.deferrable, allow_empty=dataset.on_empty == "skip",
         max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), **aws, **VALIDATE,
         outlets=[clean_asset(settings.bucket, dataset.name)])
     chain(backup, wait, crawl, clean, validate)

@@ -277,8 +277,13 @@ class DatasetConfig:
     inference: Inference = Inference()
     columns: tuple[ColumnHint, ...] = ()  # hints for a dataset without a schema
     missing_columns: str = "fail"  # a schema column absent from a file: fail | null
+    # A run date without records: fail (the backup, for a date without files; the job, for files without records)
+    # or skip (an empty manifest; an empty clean partition with zero counts).
+    on_empty: str = "fail"
 
     def __post_init__(self) -> None:
+        if self.on_empty not in ON_EMPTY:
+            raise ValueError(f"dataset_config on_empty must be fail or skip, got {self.on_empty!r}")
         if self.missing_columns not in MISSING_COLUMNS:
             raise ValueError(f"dataset_config missing_columns must be fail or null, got {self.missing_columns!r}")
         for hint in self.columns:
@@ -344,6 +349,7 @@ class DatasetConfig:
             "inference": self.inference.to_json(),
             "columns": [hint.to_json() for hint in self.columns],
             "missing_columns": self.missing_columns,
+            "on_empty": self.on_empty,
         }
 
     @classmethod
@@ -377,7 +383,6 @@ class Dataset(DatasetConfig):
 
     name: str
     source: str  # glob relative to the source root; {ds} is the run date, no {ds} means a snapshot
-    on_empty: str = "fail"  # a date without files: fail the backup, or skip it with an empty manifest
 
     @property
     def is_snapshot(self) -> bool:

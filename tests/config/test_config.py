@@ -325,7 +325,7 @@ def test_job_config_round_trips_through_json() -> None:
     assert json.loads(json.dumps(job_config)) == job_config
     assert set(job_config) == {"format", "reader", "null_tokens", "keys", "schema", "locale", "order_by", "rules",
                                "schema_evolution", "flatten_separator", "time_zone", "rounding", "inference",
-                               "columns", "missing_columns"}
+                               "columns", "missing_columns", "on_empty"}
     assert job_config["schema"][3] == {
         "name": "importe", "source": "Importe (€)", "type": "decimal(12,2)", "nullable": True, "formats": [],
     }

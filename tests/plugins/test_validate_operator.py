@@ -53,6 +53,7 @@ def catalog(aws):
 
     table("good", [1, 2, 3], {"input": 5, "clean": 3, "rejected": 1, "duplicates": 1})
     table("bad", [1, 1, None], {"input": 5, "clean": 4, "rejected": 1, "duplicates": 1})
+    table("empty", [], {"input": 0, "clean": 0, "rejected": 0, "duplicates": 0})  # files without records
     # Inference kept a mostly numeric column as text and changed another's type: warnings, not failures.
     table("degraded", [1, 2, 3], {"input": 3, "clean": 3, "rejected": 0, "duplicates": 0, "inference": {
         "id": {"type": "bigint", "share": 1.0, "examples": []},
@@ -141,3 +142,15 @@ def test_inference_warnings_are_reported_without_failing(catalog, aws_connection
     captured = capfd.readouterr()
     logged = "\n".join([captured.out, captured.err, *(record.getMessage() for record in caplog.records)])
     assert "Warnings (not failures): column types to look at" in logged and "- presion: kept as text" in logged
+
+
+@pytest.mark.parametrize("allow_empty", [True, False], ids=["on_empty-skip", "on_empty-fail"])
+def test_a_day_without_records_is_clean_only_when_the_dataset_allows_empty_days(catalog, aws_connection, allow_empty):
+    operator = validate("empty", aws_connection, deferrable=False, allow_empty=allow_empty)
+    if allow_empty:
+        checks = {c["name"]: (c["actual"], c["passed"]) for c in run(operator)["checks"]}
+        assert checks["clean rows = 0 (no records, on_empty: skip)"] == ("0", True)
+        assert "clean rows > 0" not in checks
+        return
+    with pytest.raises(AirflowFailException, match=r"clean rows > 0 +\| > 0 +\| 0 +\| FAILED"):
+        run(operator)

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from indata_clean.accounting import Counts, count_outcomes, write_counts
 from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
 from indata_clean.columns import data_columns, name_columns
-from indata_clean.reading import configure_session, read_partition
+from indata_clean.reading import configure_session, input_files, read_partition
 from indata_clean.transforms import classify_rows_inferring, clean_rows, unexpected_columns
 from indata_contract import DatasetConfig
 
@@ -49,6 +49,11 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
     unexpected = unexpected_columns(data_columns(name_columns(raw, config)), config, catalog)
     # Counted first: the count is the accounting's input and the stride of inference's sample.
     input_rows = raw.count()
+    if input_rows == 0 and config.on_empty == "fail":
+        # Files arrived but hold no record (a header alone, 0 bytes): as much an error as files that did not.
+        files = ", ".join(input_files(spark, args["raw_path"]))
+        raise ValueError(f"{args['dataset']} {run_date}: the files hold no records ({files}); a dataset whose "
+                         "days may be empty sets on_empty: skip")
     classified, inferred = classify_rows_inferring(raw, config, catalog, input_rows)
     classified = classified.persist()
     try:

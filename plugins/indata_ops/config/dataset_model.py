@@ -440,7 +440,8 @@ class DatasetEntry(_Strict):
     locale: LocaleOptions = Field(default_factory=LocaleOptions)
     """How numbers and booleans are written."""
     on_empty: Literal[ON_EMPTY] = "fail"  # type: ignore[valid-type]
-    """A date without files: fail the backup, or skip it with an empty manifest."""
+    """A run date without records: fail (the backup for a date without files, the cleaning job for files without a
+    record), or skip (an empty manifest; an empty clean partition with zero counts, which validation accepts)."""
     rules: dict[str, Any] = Field(default_factory=dict, json_schema_extra={
         "additionalProperties": RuleShape.model_json_schema()})
     """Checks per column: required, min, max, allowed, regex; a failing row is rejected as rule:<column>:<kind>."""

@@ -60,7 +60,8 @@ def report(title: str, checks: Sequence[Check], warnings: Sequence[str] = ()) ->
 class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     """Check the clean partition of a run date with Athena queries and the job's counts.
 
-    Checks: the backup's manifest is committed with files; the partition has rows; Athena's row count equals the
+    Checks: the backup's manifest is committed with files; the partition has rows (none, when the job read no
+    record and ``allow_empty``: the dataset's on_empty is skip); Athena's row count equals the
     job's clean count; the job's accounting holds (input = clean + rejected + duplicates); key columns are never
     NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error, and
     does not retry (the data will not change by itself). An Athena error fails it with Athena's reason.
@@ -77,8 +78,9 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
 
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
                  output_location: str, workgroup: str = "primary", poll_seconds: int = 1, deferrable: bool = False,
-                 max_wait_seconds: int = 3600, **kwargs: Any):
+                 max_wait_seconds: int = 3600, allow_empty: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
+        self.allow_empty = allow_empty
         self.dataset = dataset
         self.keys = keys
         self.run_date = run_date
@@ -137,9 +139,12 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         clean_rows = int(row["clean_rows"] or 0)
         null_keys = int(row["null_key_rows"] or 0)
         accounted = counts["clean"] + counts["rejected"] + counts["duplicates"]
+        # A day of files without records is clean only for a dataset that allows empty days (on_empty: skip).
+        empty_day = self.allow_empty and counts["input"] == 0
         checks = [
             Check("backup manifest committed, files", "> 0", str(manifest_files), manifest_files > 0),
-            Check("clean rows > 0", "> 0", str(clean_rows), clean_rows > 0),
+            Check("clean rows = 0 (no records, on_empty: skip)", "0", str(clean_rows), clean_rows == 0) if empty_day
+            else Check("clean rows > 0", "> 0", str(clean_rows), clean_rows > 0),
             Check("clean rows = job's clean count", str(counts["clean"]), str(clean_rows),
                   clean_rows == counts["clean"]),
             Check("input = clean + rejected + duplicates", str(counts["input"]), str(accounted),
