@@ -3,9 +3,10 @@
 The job writes an ``inference`` section in its counts: per column the type chosen, the share of sampled values
 that parsed as it, up to three values that did not, ``looks_like`` for a column left as text whose values mostly
 read as a number or a date, ``undecided`` when the sample could not decide (a day/month order), and
-``previous_type`` when the clean table had another type. None of these fails a run: the validation report and
-``make run``'s summary list them as warnings, so a degraded column is seen the day it happens. No Airflow import:
-the run summary uses it too.
+``previous_type`` when the clean table had another type; and, under the default null tokens, the text values
+a token read as null (``text_read_as_null``: "NA" is also a country code). None of these fails a run: the
+validation report and ``make run``'s summary list them as warnings, so a degraded column is seen the day it
+happens. No Airflow import: the run summary uses it too.
 """
 from __future__ import annotations
 
@@ -35,4 +36,8 @@ def inference_warnings(counts: Mapping[str, Any] | None) -> list[str]:
         if chosen not in (None, "string") and isinstance(share, (int, float)) and share < 1:
             warnings.append(f"{column}: {chosen} for {share:.1%} of sampled values; the others are rejected as "
                             f"unparseable:{column}{_examples(info)}")
+    for column, by_token in ((counts or {}).get("text_read_as_null") or {}).items():
+        written = ", ".join(f"{count} {token!r}" for token, count in by_token.items())
+        warnings.append(f"{column}: text values read as null by the default null_tokens ({written}); if they are "
+                        "data (a code such as 'NA'), list the dataset's own null_tokens")
     return warnings

@@ -34,3 +34,13 @@ def test_a_type_change_from_the_table_is_a_warning_even_to_text() -> None:
     counts = {"inference": {"cp": {"type": "string", "share": None, "previous_type": "bigint"}}}
 
     assert inference_warnings(counts) == ["cp: inferred as string, the clean table had bigint"]
+
+
+def test_text_values_read_as_null_by_the_default_tokens_are_named() -> None:
+    counts = {"inference": {}, "text_read_as_null": {"country": {"NA": 63}, "subd": {"NaN": 1, "None": 2}}}
+
+    assert inference_warnings(counts) == [
+        "country: text values read as null by the default null_tokens (63 'NA'); if they are data (a code such as "
+        "'NA'), list the dataset's own null_tokens",
+        "subd: text values read as null by the default null_tokens (1 'NaN', 2 'None'); if they are data (a code "
+        "such as 'NA'), list the dataset's own null_tokens"]

@@ -43,6 +43,7 @@ import yaml
 from pyspark.sql import SparkSession
 
 import clean_dataset as job
+from indata_contract import DEFAULT_NULL_TOKENS
 from indata_ops.config import load_config
 
 RUN_DATE = "2026-11-01"
@@ -66,8 +67,8 @@ class Public:
     numeric: tuple[str, ...]  # clean names of the columns whose aggregates are compared
     sources: dict[str, str] = field(default_factory=dict)  # clean name -> source header, where they differ
     types: dict[str, str] = field(default_factory=dict)  # the Glue types a data engineer expects
-    # Real values the default null_tokens read as NULL (compared ignoring case, and not counted anywhere):
-    # (column, value as written) -> rows.
+    # Real values the default null_tokens read as NULL (compared ignoring case; the job's counts report them as
+    # text_read_as_null, by the token as the list writes it, and validation warns): (column, value as written) -> rows.
     nulled: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def file(self) -> Path:
@@ -247,3 +248,14 @@ def test_text_and_boolean_values_match_duckdb(cleaned, duck, name: str) -> None:
             f'SELECT CAST("{column}" AS VARCHAR) AS v, count(*) FROM {clean_relation(outcome)} GROUP BY v'
         ).fetchall())
         assert actual == expected, column
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_text_read_as_null_by_the_default_tokens_is_reported(cleaned, name: str) -> None:
+    """Nothing is turned into NULL unseen: the counts name every text value a default null token took."""
+    outcome, public = cleaned(name), DATASETS[name]
+    expected: dict[str, dict[str, int]] = {}
+    for (column, value), rows in public.nulled.items():
+        token = next(t for t in DEFAULT_NULL_TOKENS if t.lower() == value.lower())
+        expected.setdefault(column, {})[token] = expected.get(column, {}).get(token, 0) + rows
+    assert outcome.counts["text_read_as_null"] == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.catalog import aws_region
-from indata_clean.columns import INTERNAL_COLUMNS, OUTCOME, REASONS, ROUNDED_COLUMNS, data_columns
+from indata_clean.columns import INTERNAL_COLUMNS, OUTCOME, RAW_VALUES, REASONS, ROUNDED_COLUMNS, data_columns
+from indata_clean.parsing import TRIMMED_CHARACTERS
 from indata_contract import CLEAN, EXACT_DUPLICATE, KEY_DUPLICATE, REJECTED
 
 
@@ -40,6 +42,9 @@ class Counts:
     blank_lines: int = 0
     # Without a schema: per inferred or hinted column, the type chosen and its evidence (ColumnInference.to_json).
     inference: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Under the default null_tokens: per text column, the values a token turned into NULL, by the token as
+    # written ("NA" is also Namibia's country code): never silent, so a person can tell data from a null.
+    text_read_as_null: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def rounded(self) -> int:
@@ -103,6 +108,27 @@ def count_outcomes(classified: DataFrame, input_rows: int, dataset: str, run_dat
     )
 
 
+def text_read_as_null(classified: DataFrame, null_tokens: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per text column of the clean table, how many values as read were one of ``null_tokens`` (other than the
+    empty string), by token; columns and tokens without any are left out. One aggregation over ``classified``."""
+    tokens = {token.strip().lower(): token for token in null_tokens if token.strip()}
+    if not tokens or RAW_VALUES not in classified.columns:
+        return {}
+    read = set(classified.schema[RAW_VALUES].dataType.names)
+    text = [f.name for f in classified.schema.fields if isinstance(f.dataType, T.StringType)
+            and f.name in read and f.name not in INTERNAL_COLUMNS]
+    if not text:
+        return {}
+    aggregates = []
+    for i, name in enumerate(text):
+        value = F.lower(F.btrim(F.col(RAW_VALUES)[name], F.lit(TRIMMED_CHARACTERS)))
+        aggregates += [F.count_if(value == token).alias(f"__null_{i}_{j}") for j, token in enumerate(tokens)]
+    row = classified.agg(*aggregates).first()
+    found = {name: {written: row[f"__null_{i}_{j}"] for j, written in enumerate(tokens.values())
+                    if row[f"__null_{i}_{j}"]} for i, name in enumerate(text)}
+    return {name: by_token for name, by_token in found.items() if by_token}
+
+
 # --------------------------------------------------------------------------------------------------------------
 
 def write_counts(counts: Counts, counts_path: str) -> None:
@@ -127,6 +153,7 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "skipped_lines": counts.skipped_lines,
             "blank_lines": counts.blank_lines,
             "inference": counts.inference,
+            "text_read_as_null": counts.text_read_as_null,
         },
         ensure_ascii=False,
         indent=2,

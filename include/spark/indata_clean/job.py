@@ -12,12 +12,12 @@ from typing import Any
 from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
-from indata_clean.accounting import Counts, count_outcomes, write_counts
+from indata_clean.accounting import Counts, count_outcomes, text_read_as_null, write_counts
 from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
 from indata_clean.columns import data_columns, name_columns
 from indata_clean.reading import configure_session, input_files, read_partition
 from indata_clean.transforms import classify_rows_inferring, clean_rows, unexpected_columns
-from indata_contract import DatasetConfig
+from indata_contract import DEFAULT_NULL_TOKENS, DatasetConfig
 
 JOB_ARGUMENTS = (
     "JOB_NAME",
@@ -68,6 +68,9 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
             skipped_lines=dropped.skipped,
             blank_lines=dropped.blank,
             inference={name: found.to_json() for name, found in inferred.items()},
+            # Only under the default tokens: a dataset that lists its own has said what its nulls look like.
+            text_read_as_null=text_read_as_null(classified, config.null_tokens)
+            if tuple(config.null_tokens) == DEFAULT_NULL_TOKENS else {},
         )
         write_outputs(classified, args)
         register_table(clean_schema, args, catalog)
