@@ -64,16 +64,16 @@ DATE_SHAPES = {
     "iso_date": (["2026-11-01", "2026-11-30"], "date", ()),
     "iso_timestamp": (["2026-11-01T10:00:00", "2026-11-01 10:00", "2026-11-01T10:00:00.123+01:00",
                        "2026-11-01 10:00:00Z", "2026-11-02"], "timestamp", ()),
-    "slashes_year_first": (["2026/11/01", "2026/11/30"], "date", ("yyyy/MM/dd",)),
-    "day_first": (["13/11/2026", "01/11/2026"], "date", ("dd/MM/yyyy",)),
-    "month_first": (["11/13/2026", "11/01/2026"], "date", ("MM/dd/yyyy",)),
-    "dashes": (["01-11-2026", "30-11-2026"], "date", ("dd-MM-yyyy",)),
-    "dots": (["01.11.2026", "30.11.2026"], "date", ("dd.MM.yyyy",)),
-    "month_abbreviation": (["01-Nov-2026", "30-NOV-2026"], "date", ("dd-MMM-yyyy",)),
+    "slashes_year_first": (["2026/11/01", "2026/11/30"], "date", ("yyyy/M/d",)),
+    "day_first": (["13/11/2026", "01/11/2026"], "date", ("d/M/yyyy",)),
+    "month_first": (["11/13/2026", "11/01/2026"], "date", ("M/d/yyyy",)),
+    "dashes": (["01-11-2026", "30-11-2026"], "date", ("d-M-yyyy",)),
+    "dots": (["01.11.2026", "30.11.2026"], "date", ("d.M.yyyy",)),
+    "month_abbreviation": (["01-Nov-2026", "30-NOV-2026"], "date", ("d-MMM-yyyy",)),
     "short_year": (["1-Nov-26", "30-Nov-26"], "date", ("d-MMM-yy",)),
     "month_first_words": (["Nov 1 2026", "Nov 30 2026"], "date", ("MMM d yyyy",)),
     "de_month_de": (["1 de November de 2026", "30 de November de 2026"], "date", ("d 'de' MMMM 'de' yyyy",)),
-    "iso_and_day_first": (["2026-11-01", "30/11/2026"], "date", ("yyyy-MM-dd", "dd/MM/yyyy")),
+    "iso_and_day_first": (["2026-11-01", "30/11/2026"], "date", ("yyyy-MM-dd", "d/M/yyyy")),
 }
 
 
@@ -89,10 +89,12 @@ def test_every_date_shape_gives_its_type_and_formats(spark: SparkSession) -> Non
 
 
 def test_the_chosen_formats_read_the_values(spark: SparkSession) -> None:
-    df = raw_frame(spark, ["dia"], [("13/11/2026",), ("02/11/2026",), ("2/11/2026",)])
+    # One or two digits for the day and the month; a value no chosen format reads is a reject.
+    df = raw_frame(spark, ["dia"], [("13/11/2026",), ("02/11/2026",), ("2/1/2026",), ("31/02/2026",)])
     classified = reasons_of(job.classify_rows(df, config(inference=Inference(min_share=0.6))))
     assertDataFrameEqual(classified, [Row(dia=dt.date(2026, 11, 13), reasons=[]),
                                       Row(dia=dt.date(2026, 11, 2), reasons=[]),
+                                      Row(dia=dt.date(2026, 1, 2), reasons=[]),
                                       Row(dia=None, reasons=["unparseable:dia"])])
 
 

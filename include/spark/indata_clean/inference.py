@@ -24,9 +24,10 @@ NUMBER_TYPES = ("int", "bigint", "double")
 # Date shapes tried for a text column without hinted formats. Their shapes exclude one another (separators, field
 # widths, literals), except the two slash orders, which evidence decides between: a value's share for a set of
 # formats is then the sum of its formats' counts.
+# Days and months as one or two digits (d, M): exports write 1/2/2026 as often as 01/02/2026.
 ISO_DATE = "yyyy-MM-dd"
-DAY_FIRST, MONTH_FIRST = "dd/MM/yyyy", "MM/dd/yyyy"
-DATE_FORMATS = (ISO_DATE, "yyyy/MM/dd", DAY_FIRST, MONTH_FIRST, "dd-MM-yyyy", "dd.MM.yyyy", "dd-MMM-yyyy",
+DAY_FIRST, MONTH_FIRST = "d/M/yyyy", "M/d/yyyy"
+DATE_FORMATS = (ISO_DATE, "yyyy/M/d", DAY_FIRST, MONTH_FIRST, "d-M-yyyy", "d.M.yyyy", "d-MMM-yyyy",
                 "d-MMM-yy", "MMM d yyyy", "d 'de' MMMM 'de' yyyy")
 SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/\d{4}$"
 DAY_MONTH_ORDER = "day/month order"
