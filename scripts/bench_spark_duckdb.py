@@ -50,30 +50,41 @@ def strptime_format(pattern: str) -> str:
     return "".join(parts)
 
 
-def number_patterns(locale: dict[str, Any]) -> tuple[str, str]:
-    """The job's integer and decimal patterns (clean_dataset._number_patterns): RE2 reads them as Java does."""
-    digits = r"\d+"
-    if locale.get("thousands"):
-        digits = rf"(?:\d{{1,3}}(?:{re.escape(locale['thousands'])}\d{{3}})+|\d+)"
-    return rf"-?{digits}", rf"-?{digits}(?:{re.escape(locale.get('decimal') or '.')}\d+)?"
+def number_readings(locale: dict[str, Any]) -> list[tuple[str, str]]:
+    """The job's readings of a number (parsing.plain_number), in order: (pattern, characters ``translate`` maps to
+    "." then deletes: the decimal mark, then the sign + and the thousands mark). RE2 reads the patterns as Java does.
+
+    The locale's marks first; when they are "." and ",", the other way round for a value only that way can be
+    read ("1234.56" with a "," decimal mark). The generated data has both kinds and no symbols.
+    """
+    marks = [(locale.get("decimal") or ".", locale.get("thousands") or "")]
+    if {marks[0][0], marks[0][1]} == {".", ","}:
+        marks.append((marks[0][1], marks[0][0]))
+    readings = []
+    for decimal, thousands in marks:
+        digits = rf"(?:\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+|\d+)" if thousands else r"\d+"
+        readings.append((rf"[+-]?{digits}(?:{re.escape(decimal)}\d+)?(?:[eE][+-]?\d+)?", f"{decimal}+{thousands}"))
+    return readings
 
 
 def parse_sql(value: str, column: dict[str, Any], locale: dict[str, Any]) -> str:
-    """SQL parsing a trimmed, non-token string as the column's type; NULL when it does not parse."""
+    """SQL parsing a trimmed, non-token string as the column's type; NULL when it does not parse.
+
+    An integer column takes digits alone: the job also takes a whole number written with an exponent ("1e3"),
+    which the generated data does not hold.
+    """
     type_name = column["type"]
-    integer, decimal = number_patterns(locale)
-    delocalized = value
-    if locale.get("thousands"):
-        delocalized = f"replace({delocalized}, {sql_text(locale['thousands'])}, '')"
-    delocalized = f"replace({delocalized}, {sql_text(locale.get('decimal') or '.')}, '.')"
     sql_types = {"int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE"}
     if type_name == "string":
         return value
     if type_name in ("int", "bigint") or type_name == "double" or type_name.startswith("decimal"):
-        pattern = integer if type_name in ("int", "bigint") else decimal
+        plain = "CASE " + " ".join(
+            f"WHEN regexp_full_match({value}, {sql_text(pattern)}) THEN translate({value}, {sql_text(dropped)}, '.')"
+            for pattern, dropped in number_readings(locale)) + " END"
         sql_type = sql_types.get(type_name) or type_name.upper()
-        return (f"CASE WHEN regexp_full_match({value}, {sql_text(pattern)}) "
-                f"THEN TRY_CAST({delocalized} AS {sql_type}) END")
+        if type_name in ("int", "bigint"):
+            return f"CASE WHEN regexp_full_match({plain}, '-?\\d+') THEN TRY_CAST({plain} AS {sql_type}) END"
+        return f"TRY_CAST({plain} AS {sql_type})"
     if type_name == "boolean":
         true_values = ", ".join(sql_text(v.strip().lower()) for v in locale["true_values"])
         false_values = ", ".join(sql_text(v.strip().lower()) for v in locale["false_values"])
@@ -97,6 +108,7 @@ def duckdb_cleaning_sql(config: dict[str, Any], files: list[Path], header: list[
     schema, locale, reader = config["schema"], config["locale"], config["reader"]
     unsupported = [f"format {config['format']}"] if config["format"] != "csv" else []
     unsupported += ["rules"] if config.get("rules") else []
+    unsupported += ["locale symbols"] if config["locale"].get("symbols") else []
     unsupported += [f"time_zone {config['time_zone']}"] if config.get("time_zone", "UTC") != "UTC" else []
     if unsupported:
         raise ValueError(f"The DuckDB side of this bench cleans CSV without rules, in UTC; the config has "
