@@ -21,7 +21,7 @@ export AIRFLOW_HOME := $(CURDIR)/.local/airflow
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: venv stack-venv datasets java browser test test-fast lint schema up down aws run verify restore bench-backup setup-bucket \
-	bench-local-aws bench-spark
+	bench-local-aws bench-spark bench-inference
 
 # Everything (runtime, local stack, test tools), resolved together in one pip run.
 venv: $(STAMP)
@@ -120,6 +120,11 @@ bench-local-aws: stack-venv java
 ROWS ?= 1000000
 bench-spark: stack-venv java
 	$(TOOL)bench_spark --rows $(ROWS) $(if $(PROFILE),--profile)
+
+# The job's type inference (infer_columns) against DuckDB's CSV sniffing (sniff_csv over every row) on one generated
+# 1,000,000-row, 8-column CSV; fails unless both give the expected types. ROWS=n for another size.
+bench-inference: stack-venv java
+	$(TOOL)bench_inference --rows $(ROWS)
 
 # Versioning, public access block, default encryption and lifecycle rules on the bucket, from the config
 # (idempotent). The local stack on LOCAL_AWS_PORT, as for verify; REAL_AWS=1 uses boto3's default chain.

@@ -76,6 +76,7 @@ SELF_STARTING = {
     "tests/dags/test_indata_backup_runs.py": "Airflow with its metadata DB (airflow db migrate, dag.test)",
     "tests/dags/test_indata_restore_dag.py": "Airflow with its metadata DB (airflow db migrate, dag.test)",
     "tests/scripts/test_bench_spark.py": "Spark (the bench's engine processes)",
+    "tests/scripts/test_bench_inference.py": "Spark (the bench's engine processes)",
     "tests/test_end_to_end.py": "the local stack, Spark and Airflow (make run)",
 }
 
