@@ -108,7 +108,12 @@ def decimal_places(plain: Column) -> Column:
     exponent = F.coalesce(F.regexp_extract(plain, r"[eE]([+-]?\d+)$", 1).cast(T.LongType()), F.lit(0))
     digits = F.regexp_replace(plain, r"^-|\.|[eE].*$", "")
     trailing_zeros = F.length(digits) - F.length(F.regexp_replace(digits, "0+$", ""))
-    return F.length(fraction) - exponent - trailing_zeros
+    with_exponent = F.length(fraction) - exponent - trailing_zeros
+    # Most numbers have no exponent: their places are the fraction's digits but its trailing zeros, one regex
+    # on a few characters instead of four on the whole number (a value without a mark needs none: 0).
+    without_exponent = F.when(plain.contains("."), F.length(F.regexp_replace(F.substring_index(plain, ".", -1),
+                                                                             "0+$", ""))).otherwise(F.lit(0))
+    return F.when(_has_exponent(plain), with_exponent).otherwise(without_exponent)
 
 
 def _has_exponent(plain: Column) -> Column:
@@ -116,13 +121,14 @@ def _has_exponent(plain: Column) -> Column:
     return plain.contains("e") | plain.contains("E")
 
 
-def number_shape(value: Column, spec: ColumnSpec, locale: Locale) -> Column | None:
+def number_shape(value: Column, spec: ColumnSpec, locale: Locale, plain: Column | None = None) -> Column | None:
     """True when the text is a number as the locale writes it, for a number column; None for other types.
 
     An integer column takes digits alone, or a number with an exponent whose value is whole ("1e3", "1.5E3"); a
-    fraction ("1.5", "15e-1") is no integer.
+    fraction ("1.5", "15e-1") is no integer. ``plain``: the value's ``plain_number``, when the caller has it (one
+    expression, not two: Spark does not share it between a CASE's branches).
     """
-    plain = plain_number(value, locale)
+    plain = plain_number(value, locale) if plain is None else plain
     if spec.type in ("int", "bigint"):
         has_exponent = _has_exponent(plain)
         digits_only = ~plain.contains(".") & ~has_exponent
@@ -138,7 +144,7 @@ def _parse_number(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
     # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type. An
     # exponent of five digits is beyond every type, and a decimal cast would build 10^n first.
     huge_exponent = _has_exponent(plain) & plain.rlike(r"[eE]-?0*[1-9]\d{4,}$")
-    castable = number_shape(value, spec, locale) & (F.length(value) <= MAX_NUMBER_LENGTH) & ~huge_exponent
+    castable = number_shape(value, spec, locale, plain) & (F.length(value) <= MAX_NUMBER_LENGTH) & ~huge_exponent
     data_type = spark_type(spec.type)
     if spec.type not in ("int", "bigint"):
         return F.when(castable, plain.cast(data_type))

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import NUMERIC_TYPES, spark_type
-from indata_clean.parsing import decimal_places, number_shape, parse_string, plain_number
+from indata_clean.parsing import NUMBER_TYPES, decimal_places, number_shape, parse_string, plain_number
 from indata_contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
 
 # A fraction of a second with a non-zero digit past the sixth: Spark keeps microseconds and drops the rest.
@@ -49,12 +49,13 @@ def text_change(value: Column, parsed: Column, spec: ColumnSpec, locale: Locale,
     Only cheap checks run on every value: the conditions are tried in order and mostly fail at their first test.
     """
     data_type = spark_type(spec.type)
-    looks_valid = number_shape(value, spec, locale)
+    # Judged on the number as the cast read it: no symbol, thousands mark or "+", a "." mark, maybe an exponent.
+    plain = plain_number(value, locale) if spec.type in NUMBER_TYPES or spec.type.startswith("decimal") else None
+    looks_valid = number_shape(value, spec, locale, plain)
     # A number as the locale writes it that the cast turned into NULL overflowed the type (or was too long).
     overflow = parsed.isNull() & looks_valid if looks_valid is not None else None
     if isinstance(data_type, (T.DecimalType, T.DoubleType)):
-        # Judged on the number as the cast read it: no symbol, thousands mark or "+", a "." mark, maybe an exponent.
-        plain = plain_number(value, locale)
+        assert plain is not None
     if isinstance(data_type, T.DecimalType):
         # Substring tests first: most values have no places to count.
         may_have_places = plain.contains(".") | plain.contains("e-") | plain.contains("E-")
