@@ -413,6 +413,16 @@ def _time_zone_problem(value: str) -> str | None:
     return None
 
 
+# The JSON Schema of the options validated by a field validator, built only when a schema is asked for (make
+# schema), not when the DAG imports the config.
+def _reader_schemas(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = [reader.model_json_schema() for reader in READERS.values()]
+
+
+def _rule_schema(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = RuleShape.model_json_schema()
+
+
 class DatasetEntry(_Strict):
     """One family of exported files, backed up and cleaned as one table named ``name``."""
 
@@ -422,8 +432,7 @@ class DatasetEntry(_Strict):
     """A glob relative to the source root; {ds} is the run date, no {ds} means a snapshot."""
     format: Literal[FORMATS]  # type: ignore[valid-type]
     """csv, json or parquet."""
-    reader: dict[str, Any] = Field(default_factory=dict, validate_default=True, json_schema_extra={
-        "anyOf": [reader.model_json_schema() for reader in READERS.values()]})
+    reader: dict[str, Any] = Field(default_factory=dict, validate_default=True, json_schema_extra=_reader_schemas)
     """Read options of the format (see CsvReader, JsonReader); unset options take their defaults."""
     null_tokens: Tokens = Field(default_factory=lambda: list(DEFAULT_NULL_TOKENS))
     """Values that mean null, compared trimmed and case-insensitively; the default covers what pandas, R, Spark and
@@ -442,8 +451,7 @@ class DatasetEntry(_Strict):
     on_empty: Literal[ON_EMPTY] = "fail"  # type: ignore[valid-type]
     """A run date without records: fail (the backup for a date without files, the cleaning job for files without a
     record), or skip (an empty manifest; an empty clean partition with zero counts, which validation accepts)."""
-    rules: dict[str, Any] = Field(default_factory=dict, json_schema_extra={
-        "additionalProperties": RuleShape.model_json_schema()})
+    rules: dict[str, Any] = Field(default_factory=dict, json_schema_extra=_rule_schema)
     """Checks per column: required, min, max, allowed, regex; a failing row is rejected as rule:<column>:<kind>."""
     schema_evolution: Literal[SCHEMA_EVOLUTION] = "add"  # type: ignore[valid-type]
     """A source column the schema (or the clean table) lacks: add it, ignore it, or fail the job."""
