@@ -76,10 +76,12 @@ schema: venv
 	$(TOOL)config_schema
 
 # ruff (style, imports, likely bugs) over the repository and mypy over plugins/ and scripts/; pyproject.toml
-# holds both configurations.
+# holds both configurations. cfn-lint (pinned in requirements/local-stack.txt, which moto's CloudFormation needs
+# too) checks the CloudFormation templates in deploy/; a warning fails as an error does.
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/cfn-lint deploy/*.yaml
 
 # Airflow (UI and /api/v2 on AIRFLOW_PORT) and the local AWS stack in the background; logs in .local/logs.
 # SCHEDULE=1 lets the scheduler create scheduled runs too (the DAG then catches up from its start date).
