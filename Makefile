@@ -62,7 +62,20 @@ browser:
 	    echo "  sudo apt-get update && sudo apt-get install -y chromium chromium-driver"; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-test: venv datasets java browser lint docs
+# The newest boto3/botocore and the users' Athena clients (PyAthena, awswrangler), requirements/newest-sdk.txt, in
+# a virtualenv of their own: the stack's client tests run with them too (local_aws/tests/test_newest_sdk.py,
+# tests/clients/).
+NEWEST_SDK := $(VENV)/newest-sdk
+NEWEST_SDK_STAMP := $(NEWEST_SDK)/.requirements-installed
+.PHONY: newest-sdk
+newest-sdk: $(NEWEST_SDK_STAMP)
+
+$(NEWEST_SDK_STAMP): requirements/newest-sdk.txt | $(PY)
+	$(PY) -m venv $(NEWEST_SDK)
+	$(NEWEST_SDK)/bin/pip install --quiet --disable-pip-version-check -r requirements/newest-sdk.txt
+	touch $@
+
+test: venv datasets newest-sdk java browser lint docs
 	$(PY) -m pytest
 
 # The tests that need no local AWS stack, no JVM and no Airflow metadata DB (conftest.py marks them `fast` by the

@@ -3,7 +3,8 @@
 Requests the data plane handles (crawlers, jobs, query executions) are answered here; everything else falls through
 to moto. After each write that moto answers, the changed state is saved before the response leaves, so a crash
 loses at most the requests in flight. Whatever cannot be served is answered as AWS would answer it, never with an
-HTTP 500 carrying a Python traceback.
+HTTP 500 carrying a Python traceback. Athena requests in REST-JSON (botocore 1.44 and later) are answered as their
+JSON-protocol twins (athena/rest_json.py), so both protocols reach the same handlers.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from xml.etree import ElementTree
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from local_aws.actions import Handler, handlers
+from local_aws.athena import rest_json
 from local_aws.errors import AWSError, json_error_body, xml_error_body
 from local_aws.keepalive import KeepAliveServer
 from local_aws.persistence import StateStore
@@ -75,6 +77,8 @@ class LocalAWSApp:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             return self._respond(start_response, 200, json.dumps({"status": "ok"}).encode(), "application/json")
         service = _service_of(environ)
+        if service == "athena" and "HTTP_X_AMZ_TARGET" not in environ:  # REST-JSON: botocore 1.44 and later
+            return rest_json.answer(self, environ, start_response)
         try:
             if "HTTP_X_AMZ_TARGET" in environ:
                 return self._json_protocol(service, environ, start_response)
@@ -204,8 +208,10 @@ class LocalAWS:
     def build_app(self) -> LocalAWSApp:
         # Imported here so that a plain `import local_aws` stays light (no Spark, no DuckDB).
         from local_aws.athena.api import AthenaService
+        from local_aws.cloudformation import register as register_cloudformation
         from local_aws.glue.api import GlueService
 
+        register_cloudformation(self.store)  # Glue and Athena resource types, bucket properties, persistence
         work_dir = self._work_dir()
         glue = GlueService(self.endpoint, self.store, work_dir=work_dir)
         athena = AthenaService(self.endpoint, self.store, cache_dir=work_dir / "athena-cache")
