@@ -208,8 +208,10 @@ class LocalAWS:
     def build_app(self) -> LocalAWSApp:
         # Imported here so that a plain `import local_aws` stays light (no Spark, no DuckDB).
         from local_aws.athena.api import AthenaService
+        from local_aws.cloudformation import register as register_cloudformation
         from local_aws.glue.api import GlueService
 
+        register_cloudformation(self.store)  # Glue and Athena resource types, bucket properties, persistence
         work_dir = self._work_dir()
         glue = GlueService(self.endpoint, self.store, work_dir=work_dir)
         athena = AthenaService(self.endpoint, self.store, cache_dir=work_dir / "athena-cache")
