@@ -74,6 +74,8 @@ $(NEWEST_SDK_STAMP): requirements/newest-sdk.txt | $(PY)
 	$(PY) -m venv $(NEWEST_SDK)
 	$(NEWEST_SDK)/bin/pip install --quiet --disable-pip-version-check -r requirements/newest-sdk.txt
 	touch $@
+# local_aws/tests/test_newest_sdk.py's checks of the newest botocore's protocols and routes are in the fast tier.
+test-fast: newest-sdk
 
 test: venv datasets newest-sdk java browser lint docs
 	$(PY) -m pytest
