@@ -81,9 +81,12 @@ class AthenaService:
             self.store.save_doc("athena-queries", query_id, {"execution": self.executions[query_id],
                                                              "result": self.results.get(query_id)})
 
+    @staticmethod
+    def _workgroups():
+        return get_backend("athena")["123456789012"][REGION]
+
     def _output_location(self, payload: dict[str, Any], workgroup: str) -> str:
-        backend = get_backend("athena")["123456789012"][REGION]
-        group = backend.work_groups.get(workgroup)
+        group = self._workgroups().work_groups.get(workgroup)
         if group is None:  # Athena refuses an unknown workgroup even when the request names an output location
             raise AWSError("InvalidRequestException", f"WorkGroup {workgroup} is not found.")
         location = (payload.get("ResultConfiguration") or {}).get("OutputLocation")
@@ -98,6 +101,15 @@ class AthenaService:
         return location
 
     # --- API -------------------------------------------------------------------------------------------------
+    @action
+    def GetWorkGroup(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """moto answers an unknown workgroup with ``{"WorkGroup": null}``; Athena refuses it."""
+        name = payload.get("WorkGroup") or ""
+        group = self._workgroups().get_work_group(name)
+        if group is None:
+            raise AWSError("InvalidRequestException", f"WorkGroup {name} is not found.")
+        return {"WorkGroup": group}
+
     @action
     def StartQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
         sql = payload.get("QueryString") or ""

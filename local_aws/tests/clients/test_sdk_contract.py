@@ -91,6 +91,8 @@ def test_workgroups(athena, lake):
     # The ARN goes in the path in REST-JSON, its '/' percent-encoded within one segment.
     arn = f"arn:aws:athena:us-east-1:123456789012:workgroup/{WORKGROUP}"
     assert athena.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "data"}]
+    with pytest.raises(athena.exceptions.InvalidRequestException, match=f"WorkGroup {WORKGROUP}-missing is not found"):
+        athena.get_work_group(WorkGroup=f"{WORKGROUP}-missing")
 
 
 def test_start_get_list_and_batch_get(client, athena, lake):
