@@ -148,6 +148,16 @@ bench-inference: stack-venv java
 setup-bucket: stack-venv
 	$(TOOL)setup_bucket $(if $(REAL_AWS),,--local-port $(LOCAL_AWS_PORT))
 
+# deploy/indata-backup.yaml (bucket, KMS key, Glue databases, Athena workgroup, IAM roles) with the AWS CLI, its
+# parameters from the config; prints the stack's outputs as the BACKUP_* settings that use them. Into the running
+# local stack on LOCAL_AWS_PORT (`make aws` or `make up` first), or with REAL_AWS=1 into the account of the AWS
+# CLI's own credentials (AWS_PROFILE, ...). CREATE_KMS_KEY=1: with sse-kms, the stack creates the key.
+STACK_NAME ?= indata-backup
+.PHONY: deploy
+deploy: stack-venv
+	$(TOOL)deploy --stack-name $(STACK_NAME) $(if $(REAL_AWS),,--local-port $(LOCAL_AWS_PORT)) \
+	  $(if $(CREATE_KMS_KEY),--create-kms-key)
+
 # The user guide (docs/) as a site in .local/site. --strict: a broken link or anchor, or a page missing from the
 # nav, fails the build. Its own stamp, so a change to requirements/docs.txt reinstalls only these.
 DOCS_STAMP := $(VENV)/.docs-requirements-installed

@@ -6,9 +6,12 @@
   (``local_aws.athena.cloudformation``): moto has neither. moto finds resource types among the subclasses of
   ``CloudFormationModel`` and caches the list on first use, so the modules are imported and the cache cleared here.
 - **Parameters.** moto checks none of a parameter's constraints; here AllowedValues, AllowedPattern,
-  Min/MaxLength, Min/MaxValue, a Number's form and unknown parameter names fail CreateStack/UpdateStack with
-  CloudFormation's ValidationError messages (the template's ``Rules`` section is not evaluated). A Number
-  parameter is text once referenced, as on AWS (``Fn::Equals`` against "0" works).
+  Min/MaxLength, Min/MaxValue, a Number's form and unknown parameter names fail CreateStack, UpdateStack and
+  CreateChangeSet with CloudFormation's ValidationError messages (the template's ``Rules`` section is not
+  evaluated). A Number parameter is text once referenced, as on AWS (``Fn::Equals`` against "0" works).
+- **Change sets.** A stack created through a change set (`aws cloudformation deploy`) gets its outputs.
+- **Updates.** A resource whose type moto cannot update (an instance profile, a KMS key) is kept as it was
+  (with a warning in the stack's log), not replaced by nothing.
 - **AWS::NoValue.** moto leaves it as a null in lists and properties; CloudFormation removes the entry.
 - **S3 bucket properties.** moto applies only BucketEncryption (without BucketKeyEnabled) and Tags; here
   VersioningConfiguration, PublicAccessBlockConfiguration, LifecycleConfiguration and BucketKeyEnabled are applied
@@ -35,7 +38,7 @@ from typing import Any
 
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
-from moto.cloudformation.models import CloudFormationBackend
+from moto.cloudformation.models import CloudFormationBackend, Stack
 from moto.iam.models import Role, iam_backends
 from moto.s3.models import FakeBucket, s3_backends
 from moto.utilities.utils import get_partition
@@ -65,6 +68,8 @@ def register(store: Any = None) -> None:
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
     _patch_parameters()
+    _patch_change_set_outputs()
+    _patch_unsupported_updates()
     _patch_no_value()
     _patch_bucket()
     _patch_role()
@@ -107,26 +112,73 @@ def parameter_problem(name: str, slot: dict[str, Any], value: Any) -> str | None
     return f"Malformed input-Parameter {name} {slot.get('ConstraintDescription') or problem}"
 
 
+def check_parameters(template: dict[str, Any], given: dict[str, Any]) -> None:
+    """Refuse, as CloudFormation does, parameters the template does not declare or whose value breaks a
+    constraint (the given value, else the default)."""
+    slots = template.get("Parameters") or {}
+    unknown = sorted(set(given) - set(slots))
+    if unknown:
+        raise ValidationError(message=f"Parameters: [{', '.join(unknown)}] do not exist in the template")
+    for name, slot in slots.items():
+        value = given.get(name, slot.get("Default"))
+        if value is not None and (reason := parameter_problem(name, slot, value)):
+            raise ValidationError(message=reason)
+
+
 def _patch_parameters() -> None:
     load_parameters = parsing.ResourceMap.load_parameters
+    create_change_set = CloudFormationBackend.create_change_set
 
     def checked_load_parameters(self: Any) -> None:
-        slots = self._template.get("Parameters") or {}
-        unknown = sorted(set(self.input_parameters) - set(slots))
-        if unknown:
-            raise ValidationError(message=f"Parameters: [{', '.join(unknown)}] do not exist in the template")
-        for name, slot in slots.items():
-            value = self.input_parameters.get(name, slot.get("Default"))
-            if value is not None and (reason := parameter_problem(name, slot, value)):
-                raise ValidationError(message=reason)
+        if self._template:  # a change set's new stack starts with an empty template
+            check_parameters(self._template, self.input_parameters)
         load_parameters(self)
-        for name, slot in slots.items():  # referenced, a Number is text on AWS
+        for name, slot in (self._template.get("Parameters") or {}).items():  # referenced, a Number is text on AWS
             if slot.get("Type") == "Number" and self.resolved_parameters.get(name) is not None:
                 value = self.resolved_parameters[name]
                 text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
                 self.resolved_parameters[name] = self._parsed_resources[name] = text
 
+    def checked_create_change_set(self: Any, stack_name: str, change_set_name: str, template: str,
+                                  parameters: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        # Before moto registers a new stack for the change set: a refused parameter leaves nothing behind.
+        check_parameters(Stack.parse_template(template), parameters)
+        return create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
     parsing.ResourceMap.load_parameters = checked_load_parameters
+    CloudFormationBackend.create_change_set = checked_create_change_set  # type: ignore[method-assign]
+
+
+def _patch_unsupported_updates() -> None:
+    """moto sets a resource whose type has no update (an instance profile, a KMS key) to None when a stack update
+    touches it, which breaks every later Ref and GetAtt to it: the resource stays as it was instead."""
+    parse_and_update_resource = parsing.parse_and_update_resource
+
+    def update_or_keep(logical_id: str, resource_json: Any, resources_map: Any, account_id: str,
+                       region_name: str) -> Any:
+        updated = parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name)
+        if updated is None:
+            log.warning("CloudFormation: %s (%s) cannot be updated here; it is kept as it was", logical_id,
+                        resource_json.get("Type"))
+            return resources_map._parsed_resources.get(logical_id)
+        return updated
+
+    parsing.parse_and_update_resource = update_or_keep
+
+
+def _patch_change_set_outputs() -> None:
+    """moto builds a stack's outputs from the template it had when created, which for a change set's new stack
+    is empty: after executing a change set they are built again from the template it applied."""
+    execute_change_set = CloudFormationBackend.execute_change_set
+
+    def execute_with_outputs(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        execute_change_set(self, change_set_name, stack_name)
+        stack = self.stacks[self.describe_change_set(change_set_name).stack_id]
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_with_outputs  # type: ignore[method-assign]
 
 
 # --- AWS::NoValue -------------------------------------------------------------------------------------------------
