@@ -1,6 +1,7 @@
 """`make run`: the indata_backup DAG for one date on the embedded local AWS stack, with a summary.
 
-Starts the local AWS stack (state in .local/aws) unless one already answers on LOCAL_AWS_PORT, prepares the
+Starts the local AWS stack (state in .local/aws) unless one already answers on LOCAL_AWS_PORT, uses the
+resources of the template `make deploy` deployed into it (the stack's outputs as BACKUP_* settings), prepares the
 Airflow metadata DB under .local/airflow, runs the DAG for the date in-process (`dag.test`), prints a per-dataset
 summary and writes it to .local/runs/<date>/summary.json. Exits non-zero when a task fails, showing its error, or
 when no task ran; refuses a date before the DAG's start date (settings.start_date) before starting anything.
@@ -27,6 +28,21 @@ def ensure_bucket(endpoint: str, bucket: str) -> None:
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         s3.create_bucket(Bucket=bucket)
+
+
+def use_deployed_stack(endpoint: str) -> None:
+    """When `make deploy` has deployed the template into this stack, the run uses its resources: the stack's
+    outputs become the BACKUP_* settings (bucket, databases, workgroup, Glue role) of this process and the DAG's."""
+    import boto3
+
+    from scripts.deploy import DEFAULT_STACK, deployed_settings
+
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+    settings = deployed_settings(cloudformation, DEFAULT_STACK)
+    if settings:
+        print(f"Using the resources of the deployed stack {DEFAULT_STACK}: "
+              + ", ".join(f"{name}={value}" for name, value in settings.items()), flush=True)
+        os.environ.update(settings)
 
 
 def date_refusal(run_date: str, start_date: str) -> str | None:
@@ -165,6 +181,7 @@ def main() -> int:
     endpoint, stack = ensure_stack(args.port, local)
     try:
         os.environ.update(airflow_environment(endpoint, local))
+        use_deployed_stack(endpoint)
         ensure_bucket(endpoint, load_config().settings.bucket)
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
         run_dir = local / "runs" / args.date

@@ -177,6 +177,7 @@ def test_make_deploy_creates_then_updates_the_stack_and_prints_the_settings(stac
                        "BACKUP_ATHENA_OUTPUT": f"s3://{env['BACKUP_BUCKET']}/athena-results/",
                        "BACKUP_GLUE_ROLE": env["BACKUP_GLUE_ROLE"]}
     assert deployed_settings(aws("cloudformation"), stack_name) == printed
+    assert deployed_settings(aws("cloudformation"), f"{stack_name}-never-deployed") == {}  # make run: the config
 
     unchanged = run_deploy(stack, env, "--stack-name", stack_name)
     assert unchanged.returncode == 0, unchanged.stderr
