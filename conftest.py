@@ -78,6 +78,7 @@ SELF_STARTING = {
     "tests/scripts/test_bench_spark.py": "Spark (the bench's engine processes)",
     "tests/scripts/test_bench_inference.py": "Spark (the bench's engine processes)",
     "tests/test_end_to_end.py": "the local stack, Spark and Airflow (make run)",
+    "tests/deploy/test_deploy_restart.py": "a local stack of its own, restarted",
 }
 
 

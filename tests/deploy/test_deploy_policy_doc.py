@@ -32,9 +32,13 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
+def load_template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def policy_statements() -> dict[str, list[dict[str, Any]]]:
     """Each role's statements, both branches of an Fn::If taken (the KMS statement is conditional)."""
-    template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)  # noqa: S506 (SafeLoader subclass)
+    template = load_template()
     found: dict[str, list[dict[str, Any]]] = {}
     for name in ("GlueJobRole", "WorkerRole"):
         (policy,) = template["Resources"][name]["Properties"]["Policies"]

@@ -15,14 +15,15 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from indata_ops.bucket import apply_bucket_settings, bucket_settings
 from indata_ops.config import load_config
+from indata_ops.config.settings_model import SSE_MODES, STORAGE_CLASSES
 from scripts.common import module_command, module_environment
 from scripts.deploy import TEMPLATE, deployed_settings, template_parameters
+from tests.deploy.test_deploy_policy_doc import load_template
 
 GLUE_STATEMENTS = ["Bucket", "ReadRawAndTheJobScript", "WriteCleanRejectsAndCounts", "CatalogTablesAndPartitions"]
 WORKER_STATEMENTS = ["BucketLevel", "RawBackup", "Manifests", "AthenaResults", "GlueScriptUpload", "ReadOnlyPrefixes",
@@ -57,6 +58,27 @@ def inline_policy(iam, role: str) -> dict:
 
 def statements(document: dict) -> dict[str, dict]:
     return {statement["Sid"]: statement for statement in document["Statement"]}
+
+
+# Parameters no setting feeds: the template's defaults, or --parameter-overrides.
+TEMPLATE_ONLY = {"BytesScannedCutoffPerQuery", "WorkerRoleName", "WorkerTrustedService"}
+
+
+def test_make_deploy_feeds_every_other_parameter_from_the_config_with_the_values_the_config_accepts():
+    declared = load_template()["Parameters"]
+    env = {"BACKUP_ATHENA_WORKGROUP": "indata", "BACKUP_SSE": "sse-kms",
+           "BACKUP_SSE_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+    fed = template_parameters(load_config(environ=env).settings)
+    assert set(declared) - set(fed) == TEMPLATE_ONLY
+    assert set(fed) <= set(declared)
+    assert declared["Sse"]["AllowedValues"] == list(SSE_MODES)
+    assert declared["TransitionStorageClass"]["AllowedValues"] == list(STORAGE_CLASSES)
+    # The shipped config's values pass the template's own constraints (the local stack checks them as AWS does).
+    from local_aws.cloudformation import parameter_problem
+
+    shipped = template_parameters(load_config(environ={}).settings)
+    assert {name: parameter_problem(name, declared[name], value) for name, value in {**fed, **shipped}.items()
+            if parameter_problem(name, declared[name], value)} == {}
 
 
 def test_the_template_creates_what_the_config_names_with_the_settings_of_setup_bucket(stack, aws):
@@ -202,24 +224,3 @@ def test_make_deploy_refuses_a_kms_alias_and_a_stopped_local_stack(stack):
     stopped = subprocess.run(command, capture_output=True, text=True, env=module_environment(), timeout=60)
     assert stopped.returncode == 1
     assert "No local AWS stack answers on http://127.0.0.1:9" in stopped.stderr
-
-
-def test_the_resources_survive_a_restart_of_the_local_stack(tmp_path):
-    from local_aws.testing import StackProcess
-
-    process = StackProcess(tmp_path / "state")
-    process.start()
-    try:
-        def client(service: str):
-            return boto3.client(service, endpoint_url=process.endpoint, region_name="us-east-1")
-
-        env = unique_environment()
-        create(client("cloudformation"), "restarted", template_parameters(load_config(environ=env).settings))
-        process.restart()
-        assert client("s3").get_bucket_versioning(Bucket=env["BACKUP_BUCKET"])["Status"] == "Enabled"
-        assert client("glue").get_database(Name=env["BACKUP_CLEAN_DATABASE"])["Database"]["Name"]
-        group = client("athena").get_work_group(WorkGroup=env["BACKUP_ATHENA_WORKGROUP"])["WorkGroup"]
-        assert group["Configuration"]["ResultConfiguration"]["OutputLocation"].endswith("/athena-results/")
-        assert statements(inline_policy(client("iam"), env["BACKUP_GLUE_ROLE"].rsplit("/", 1)[1]))
-    finally:
-        process.stop()
