@@ -12,6 +12,7 @@
 - **Change sets.** A stack created through a change set (`aws cloudformation deploy`) gets its outputs.
 - **Updates.** A resource whose type moto cannot update (an instance profile, a KMS key) is kept as it was
   (with a warning in the stack's log), not replaced by nothing.
+- **Conditions.** ``!Condition Name`` inside a condition counts as the named condition (moto took it as false).
 - **AWS::NoValue.** moto leaves it as a null in lists and properties; CloudFormation removes the entry.
 - **S3 bucket properties.** moto applies only BucketEncryption (without BucketKeyEnabled) and Tags; here
   VersioningConfiguration, PublicAccessBlockConfiguration, LifecycleConfiguration and BucketKeyEnabled are applied
@@ -70,6 +71,7 @@ def register(store: Any = None) -> None:
     _patch_parameters()
     _patch_change_set_outputs()
     _patch_unsupported_updates()
+    _patch_conditions()
     _patch_no_value()
     _patch_bucket()
     _patch_role()
@@ -179,6 +181,28 @@ def _patch_change_set_outputs() -> None:
         stack.output_map = stack._create_output_map()
 
     CloudFormationBackend.execute_change_set = execute_with_outputs  # type: ignore[method-assign]
+
+
+# --- conditions -------------------------------------------------------------------------------------------------
+def long_form_conditions(condition: Any) -> Any:
+    """moto's YAML loader reads ``!Condition Name`` as ``{"Fn::Condition": Name}`` but its condition evaluation
+    knows only ``{"Condition": Name}``, and counts the short form as false: the long form, everywhere."""
+    if isinstance(condition, dict):
+        if list(condition) == ["Fn::Condition"]:
+            return {"Condition": condition["Fn::Condition"]}
+        return {key: long_form_conditions(value) for key, value in condition.items()}
+    if isinstance(condition, list):
+        return [long_form_conditions(value) for value in condition]
+    return condition
+
+
+def _patch_conditions() -> None:
+    parse_condition = parsing.parse_condition
+
+    def parse_long_form_condition(condition: Any, resources_map: Any, condition_map: Any) -> Any:
+        return parse_condition(long_form_conditions(condition), resources_map, condition_map)
+
+    parsing.parse_condition = parse_long_form_condition
 
 
 # --- AWS::NoValue -------------------------------------------------------------------------------------------------
