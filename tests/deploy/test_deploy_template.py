@@ -22,7 +22,7 @@ from indata_ops.bucket import apply_bucket_settings, bucket_settings
 from indata_ops.config import load_config
 from indata_ops.config.settings_model import SSE_MODES, STORAGE_CLASSES
 from scripts.common import module_command, module_environment
-from scripts.deploy import TEMPLATE, deployed_settings, template_parameters
+from scripts.deploy import TEMPLATE, aws_command, aws_environment, deployed_settings, template_parameters
 from tests.deploy.test_deploy_policy_doc import load_template
 
 GLUE_STATEMENTS = ["Bucket", "ReadRawAndTheJobScript", "WriteCleanRejectsAndCounts", "CatalogTablesAndPartitions"]
@@ -79,6 +79,18 @@ def test_make_deploy_feeds_every_other_parameter_from_the_config_with_the_values
     shipped = template_parameters(load_config(environ={}).settings)
     assert {name: parameter_problem(name, declared[name], value) for name, value in {**fed, **shipped}.items()
             if parameter_problem(name, declared[name], value)} == {}
+
+
+def test_real_aws_keeps_the_users_credentials_and_the_local_stack_gets_dummy_ones(monkeypatch):
+    # Real AWS is not reachable here: this checks what the AWS CLI is given, not a deployment.
+    monkeypatch.setenv("AWS_PROFILE", "deploy")
+    real = aws_command(["cloudformation", "deploy"], None, "eu-west-1")
+    assert real[1:] == ["cloudformation", "deploy", "--region", "eu-west-1"]
+    assert aws_environment(None)["AWS_PROFILE"] == "deploy"
+    local = aws_command(["cloudformation", "deploy"], "http://127.0.0.1:4566", "us-east-1")
+    assert local[-2:] == ["--endpoint-url", "http://127.0.0.1:4566"]
+    env = aws_environment("http://127.0.0.1:4566")
+    assert "AWS_PROFILE" not in env and (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("local", "local")
 
 
 def test_the_template_creates_what_the_config_names_with_the_settings_of_setup_bucket(stack, aws):
