@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 
+from local_aws.iam_enforcement import ENV_FLAG, enabled_from_env
 from local_aws.server import DEFAULT_PORT, LocalAWS
 
 
@@ -16,10 +17,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", DEFAULT_PORT)))
     parser.add_argument("--state-dir", default=os.environ.get("LOCAL_AWS_STATE", ".local/aws"),
                         help="where state is kept across restarts ('' keeps it in memory only)")
+    parser.add_argument("--enforce-iam", action="store_true", default=enabled_from_env(),
+                        help=f"authorise every request against IAM policies (or {ENV_FLAG}=1); off by default")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    stack = LocalAWS(port=args.port, state_dir=args.state_dir or None, host=args.host).start()
+    stack = LocalAWS(port=args.port, state_dir=args.state_dir or None, host=args.host,
+                     enforce_iam=args.enforce_iam).start()
     print(f"Local AWS stack ready on {stack.endpoint}", flush=True)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

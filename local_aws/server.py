@@ -26,6 +26,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from local_aws.actions import Handler, handlers
 from local_aws.athena import rest_json
 from local_aws.errors import AWSError, json_error_body, xml_error_body
+from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
 from local_aws.keepalive import KeepAliveServer
 from local_aws.persistence import StateStore
 
@@ -64,8 +65,9 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 class LocalAWSApp:
     """WSGI application: data-plane handlers first, moto for the rest, persistence after every write."""
 
-    def __init__(self, store: StateStore | None, handlers: dict[str, dict[str, Handler]]):
+    def __init__(self, store: StateStore | None, handlers: dict[str, dict[str, Handler]], enforcer=None):
         self.store = store
+        self.enforcer = enforcer  # local_aws.iam_enforcement.Enforcer when IAM is enforced
         self.handlers = handlers  # service -> action -> handler
         self.moto = DomainDispatcherApplication(create_backend_app)
         # moto lists its package folder and tries every service's URL patterns on each request, under one global
@@ -75,8 +77,20 @@ class LocalAWSApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
-            return self._respond(start_response, 200, json.dumps({"status": "ok"}).encode(), "application/json")
+            health = {"status": "ok", "iam_enforced": self.enforcer is not None}
+            return self._respond(start_response, 200, json.dumps(health).encode(), "application/json")
         service = _service_of(environ)
+        if self.enforcer is not None and environ.get("PATH_INFO", "").startswith(ROLE_CREDENTIALS_PATH):
+            try:
+                return self._respond(start_response, 200, json.dumps(self.enforcer.role_credentials(
+                    environ["PATH_INFO"])).encode(), "application/json")
+            except AWSError as error:
+                return self._error(start_response, error, json_protocol=True)
+        if self.enforcer is not None:
+            try:
+                self.enforcer.admit(environ, service)
+            except AWSError as error:
+                return self._error(start_response, error, json_protocol=service in ("glue", "athena", "logs"))
         if service == "athena" and "HTTP_X_AMZ_TARGET" not in environ:  # REST-JSON: botocore 1.44 and later
             return rest_json.answer(self, environ, start_response)
         try:
@@ -96,6 +110,9 @@ class LocalAWSApp:
     def _json_protocol(self, service: str | None, environ: dict[str, Any], start_response: Callable):
         action = environ["HTTP_X_AMZ_TARGET"].split(".", 1)[-1]
         handler = self.handlers.get(service or "", {}).get(action)
+        if self.enforcer is not None and service:
+            body = _read_body(environ)
+            self.enforcer.authorize_request(environ, service, action, json.loads(body) if body.strip() else {})
         if handler is not None:
             body = _read_body(environ)
             payload = json.loads(body) if body.strip() else {}
@@ -193,8 +210,10 @@ class LocalAWSApp:
 class LocalAWS:
     """The local AWS stack: start() serves it in a background thread, stop() shuts it down cleanly."""
 
-    def __init__(self, port: int = DEFAULT_PORT, state_dir: str | Path | None = None, host: str = "127.0.0.1"):
+    def __init__(self, port: int = DEFAULT_PORT, state_dir: str | Path | None = None, host: str = "127.0.0.1",
+                 enforce_iam: bool = False):
         self.host, self.port = host, port
+        self.enforce_iam = enforce_iam
         self.state_dir = Path(state_dir) if state_dir else None
         self.store = StateStore(self.state_dir) if self.state_dir else None
         self._server: KeepAliveServer | None = None
@@ -213,10 +232,18 @@ class LocalAWS:
 
         register_cloudformation(self.store)  # Glue and Athena resource types, bucket properties, persistence
         work_dir = self._work_dir()
-        glue = GlueService(self.endpoint, self.store, work_dir=work_dir)
+        enforcer = None
+        if self.enforce_iam:
+            from local_aws.iam_enforcement import Enforcer
+
+            enforcer = Enforcer()
+            enforcer.install()  # before the data plane makes its clients: they sign with the keys it makes
+        glue = GlueService(self.endpoint, self.store, work_dir=work_dir, enforcer=enforcer)
         athena = AthenaService(self.endpoint, self.store, cache_dir=work_dir / "athena-cache")
+        if enforcer is not None:
+            enforcer.query_lookup = athena.executions.get
         self.data_plane = [glue, athena]
-        return LocalAWSApp(self.store, {"glue": handlers(glue), "athena": handlers(athena)})
+        return LocalAWSApp(self.store, {"glue": handlers(glue), "athena": handlers(athena)}, enforcer)
 
     def _work_dir(self) -> Path:
         """Job run mirrors and the Athena cache: inside the state dir, or a temporary one for a memory-only stack."""

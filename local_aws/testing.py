@@ -22,8 +22,9 @@ def free_port() -> int:
 class StackProcess:
     """`python -m local_aws` on a port and a state directory; restartable, with the log kept in the state dir."""
 
-    def __init__(self, state_dir: Path, port: int | None = None):
+    def __init__(self, state_dir: Path, port: int | None = None, enforce_iam: bool = False):
         self.state_dir = Path(state_dir)
+        self.enforce_iam = enforce_iam
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         self.identity: processes.Identity | None = None
@@ -43,7 +44,8 @@ class StackProcess:
         self.state_dir.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_aws", "--port", str(self.port), "--state-dir", str(self.state_dir)],
+                [sys.executable, "-m", "local_aws", "--port", str(self.port), "--state-dir", str(self.state_dir),
+                 *(["--enforce-iam"] if self.enforce_iam else [])],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.identity = processes.Identity.of(self.process.pid)

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 from moto.backends import get_backend
 
+from local_aws import iam_enforcement
 from local_aws.actions import action
 from local_aws.errors import AWSError
 from local_aws.hive import split_s3_folder
@@ -43,13 +43,14 @@ class AthenaService:
         self.executions: dict[str, dict[str, Any]] = {}
         self.results: dict[str, dict[str, Any]] = {}  # id -> {"columns": [...], "rows": [...]}
         self._cancel: dict[str, threading.Event] = {}
+        # With IAM enforced: who started each query; the engine reads and writes S3 and Glue with its credentials.
+        self._callers: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="athena")
         self._engine = None
 
     def client(self, service: str):
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local")
+        return iam_enforcement.client(service, self.endpoint, REGION)  # signs as the query's caller, if any
 
     @property
     def engine(self):
@@ -130,6 +131,9 @@ class AthenaService:
         with self._lock:
             self.executions[query_id] = execution
             self._cancel[query_id] = threading.Event()
+            caller = iam_enforcement.current_caller()
+            if caller is not None:
+                self._callers[query_id] = caller.credentials
             self._save(query_id)
         self._pool.submit(self._run, query_id, output)
         return {"QueryExecutionId": query_id}
@@ -149,9 +153,10 @@ class AthenaService:
         context = execution["QueryExecutionContext"]
         state, reason, error_type = "SUCCEEDED", None, None
         try:
-            outcome = self.engine.execute(execution["Query"], context.get("Database"),
-                                          context.get("Catalog") or "AwsDataCatalog", cancelled=cancel)
-            self._write_results(query_id, output, outcome)
+            with iam_enforcement.acting_as(self._callers.pop(query_id, None)):
+                outcome = self.engine.execute(execution["Query"], context.get("Database"),
+                                              context.get("Catalog") or "AwsDataCatalog", cancelled=cancel)
+                self._write_results(query_id, output, outcome)
         except AthenaQueryError as exc:
             state = "CANCELLED" if exc.error_type == "CANCELLED" or cancel.is_set() else "FAILED"
             reason, error_type, outcome = str(exc), exc.error_type, None

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from local_aws import iam_enforcement
 from local_aws.actions import action
 from local_aws.errors import AWSError
 from local_aws.glue.job_runner import TERMINAL_STATES, JobRunProcess
@@ -54,8 +53,9 @@ def _not_found(kind: str, name: str) -> AWSError:
 class GlueService:
     """Crawler and job APIs; state saved as documents in the stack's state directory."""
 
-    def __init__(self, endpoint: str, store: StateStore | None, work_dir: Path):
+    def __init__(self, endpoint: str, store: StateStore | None, work_dir: Path, enforcer=None):
         self.endpoint = endpoint
+        self.enforcer = enforcer  # with IAM enforced, crawls and job runs get their role's credentials
         self.store = store
         self.work_dir = Path(work_dir)
         self.crawlers: dict[str, dict[str, Any]] = {}
@@ -67,10 +67,15 @@ class GlueService:
         self._lock = threading.RLock()
 
     # --- plumbing ---------------------------------------------------------------------------------------------
-    def client(self, service: str):
+    def client(self, service: str, credentials=None):
         # The data plane talks to the stack through its own endpoint, so every write is persisted like any other.
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="local", aws_secret_access_key="local")
+        return iam_enforcement.client(service, self.endpoint, REGION, credentials)
+
+    def _role_credentials(self, role: str, session_name: str):
+        """With IAM enforced, the role's credentials as Glue gets them (sts:AssumeRole); else None."""
+        if self.enforcer is None:
+            return None
+        return self.enforcer.assume_service_role(role or "", iam_enforcement.GLUE_ROLE_SERVICE, session_name)
 
     def _save(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         if self.store is not None:
@@ -232,7 +237,10 @@ class GlueService:
         started = crawler["_started"]
         status, error, metrics = "SUCCEEDED", None, None
         try:
-            metrics = run_crawl(self.client("s3"), self.client("glue"), crawler)
+            credentials = self._role_credentials(crawler.get("Role", ""), f"crawler-{name}")
+            metrics = run_crawl(self.client("s3", credentials), self.client("glue", credentials), crawler)
+        except AWSError as exc:  # the role cannot be assumed
+            status, error = "FAILED", exc.message
         except CrawlError as exc:
             status, error = "FAILED", str(exc)
         except Exception as exc:  # reported in LastCrawl like AWS does; the stack keeps serving
@@ -354,6 +362,8 @@ class GlueService:
         name = payload.get("JobName", "")
         with self._lock:
             job = copy.deepcopy(self._job(name))
+        credentials = self._role_credentials(job.get("Role", ""), f"job-{name}")
+        with self._lock:
             limit = int(job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1))
             active = [r for r in self.runs.values() if r["JobName"] == name and r["JobRunState"] not in TERMINAL_STATES]
             if len(active) >= limit:
@@ -373,7 +383,7 @@ class GlueService:
             self._save("job-runs", run_id, run)
             process = JobRunProcess(run=copy.deepcopy(run), job=job, endpoint=self.endpoint,
                                     work_dir=self.work_dir / "job-runs" / run_id, on_update=self._run_updated,
-                                    client_factory=self.client)
+                                    client_factory=self.client, credentials=credentials)
             self.processes[run_id] = process
         process.start()
         return {"JobRunId": run_id}

@@ -39,6 +39,8 @@ ERROR_LOG_GROUP = "/aws-glue/jobs/error"
 LOG_FLUSH_SECONDS = 1.0
 # The last line of a Python traceback: "module.path.SomeError: message".
 PYTHON_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt))(?:: (.*))?$")
+# A module-qualified exception with any name, e.g. botocore's "botocore.errorfactory.AccessDenied: ...".
+QUALIFIED_ERROR = re.compile(r"^[a-z_]\w*(?:\.[a-z_]\w*)+\.([A-Z]\w*): (.+)$")
 EXTRA_PY_FILES = "--extra-py-files"
 
 
@@ -66,7 +68,7 @@ def extra_py_files(argv: list[str]) -> list[str]:
 def python_error(stderr_text: str, exit_code: int) -> str:
     """The script's Python error, as Glue reports it in ErrorMessage."""
     for line in reversed(stderr_text.strip().splitlines()):
-        match = PYTHON_ERROR.match(line.strip())
+        match = PYTHON_ERROR.match(line.strip()) or QUALIFIED_ERROR.match(line.strip())
         if match:
             name, message = match.groups()
             return f"{name}: {message}" if message else name
@@ -145,8 +147,12 @@ class JobRunProcess:
     """One job run: STARTING (script and mirror), RUNNING (the script), then a terminal state."""
 
     def __init__(self, run: dict[str, Any], job: dict[str, Any], endpoint: str, work_dir: Path,
-                 on_update: Callable[[dict[str, Any]], None], client_factory: Callable[[str], Any]):
+                 on_update: Callable[[dict[str, Any]], None], client_factory: Callable[..., Any],
+                 credentials=None):
         self.run, self.job = run, job
+        # With IAM enforced: the job role's credentials, for the script and for Spark's S3 reads and writes (the
+        # mirror); the stack's own keys still list the buckets and ship the logs.
+        self.credentials = credentials
         self.endpoint = endpoint
         self.work_dir = Path(work_dir)
         self.on_update = on_update
@@ -191,7 +197,7 @@ class JobRunProcess:
 
     def _prepare_and_run(self) -> dict[str, Any]:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        s3 = self.client("s3")
+        s3 = self.client("s3", self.credentials) if self.credentials else self.client("s3")
         script_uri = self.job["Command"]["ScriptLocation"]
         try:
             bucket, key = split_s3_uri(script_uri)
@@ -208,7 +214,7 @@ class JobRunProcess:
         for flag, value in zip(argv[0::2], argv[1::2]):
             if value.startswith(("s3://", "s3a://")) and value != script_uri and flag != EXTRA_PY_FILES:
                 mirror.pull(value)
-        buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+        buckets = [b["Name"] for b in self.client("s3").list_buckets().get("Buckets", [])]
         if self._stop_request is not None:
             return {"JobRunState": self._stop_request[0], "ErrorMessage": self._stop_request[1]}
         exit_code = self._run_script(script, argv, mirror.spark_conf(buckets), python_path)
@@ -245,6 +251,9 @@ class JobRunProcess:
                    AWS_DEFAULT_REGION="us-east-1", PYTHONUNBUFFERED="1", SPARK_LOCAL_IP="127.0.0.1")
         for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             env.pop(variable, None)
+        if self.credentials is not None:
+            env.update(AWS_ACCESS_KEY_ID=self.credentials.access_key, AWS_SECRET_ACCESS_KEY=self.credentials.secret_key,
+                       AWS_SESSION_TOKEN=self.credentials.token)
         if python_path:
             env["PYTHONPATH"] = os.pathsep.join([*python_path, *filter(None, [env.get("PYTHONPATH")])])
         return env

@@ -13,6 +13,7 @@ import threading
 
 from local_aws.athena.engine.errors import error
 from local_aws.hive import folder, is_hidden, split_s3_uri
+from local_aws.iam_enforcement import acting_for_a_caller
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,8 @@ class ObjectCache:
         with self._locks[int(digest[:8], 16) % self._LOCK_STRIPES]:
             if not path.exists():
                 self._download(obj, path)
+            elif acting_for_a_caller():  # IAM enforced: the caller needs s3:GetObject, cached copy or not
+                self._s3.head_object(Bucket=obj.bucket, Key=obj.key)
         return path
 
     def _download(self, obj: S3Object, path: pathlib.Path) -> None:

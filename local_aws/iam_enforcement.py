@@ -1,0 +1,367 @@
+"""Opt-in IAM enforcement: every request is authenticated and authorised against the caller's IAM policies.
+
+Off by default; on with `--enforce-iam` or `LOCAL_AWS_ENFORCE_IAM=1`. Then:
+
+- moto's own authorization is switched on the supported way (`settings.INITIAL_NO_AUTH_ACTION_COUNT = 0`): it checks
+  the signature of every request it serves and evaluates S3 (bucket and key ARNs), IAM, STS, CloudFormation and the
+  other services it answers.
+- Glue, Athena and CloudWatch Logs requests, the data plane's and moto's alike, are authorised here with the resource
+  ARNs AWS uses (catalog, database, table, crawler, job, workgroup, log group): moto evaluates those services
+  against the resource `*` only, which no resource-scoped statement matches, so its check is left to this module
+  for them. Signatures and principals are moto's (`IAMRequest`), and so is the policy evaluation (`IAMPolicy`).
+- The Glue job run and the crawl run as their `Role`, assumed through STS as Glue assumes it (the role must trust
+  `glue.amazonaws.com`); Athena reads the catalog and S3 and writes its results with the caller's credentials.
+- The account's administrator is an IAM user whose keys are the dummy credentials the repository's tools use
+  (`testing`/`testing` and `local`/`local`), so `make deploy` works unchanged; the data plane's own bookkeeping
+  (log shipping, listing buckets for Spark's configuration) uses a user of its own with a random secret.
+
+Not evaluated: resource-based policies (bucket and key policies), permission boundaries, session policies, SCPs,
+conditions other than `StringEquals` (moto's limit), and the expiry of assumed-role credentials.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime
+import io
+import json
+import logging
+import os
+import secrets
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.credentials import Credentials, ReadOnlyCredentials
+from werkzeug.datastructures import EnvironHeaders
+
+from local_aws.errors import AWSError
+
+log = logging.getLogger("local_aws.iam")
+
+ENV_FLAG = "LOCAL_AWS_ENFORCE_IAM"
+ACCOUNT = "123456789012"
+PARTITION = "aws"
+ADMIN_USER = "local-aws-admin"
+# The dummy keys of the repository's tools (tests and Airflow: testing; make deploy and the AWS CLI: local).
+ADMIN_KEYS = (("testing", "testing"), ("local", "local"))
+SERVICE_USER = "local-aws-data-plane"
+ALLOW_ALL = json.dumps({"Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+# Where a process gets a role's credentials as the service the role trusts gives them: the local twin of the EC2
+# instance profile and of the ECS task role (botocore's container provider, AWS_CONTAINER_CREDENTIALS_FULL_URI).
+ROLE_CREDENTIALS_PATH = "/_local_aws/role-credentials/"
+PRINCIPAL_KEY = "local_aws.principal"  # WSGI environ: set once a request is authenticated (not settable by clients)
+# Services whose authorisation happens here (resource ARNs); moto authorises the rest.
+CHECKED_HERE = ("glue", "athena", "logs")
+GLUE_ROLE_SERVICE = "glue.amazonaws.com"
+
+_service_keys: tuple[str, str] = ("local", "local")  # the data plane's own identity; random under enforcement
+_caller: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("local_aws_caller", default=None)
+_acting = threading.local()
+
+
+def enabled_from_env() -> bool:
+    return os.environ.get(ENV_FLAG, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def service_credentials() -> tuple[str, str]:
+    """The keys of the data plane's own calls to the stack."""
+    return _service_keys
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: its ARN, its credentials (for calls made on its behalf) and its policies."""
+
+    arn: str
+    credentials: ReadOnlyCredentials
+    _access_key: Any  # moto's IAMUserAccessKey or AssumedRoleAccessKey
+
+    def policies(self) -> list[Any]:
+        return self._access_key.collect_policies()
+
+
+def current_caller() -> Principal | None:
+    """The principal of the request being handled (None when enforcement is off)."""
+    return _caller.get()
+
+
+# --- credentials of the principal a data-plane thread acts for ------------------------------------------------------
+class ActingCredentials(Credentials):
+    """botocore credentials that sign with the principal the current thread acts for (`acting_as`), else with the
+    data plane's own keys: one client serves every caller of a shared engine."""
+
+    def __init__(self):
+        super().__init__(*_service_keys)
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        acting = getattr(_acting, "credentials", None)
+        return acting if acting is not None else ReadOnlyCredentials(*_service_keys, None)
+
+
+def acting_for_a_caller() -> bool:
+    return getattr(_acting, "credentials", None) is not None
+
+
+@contextlib.contextmanager
+def acting_as(credentials: ReadOnlyCredentials | None) -> Iterator[None]:
+    previous = getattr(_acting, "credentials", None)
+    _acting.credentials = credentials
+    try:
+        yield
+    finally:
+        _acting.credentials = previous
+
+
+def client(service: str, endpoint: str, region: str, credentials: ReadOnlyCredentials | None = None):
+    """A boto3 client of the stack: with the given credentials, or signing as `acting_as` says."""
+    import boto3
+
+    if credentials is not None:
+        return boto3.client(service, endpoint_url=endpoint, region_name=region,
+                            aws_access_key_id=credentials.access_key, aws_secret_access_key=credentials.secret_key,
+                            aws_session_token=credentials.token)
+    made = boto3.client(service, endpoint_url=endpoint, region_name=region,
+                        aws_access_key_id=_service_keys[0], aws_secret_access_key=_service_keys[1])
+    made._request_signer._credentials = ActingCredentials()  # botocore reads it at each signing
+    return made
+
+
+# --- resource ARNs of Glue, Athena and Logs actions ---------------------------------------------------------------
+GLUE_CRAWLER_ACTIONS = {"CreateCrawler", "GetCrawler", "UpdateCrawler", "DeleteCrawler", "StartCrawler",
+                        "StopCrawler", "UpdateCrawlerSchedule", "StartCrawlerSchedule", "StopCrawlerSchedule"}
+GLUE_JOB_ACTIONS = {"CreateJob", "GetJob", "UpdateJob", "DeleteJob", "StartJobRun", "GetJobRun", "GetJobRuns",
+                    "BatchStopJobRun", "GetJobBookmark", "ResetJobBookmark"}
+GLUE_DATABASE_ACTIONS = {"GetDatabase", "CreateDatabase", "DeleteDatabase", "UpdateDatabase"}
+GLUE_TAG_ACTIONS = {"TagResource", "UntagResource", "GetTags"}
+ATHENA_WORKGROUP_ACTIONS = {"StartQueryExecution", "ListQueryExecutions", "GetWorkGroup", "CreateWorkGroup",
+                            "DeleteWorkGroup", "UpdateWorkGroup", "ListNamedQueries", "CreateNamedQuery"}
+ATHENA_QUERY_ACTIONS = {"GetQueryExecution", "GetQueryResults", "StopQueryExecution"}
+
+
+def glue_resources(action: str, payload: dict[str, Any], region: str) -> list[str]:
+    def arn(resource: str) -> str:
+        return f"arn:{PARTITION}:glue:{region}:{ACCOUNT}:{resource}"
+
+    if action in GLUE_CRAWLER_ACTIONS:
+        return [arn(f"crawler/{payload.get('Name') or payload.get('CrawlerName', '')}")]
+    if action == "BatchGetCrawlers":
+        return [arn(f"crawler/{name}") for name in payload.get("CrawlerNames", [])] or [arn("crawler/*")]
+    if action in GLUE_JOB_ACTIONS:
+        return [arn(f"job/{payload.get('JobName') or payload.get('Name', '')}")]
+    if action == "BatchGetJobs":
+        return [arn(f"job/{name}") for name in payload.get("JobNames", [])] or [arn("job/*")]
+    if action in GLUE_TAG_ACTIONS:
+        return [payload.get("ResourceArn", "")]
+    catalog = arn("catalog")
+    if action in GLUE_DATABASE_ACTIONS:
+        name = payload.get("Name") or (payload.get("DatabaseInput") or {}).get("Name", "")
+        return [catalog, arn(f"database/{name}")]
+    if action == "GetDatabases":
+        return [catalog]
+    database = payload.get("DatabaseName")
+    if database is None:
+        return ["*"]
+    table = (payload.get("TableName") or (payload.get("TableInput") or {}).get("Name") or
+             (payload.get("Name") if action.endswith("Table") else None))
+    tables = [arn(f"table/{database}/{table}")] if table else [arn(f"table/{database}/*")]
+    if action == "BatchDeleteTable":
+        tables = [arn(f"table/{database}/{name}") for name in payload.get("TablesToDelete", [])]
+    return [catalog, arn(f"database/{database}"), *tables]
+
+
+def athena_workgroup_arn(workgroup: str, region: str) -> str:
+    return f"arn:{PARTITION}:athena:{region}:{ACCOUNT}:workgroup/{workgroup}"
+
+
+def logs_resources(payload: dict[str, Any], region: str) -> list[str]:
+    group = payload.get("logGroupName") or payload.get("logGroupIdentifier")
+    if not group:
+        return ["*"]
+    base = f"arn:{PARTITION}:logs:{region}:{ACCOUNT}:log-group:{group}"
+    stream = payload.get("logStreamName")
+    return [f"{base}:log-stream:{stream}"] if stream else [base]
+
+
+def s3_object_arn(uri: str) -> str:
+    return "arn:aws:s3:::" + uri.removeprefix("s3://")
+
+
+# --- the enforcer ------------------------------------------------------------------------------------------------
+class Enforcer:
+    """Authenticates requests with moto's IAMRequest and authorises them with moto's IAMPolicy."""
+
+    def __init__(self, query_lookup: Callable[[str], dict[str, Any] | None] = lambda _id: None):
+        self.query_lookup = query_lookup  # Athena query id -> its execution (workgroup, output location)
+
+    def install(self) -> None:
+        """Turn moto's authorization on and make the administrator and the data plane's identities."""
+        global _service_keys
+        from moto import settings
+        from moto.athena.responses import AthenaResponse
+        from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.glue.responses import GlueResponse
+        from moto.iam.models import iam_backends
+        from moto.logs.responses import LogsResponse
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        ActionAuthenticatorMixin.request_count = 0
+        for response_class in (GlueResponse, AthenaResponse, LogsResponse):  # authorised in server.py, with ARNs
+            response_class._authenticate_and_authorize_normal_action = lambda self, resource="*": None
+        iam = iam_backends[ACCOUNT][PARTITION]
+        _service_keys = ("LOCALAWSDATAPLANE" + secrets.token_hex(4).upper(), secrets.token_urlsafe(30))
+        for user, key_pairs in ((ADMIN_USER, ADMIN_KEYS), (SERVICE_USER, [_service_keys])):
+            if user not in iam.users:  # a restored state keeps them
+                iam.create_user("us-east-1", user, path="/local-aws/")
+                iam.put_user_policy(user, "everything", ALLOW_ALL)
+            for name, old in list(iam.access_keys.items()):
+                if old.user_name == user:
+                    del iam.access_keys[name]
+            iam.users[user].access_keys.clear()
+            for key_id, secret in key_pairs:  # fixed (or this start's) keys in place of generated ones
+                key = iam.create_access_key(user)
+                del iam.access_keys[key.physical_resource_id]
+                key.access_key_id, key.secret_access_key = key_id, secret
+                iam.access_keys[key.physical_resource_id] = key
+        log.info("IAM enforcement on: requests are checked against IAM policies (administrator: user %s)",
+                 ADMIN_USER)
+
+    # --- authentication ---------------------------------------------------------------------------------------
+    def admit(self, environ: dict[str, Any], service: str | None) -> None:
+        """Refuse what enforcement cannot let through; authenticate Glue, Athena and Logs requests here (moto
+        authenticates the rest)."""
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            raise AWSError("AccessDenied", "moto's management API is closed while IAM is enforced.", 403)
+        if PRINCIPAL_KEY in environ:  # an Athena REST-JSON request, re-entered as its JSON twin
+            return
+        headers = EnvironHeaders(environ)
+        if "Authorization" not in headers:
+            query_protocol = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+            if service == "s3" or "X-Amz-Credential" in environ.get("QUERY_STRING", "") or (
+                    service is None and "HTTP_X_AMZ_TARGET" not in environ and not query_protocol):
+                raise AWSError("AccessDenied", "Access Denied: the request is not signed (presigned URLs are "
+                               "not supported while IAM is enforced).", 403)
+            raise AWSError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        if service in CHECKED_HERE:
+            environ[PRINCIPAL_KEY] = self.authenticate(environ, headers)
+
+    @staticmethod
+    def authenticate(environ: dict[str, Any], headers: EnvironHeaders) -> Principal:
+        from moto.core.exceptions import HTTPException
+        from moto.iam.access_control import IAMRequest
+
+        path = environ.get("RAW_URI") or urllib.parse.quote(environ.get("PATH_INFO", "/"))
+        if "?" not in path and environ.get("QUERY_STRING"):
+            path += "?" + environ["QUERY_STRING"]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            request = IAMRequest(account_id=ACCOUNT, method=environ["REQUEST_METHOD"], path=path, data={},
+                                 body=body, headers=headers, action="")
+            request.check_signature()
+        except HTTPException as error:  # InvalidClientTokenId, SignatureDoesNotMatch
+            raise AWSError(error.error_type, error.message, error.code) from None
+        access_key = request._access_key
+        return Principal(access_key.arn, access_key.create_credentials().get_frozen_credentials(), access_key)
+
+    # --- authorisation ----------------------------------------------------------------------------------------
+    def authorize(self, principal: Principal, action: str, resources: list[str],
+                  conditions: dict[str, str] | None = None) -> None:
+        """AccessDeniedException unless every resource is allowed and none denied, as IAM decides."""
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
+        policies = [IAMPolicy(policy) for policy in principal.policies()]
+        for resource in resources:
+            results = {policy.is_action_permitted(action, resource, None, conditions) for policy in policies}
+            if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+                raise AWSError("AccessDeniedException", f"User: {principal.arn} is not authorized to perform: "
+                               f"{action} on resource: {resource}", 400)
+
+    def authorize_request(self, environ: dict[str, Any], service: str, action: str, payload: dict[str, Any]) -> None:
+        """The check of a Glue, Athena or Logs request, before the data plane or moto answers it."""
+        principal: Principal = environ[PRINCIPAL_KEY]
+        region = _region_of(environ)
+        if service == "glue":
+            self.authorize(principal, f"glue:{action}", glue_resources(action, payload, region))
+            role = payload.get("Role") or (payload.get("JobUpdate") or {}).get("Role")
+            if action in ("CreateJob", "UpdateJob", "CreateCrawler", "UpdateCrawler") and role:
+                self.authorize(principal, "iam:PassRole", [role_arn(role)],
+                               {"iam:PassedToService": GLUE_ROLE_SERVICE})
+        elif service == "athena":
+            self.authorize(principal, f"athena:{action}", self._athena_resources(action, payload, region))
+            if action == "GetQueryResults":  # Athena reads the result file with the caller's permissions
+                execution = self.query_lookup(payload.get("QueryExecutionId", "")) or {}
+                output = (execution.get("ResultConfiguration") or {}).get("OutputLocation")
+                if output:
+                    self.authorize(principal, "s3:GetObject", [s3_object_arn(output)])
+        elif service == "logs":
+            self.authorize(principal, f"logs:{action}", logs_resources(payload, region))
+        _caller.set(principal)
+
+    def _athena_resources(self, action: str, payload: dict[str, Any], region: str) -> list[str]:
+        if action in ATHENA_WORKGROUP_ACTIONS:
+            return [athena_workgroup_arn(payload.get("WorkGroup") or payload.get("Name") or "primary", region)]
+        ids = [payload.get("QueryExecutionId", "")] if action in ATHENA_QUERY_ACTIONS else (
+            payload.get("QueryExecutionIds", []) if action == "BatchGetQueryExecution" else None)
+        if ids is None:
+            return ["*"]
+        executions = [self.query_lookup(query_id) for query_id in ids]
+        # An unknown id is answered by the handler (InvalidRequestException); it discloses nothing.
+        return [athena_workgroup_arn(e["WorkGroup"], region) for e in executions if e is not None]
+
+    def role_credentials(self, path: str) -> dict[str, str]:
+        """`/_local_aws/role-credentials/<service>/<role name>`: the role's credentials, assumed as the service
+        (say ec2.amazonaws.com for an instance profile), in the container provider's format."""
+        service, _, role = path[len(ROLE_CREDENTIALS_PATH):].partition("/")
+        if not service.endswith(".amazonaws.com") or not role:
+            raise AWSError("InvalidRequest", f"Expected {ROLE_CREDENTIALS_PATH}<service>/<role name>, got {path}")
+        credentials = self.assume_service_role(role, service, f"{service.split('.')[0]}-{role}")
+        expiration = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=11)
+        return {"AccessKeyId": credentials.access_key, "SecretAccessKey": credentials.secret_key,
+                "Token": credentials.token, "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "RoleArn": role_arn(role)}
+
+    # --- roles the data plane runs as -------------------------------------------------------------------------
+    @staticmethod
+    def assume_service_role(role: str, service: str, session_name: str) -> ReadOnlyCredentials:
+        """Credentials of `role` assumed as `service` does it: the role's trust policy must name the service."""
+        from moto.iam.models import iam_backends
+        from moto.sts.models import sts_backends
+
+        arn = role_arn(role)
+        try:
+            document = iam_backends[ACCOUNT][PARTITION].get_role_by_arn(arn).assume_role_policy_document
+        except Exception:
+            raise AWSError("AccessDeniedException", f"Role {arn} cannot be found or assumed.", 400) from None
+        trust = json.loads(document) if isinstance(document, str) else document
+        statements = trust.get("Statement", [])
+        if not any(_trusts(statement, service) for statement in
+                   (statements if isinstance(statements, list) else [statements])):
+            raise AWSError("AccessDeniedException",
+                           f"{service} is not authorized to perform: sts:AssumeRole on resource: {arn}", 400)
+        assumed = sts_backends[ACCOUNT][PARTITION].assume_role(
+            region_name="us-east-1", role_session_name=session_name[:64], role_arn=arn, policy="",
+            duration=43200, external_id="")
+        return ReadOnlyCredentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
+
+
+def _trusts(statement: dict[str, Any], service: str) -> bool:
+    actions = statement.get("Action", [])
+    services = (statement.get("Principal") or {}).get("Service", []) if isinstance(
+        statement.get("Principal"), dict) else []
+    return (statement.get("Effect") == "Allow" and "sts:AssumeRole" in ([actions] if isinstance(actions, str)
+            else actions) and service in ([services] if isinstance(services, str) else services))
+
+
+def role_arn(role: str) -> str:
+    """Glue takes a role as its name or its ARN."""
+    return role if role.startswith("arn:") else f"arn:{PARTITION}:iam::{ACCOUNT}:role/{role}"
+
+
+def _region_of(environ: dict[str, Any]) -> str:
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    parts = authorization.partition("Credential=")[2].partition(",")[0].split("/")
+    return parts[2] if len(parts) > 2 else "us-east-1"

@@ -1,0 +1,319 @@
+"""IAM enforcement (`--enforce-iam`): deploy/indata-backup.yaml's policies, checked by a stack that enforces them.
+
+A stack of its own (enforcement is per process) gets the template deployed by the administrator (the repository's
+dummy keys); the Airflow worker role and the Glue job role are then assumed the way their trusted services assume
+them (the stack's role-credentials endpoint, as an instance profile or Glue would) and every call is answered as
+AWS answers an identity without the permission: AccessDenied from S3, AccessDeniedException from Glue and Athena.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+import botocore.exceptions
+import pytest
+
+from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
+from local_aws.testing import StackProcess
+from scripts.deploy import TEMPLATE
+
+BUCKET = "iam-enforced"
+PREFIX = "indata-backup"
+RAW_DB, CLEAN_DB, WORKGROUP = "indata_raw", "indata_clean", "indata-backup"
+GLUE_ROLE, WORKER_ROLE = "indata-glue-job", "indata-airflow-worker"
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture(scope="module")
+def enforced(tmp_path_factory):
+    """A stack with IAM enforced and the template deployed, its default parameters but the bucket's name."""
+    process = StackProcess(tmp_path_factory.mktemp("iam-enforced") / "state", enforce_iam=True)
+    process.start()
+    try:
+        admin = boto3.client("cloudformation", endpoint_url=process.endpoint, region_name="us-east-1",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+        admin.create_stack(StackName="indata-backup", TemplateBody=TEMPLATE.read_text(),
+                           Parameters=[{"ParameterKey": "BucketName", "ParameterValue": BUCKET}],
+                           Capabilities=["CAPABILITY_NAMED_IAM"])
+        (stack,) = admin.describe_stacks(StackName="indata-backup")["Stacks"]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        yield process
+    finally:
+        process.stop()
+
+
+def role_credentials(endpoint: str, service: str, role: str) -> dict:
+    with urllib.request.urlopen(f"{endpoint}{ROLE_CREDENTIALS_PATH}{service}/{role}", timeout=10) as response:
+        return json.load(response)
+
+
+def clients_for(endpoint: str, credentials: dict | None = None, **keys: str):
+    keys = keys or {"aws_access_key_id": credentials["AccessKeyId"],
+                    "aws_secret_access_key": credentials["SecretAccessKey"],
+                    "aws_session_token": credentials["Token"]}
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **keys)
+
+    return client
+
+
+@pytest.fixture(scope="module")
+def admin(enforced):
+    return clients_for(enforced.endpoint, aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture(scope="module")
+def worker(enforced):
+    return clients_for(enforced.endpoint, role_credentials(enforced.endpoint, "ec2.amazonaws.com", WORKER_ROLE))
+
+
+@pytest.fixture(scope="module")
+def glue_role(enforced):
+    return clients_for(enforced.endpoint, role_credentials(enforced.endpoint, "glue.amazonaws.com", GLUE_ROLE))
+
+
+def denied(call, code: str = "AccessDenied") -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call()
+    error = caught.value.response["Error"]
+    assert error["Code"] == code, error
+    assert 400 <= caught.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+    return error.get("Message", "")
+
+
+def wait_for(predicate, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+# --- the worker role -----------------------------------------------------------------------------------------------
+def test_the_worker_writes_and_reads_what_the_dag_writes_and_reads(worker):
+    s3 = worker("s3")
+    for key in ("raw/sales/dt=2026-11-01/a.csv", "manifests/sales/2026-11-01.json",
+                "athena-results/q.csv", "artifacts/glue-scripts/clean_dataset.py"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert s3.get_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-01/a.csv")["Body"].read() == b"x"
+    assert s3.head_object(Bucket=BUCKET, Key="manifests/sales/2026-11-01.json")["ContentLength"] == 1
+    s3.delete_object(Bucket=BUCKET, Key="manifests/sales/2026-11-01.json")  # a rerun rewrites its manifest
+    # Without s3:ListBucket a missing key would be a 403; the backup's "already uploaded?" check needs the 404.
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        s3.head_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-01/missing.csv")
+    assert missing.value.response["Error"]["Code"] == "404"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="raw/")["Contents"]]
+
+
+@pytest.mark.parametrize("key", ["clean/sales/dt=2026-11-01/part-0.parquet", "rejects/sales/x.csv",
+                                 "job-reports/sales/2026-11-01.json", "other/x.csv", "x.csv"])
+def test_the_worker_writes_nothing_outside_raw_manifests_results_and_the_script(worker, admin, key):
+    admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"kept")
+    s3 = worker("s3")
+    denied(lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"overwritten"))
+    denied(lambda: s3.delete_object(Bucket=BUCKET, Key=key))
+    assert admin("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"kept"
+
+
+def test_the_worker_reads_only_what_it_is_granted(worker, admin):
+    for key in ("rejects/sales/x.csv", "artifacts/glue-scripts/clean_dataset.py", "other/y.csv"):
+        admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"x")
+        denied(lambda key=key: worker("s3").get_object(Bucket=BUCKET, Key=key))
+    admin("s3").put_object(Bucket=BUCKET, Key="athena-results/old.csv", Body=b"x")
+    denied(lambda: worker("s3").delete_object(Bucket=BUCKET, Key="athena-results/old.csv"))  # no delete there
+
+
+def test_the_worker_cannot_touch_another_bucket_or_iam(worker, admin):
+    admin("s3").create_bucket(Bucket="another-team")
+    denied(lambda: worker("s3").put_object(Bucket="another-team", Key="raw/x.csv", Body=b"x"))
+    denied(lambda: worker("s3").list_objects_v2(Bucket="another-team"))
+    denied(lambda: worker("s3").create_bucket(Bucket="worker-made"))
+    denied(lambda: worker("iam").create_user(UserName="intruder"))
+    denied(lambda: worker("iam").put_role_policy(RoleName=WORKER_ROLE, PolicyName="more",
+                                                 PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                                     {"Effect": "Allow", "Action": "*", "Resource": "*"}]})))
+
+
+def glue_job(name: str, role: str = GLUE_ROLE, script: str = f"s3://{BUCKET}/artifacts/glue-scripts/job.py") -> dict:
+    return {"Name": name, "Role": role, "Command": {"Name": "glueetl", "ScriptLocation": script,
+                                                     "PythonVersion": "3"}, "GlueVersion": "5.0"}
+
+
+def test_the_worker_runs_its_own_jobs_and_crawlers_only(worker, admin):
+    glue = worker("glue")
+    glue.create_job(**glue_job(f"{PREFIX}-clean-sales"))
+    assert glue.get_job(JobName=f"{PREFIX}-clean-sales")["Job"]["Role"] == GLUE_ROLE
+    admin("glue").create_job(**glue_job("another-team-clean-sales"))
+    denied(lambda: glue.start_job_run(JobName="another-team-clean-sales"), "AccessDeniedException")
+    denied(lambda: glue.get_job_run(JobName="another-team-clean-sales", RunId="jr_x"), "AccessDeniedException")
+    denied(lambda: glue.create_job(**glue_job("another-team-clean-other")), "AccessDeniedException")
+    # iam:PassRole is granted for the Glue role only.
+    admin("iam").create_role(RoleName="powerful", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "glue.amazonaws.com"}}]}))
+    message = denied(lambda: glue.create_job(**glue_job(f"{PREFIX}-clean-powerful", role="powerful")),
+                     "AccessDeniedException")
+    assert "iam:PassRole" in message
+    targets = {"S3Targets": [{"Path": f"s3://{BUCKET}/raw/sales/"}]}
+    glue.create_crawler(Name=f"{PREFIX}-raw-sales", Role=GLUE_ROLE, DatabaseName=RAW_DB, Targets=targets)
+    denied(lambda: glue.create_crawler(Name="another-team-raw-sales", Role=GLUE_ROLE, DatabaseName=RAW_DB,
+                                       Targets=targets), "AccessDeniedException")
+    glue.get_crawler_metrics(CrawlerNameList=[f"{PREFIX}-raw-sales"])
+
+
+def test_the_worker_reads_the_clean_catalog_and_changes_no_table(worker):
+    glue = worker("glue")
+    assert glue.get_database(Name=RAW_DB)["Database"]["Name"] == RAW_DB
+    assert glue.get_database(Name=CLEAN_DB)["Database"]["Name"] == CLEAN_DB
+    denied(lambda: glue.create_table(DatabaseName=CLEAN_DB, TableInput={"Name": "forged"}), "AccessDeniedException")
+    denied(lambda: glue.get_tables(DatabaseName=RAW_DB), "AccessDeniedException")
+    denied(lambda: glue.delete_database(Name=CLEAN_DB), "AccessDeniedException")
+    denied(lambda: glue.get_database(Name="another_team"), "AccessDeniedException")
+
+
+def test_the_worker_queries_in_its_workgroup_only(worker):
+    athena = worker("athena")
+    denied(lambda: athena.start_query_execution(QueryString="SELECT 1", WorkGroup="primary"),
+           "AccessDeniedException")
+    denied(lambda: athena.create_work_group(Name="worker-made"), "AccessDeniedException")
+    denied(lambda: worker("logs").filter_log_events(logGroupName="/another/group"), "AccessDeniedException")
+
+
+# --- the Glue job role ---------------------------------------------------------------------------------------------
+def test_the_job_role_reads_raw_and_writes_clean_but_never_raw_or_manifests(glue_role, admin):
+    admin("s3").put_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-02/a.csv", Body=b"a\n1\n")
+    admin("s3").put_object(Bucket=BUCKET, Key="manifests/sales/2026-11-02.json", Body=b"{}")
+    s3 = glue_role("s3")
+    assert s3.get_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-02/a.csv")["Body"].read() == b"a\n1\n"
+    s3.put_object(Bucket=BUCKET, Key="clean/sales/dt=2026-11-02/part-0.parquet", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key="job-reports/sales/2026-11-02.json", Body=b"{}")
+    for key in ("raw/sales/dt=2026-11-02/a.csv", "manifests/sales/2026-11-02.json"):
+        denied(lambda key=key: s3.put_object(Bucket=BUCKET, Key=key, Body=b"forged"))
+        denied(lambda key=key: s3.delete_object(Bucket=BUCKET, Key=key))
+    denied(lambda: s3.get_object(Bucket=BUCKET, Key="manifests/sales/2026-11-02.json"))
+    denied(lambda: glue_role("glue").create_table(DatabaseName="another_team", TableInput={"Name": "t"}),
+           "AccessDeniedException")
+    denied(lambda: glue_role("glue").start_job_run(JobName=f"{PREFIX}-clean-sales"), "AccessDeniedException")
+
+
+def test_only_the_trusted_service_gets_a_roles_credentials(enforced):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        role_credentials(enforced.endpoint, "ec2.amazonaws.com", GLUE_ROLE)
+    assert refused.value.code == 400
+    assert json.load(refused.value)["__type"] == "AccessDeniedException"
+
+
+# --- the data plane, as the caller or as the role ------------------------------------------------------------------
+JOB_SCRIPT = b"""
+import sys, boto3
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+boto3.client("s3").put_object(Bucket=args["--bucket"], Key=args["--key"], Body=b"written by the job")
+"""
+
+
+def run_job(worker, admin, key: str) -> dict:
+    name = f"{PREFIX}-clean-{uuid.uuid4().hex[:8]}"
+    admin("s3").put_object(Bucket=BUCKET, Key="artifacts/glue-scripts/job.py", Body=JOB_SCRIPT)
+    glue = worker("glue")
+    glue.create_job(**glue_job(name), DefaultArguments={"--bucket": BUCKET, "--key": key})
+    run_id = glue.start_job_run(JobName=name)["JobRunId"]
+    return wait_for(lambda: (run := glue.get_job_run(JobName=name, RunId=run_id)["JobRun"])["JobRunState"] in (
+        "SUCCEEDED", "FAILED") and run)
+
+
+def test_a_job_run_has_the_job_roles_permissions(worker, admin):
+    allowed = run_job(worker, admin, "clean/from-job/part-0.txt")
+    assert allowed["JobRunState"] == "SUCCEEDED", allowed.get("ErrorMessage")
+    assert admin("s3").get_object(Bucket=BUCKET, Key="clean/from-job/part-0.txt")["Body"].read() == (
+        b"written by the job")
+    refused = run_job(worker, admin, "raw/from-job/forged.csv")
+    assert refused["JobRunState"] == "FAILED"
+    assert "AccessDenied" in refused["ErrorMessage"]
+
+
+def test_a_crawl_runs_as_the_crawlers_role(worker, admin):
+    admin("s3").put_object(Bucket=BUCKET, Key="raw/crawled/dt=2026-11-01/a.csv", Body=b"id,name\n1,a\n2,b\n")
+    admin("s3").put_object(Bucket=BUCKET, Key="manifests/crawled/2026-11-01.json", Body=b'{"id": 1}\n')
+    glue = worker("glue")
+    for name, path in (("crawled", "raw/crawled/"), ("manifests", "manifests/crawled/")):
+        glue.create_crawler(Name=f"{PREFIX}-raw-{name}", Role=GLUE_ROLE, DatabaseName=RAW_DB,
+                            Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/{path}"}]})
+        glue.start_crawler(Name=f"{PREFIX}-raw-{name}")
+    done = {name: wait_for(lambda name=name: (c := glue.get_crawler(Name=f"{PREFIX}-raw-{name}")["Crawler"])[
+        "State"] == "READY" and c.get("LastCrawl") and c) for name in ("crawled", "manifests")}
+    assert done["crawled"]["LastCrawl"]["Status"] == "SUCCEEDED"
+    assert admin("glue").get_table(DatabaseName=RAW_DB, Name="crawled")["Table"]["Name"] == "crawled"
+    assert done["manifests"]["LastCrawl"]["Status"] == "FAILED"  # the role reads raw/, not manifests/
+    assert "AccessDenied" in done["manifests"]["LastCrawl"]["ErrorMessage"]
+
+
+def athena_query(athena, sql: str, database: str = CLEAN_DB) -> dict:
+    query_id = athena.start_query_execution(QueryString=sql, WorkGroup=WORKGROUP,
+                                            QueryExecutionContext={"Database": database})["QueryExecutionId"]
+    return wait_for(lambda: (e := athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"])[
+        "Status"]["State"] in ("SUCCEEDED", "FAILED") and e)
+
+
+def test_athena_reads_and_writes_with_the_callers_permissions(worker, admin):
+    admin_glue = admin("glue")
+    for database, key in ((CLEAN_DB, "clean/counted/part-0.csv"), (RAW_DB, "raw/counted/part-0.csv")):
+        admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"1\n2\n3\n")
+        admin_glue.create_table(DatabaseName=database, TableInput={
+            "Name": "counted", "TableType": "EXTERNAL_TABLE", "StorageDescriptor": {
+                "Columns": [{"Name": "n", "Type": "int"}], "Location": f"s3://{BUCKET}/{key.rsplit('/', 1)[0]}/",
+                "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"}}})
+    athena = worker("athena")
+    counted = athena_query(athena, "SELECT count(*) AS n FROM counted")
+    assert counted["Status"]["State"] == "SUCCEEDED", counted["Status"]
+    rows = athena.get_query_results(QueryExecutionId=counted["QueryExecutionId"])["ResultSet"]["Rows"]
+    assert rows[1]["Data"][0]["VarCharValue"] == "3"
+    assert counted["ResultConfiguration"]["OutputLocation"].startswith(f"s3://{BUCKET}/athena-results/")
+    # The worker has no glue:GetTable on the raw database: Athena, acting for it, cannot read that table.
+    raw = athena_query(athena, "SELECT count(*) AS n FROM counted", database=RAW_DB)
+    assert raw["Status"]["State"] == "FAILED"
+    assert "AccessDenied" in raw["Status"]["StateChangeReason"]
+    # Nor can another identity without Athena permissions read the worker's results.
+    admin("iam").create_user(UserName="reader")
+    keys = admin("iam").create_access_key(UserName="reader")["AccessKey"]
+    reader = clients_for(worker("s3").meta.endpoint_url, aws_access_key_id=keys["AccessKeyId"],
+                         aws_secret_access_key=keys["SecretAccessKey"])
+    denied(lambda: reader("athena").get_query_results(QueryExecutionId=counted["QueryExecutionId"]),
+           "AccessDeniedException")
+
+
+# --- bad credentials -----------------------------------------------------------------------------------------------
+def test_unknown_or_forged_credentials_are_refused_with_the_aws_error_code(enforced):
+    unknown = clients_for(enforced.endpoint, aws_access_key_id="AKIAUNKNOWN000000000", aws_secret_access_key="x")
+    denied(lambda: unknown("glue").get_databases(), "InvalidClientTokenId")
+    denied(lambda: unknown("athena").list_work_groups(), "InvalidClientTokenId")
+    denied(lambda: unknown("sts").get_caller_identity(), "InvalidClientTokenId")
+    denied(lambda: unknown("s3").list_objects_v2(Bucket=BUCKET), "InvalidAccessKeyId")
+    wrong_secret = clients_for(enforced.endpoint, aws_access_key_id="testing", aws_secret_access_key="wrong")
+    denied(lambda: wrong_secret("glue").get_databases(), "SignatureDoesNotMatch")
+    denied(lambda: wrong_secret("s3").list_objects_v2(Bucket=BUCKET), "SignatureDoesNotMatch")
+    worker = role_credentials(enforced.endpoint, "ec2.amazonaws.com", WORKER_ROLE)
+    forged_token = clients_for(enforced.endpoint, {**worker, "Token": "forged"})
+    denied(lambda: forged_token("glue").get_database(Name=RAW_DB), "InvalidClientTokenId")
+
+
+@pytest.mark.parametrize("path, headers, code", [
+    ("/", {"X-Amz-Target": "AWSGlue.GetDatabases", "Content-Type": "application/x-amz-json-1.1"},
+     "MissingAuthenticationTokenException"),
+    (f"/{BUCKET}/raw/x.csv", {}, "AccessDenied"),
+    ("/moto-api/reset-auth", {}, "AccessDenied"),
+])
+def test_unsigned_requests_are_refused_not_failed(enforced, path, headers, code):
+    request = urllib.request.Request(enforced.endpoint + path, data=b"{}" if headers else None, headers=headers)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    assert code.encode() in refused.value.read()
