@@ -30,7 +30,7 @@ def test_glue_and_athena_answer_exactly_their_data_plane_actions(tmp_path):
     athena = AthenaService("http://127.0.0.1:1", None, cache_dir=tmp_path / "cache")
     try:
         assert sorted(handlers(athena)) == sorted([
-            "StartQueryExecution", "GetQueryExecution", "BatchGetQueryExecution", "ListQueryExecutions",
-            "GetQueryResults", "StopQueryExecution"])
+            "GetWorkGroup", "StartQueryExecution", "GetQueryExecution", "BatchGetQueryExecution",
+            "ListQueryExecutions", "GetQueryResults", "StopQueryExecution"])
     finally:
         athena.shutdown()
