@@ -44,7 +44,7 @@ Outputs, all replaced as a whole on a rerun of the same date and never touching 
   The table keeps columns of earlier dates that this run lacks; the partition lists this run's columns.
 * ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
   "key_duplicates", "rejects_by_reason", "columns", "schema_changes", "rounded", "rounded_by_column",
-  "skipped_lines", "blank_lines", "inference"}`` with
+  "skipped_lines", "inference", "text_read_as_null"}`` with
   ``input == clean + rejected + duplicates`` and ``duplicates == exact_duplicates + key_duplicates``, checked
   before anything is written. ``schema_changes`` lists the columns ``added`` or ``ignored`` under
   schema_evolution and those ``retyped``; ``rounded`` counts the clean rows' values rounded under rounding

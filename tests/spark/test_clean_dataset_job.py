@@ -158,7 +158,6 @@ def test_run_job_writes_clean_rejects_catalog_and_counts(spark: SparkSession, tm
         "rounded": 0,
         "rounded_by_column": {},
         "skipped_lines": 0,
-        "blank_lines": 0,
         "inference": {},  # the dataset has a schema: nothing inferred
         "text_read_as_null": {},  # the dataset lists its own null_tokens: not counted
     }

@@ -38,8 +38,6 @@ class Counts:
     rounded_by_column: dict[str, int] = field(default_factory=dict)
     # Non-blank lines before the CSV headers that reader.skip_rows dropped: not rows, so not in input.
     skipped_lines: int = 0
-    # Empty or whitespace-only CSV lines, anywhere in the files: not rows, so not in input.
-    blank_lines: int = 0
     # Without a schema: per inferred or hinted column, the type chosen and its evidence (ColumnInference.to_json).
     inference: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Under the default null_tokens: per text column, the values a token turned into NULL, by the token as
@@ -70,7 +68,6 @@ class Counts:
             f"key={self.key_duplicates})" + (f" rejects: {reasons}" if reasons else "")
             + (f" rounded={self.rounded}" if self.rounded else "")
             + (f" skipped_lines={self.skipped_lines}" if self.skipped_lines else "")
-            + (f" blank_lines={self.blank_lines}" if self.blank_lines else "")
         )
 
 
@@ -151,7 +148,6 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "rounded": counts.rounded,
             "rounded_by_column": counts.rounded_by_column,
             "skipped_lines": counts.skipped_lines,
-            "blank_lines": counts.blank_lines,
             "inference": counts.inference,
             "text_read_as_null": counts.text_read_as_null,
         },

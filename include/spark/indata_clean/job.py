@@ -66,7 +66,6 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
                             "ignored": unexpected if config.schema_evolution == "ignore" else [],
                             "retyped": retyped},
             skipped_lines=dropped.skipped,
-            blank_lines=dropped.blank,
             inference={name: found.to_json() for name, found in inferred.items()},
             # Only under the default tokens: a dataset that lists its own has said what its nulls look like.
             text_read_as_null=text_read_as_null(classified, config.null_tokens)

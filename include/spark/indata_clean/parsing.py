@@ -138,9 +138,15 @@ def number_shape(value: Column, spec: ColumnSpec, locale: Locale, plain: Column 
     return None
 
 
-def _parse_number(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
-    """The number, or NULL: not a number (``number_shape``), too long or out of the type's range."""
-    plain = plain_number(value, locale)
+def is_number(spec: ColumnSpec) -> bool:
+    """True for the column types read from text through ``plain_number``."""
+    return spec.type in NUMBER_TYPES or spec.type.startswith("decimal")
+
+
+def _parse_number(value: Column, spec: ColumnSpec, locale: Locale, plain: Column | None = None) -> Column:
+    """The number, or NULL: not a number (``number_shape``), too long or out of the type's range. ``plain``: the
+    value's ``plain_number``, when the caller has it."""
+    plain = plain_number(value, locale) if plain is None else plain
     # Java parses a long digit string in quadratic time (a 1 MiB value: minutes); none this long fits a type. An
     # exponent of five digits is beyond every type, and a decimal cast would build 10^n first.
     huge_exponent = _has_exponent(plain) & plain.rlike(r"[eE]-?0*[1-9]\d{4,}$")
@@ -157,15 +163,17 @@ def _parse_number(value: Column, spec: ColumnSpec, locale: Locale) -> Column:
         castable & in_range, whole.cast(data_type))
 
 
-def parse_string(value: Column, spec: ColumnSpec, locale: Locale, time_zone: str = "UTC") -> Column:
+def parse_string(value: Column, spec: ColumnSpec, locale: Locale, time_zone: str = "UTC",
+                 plain: Column | None = None) -> Column:
     """Parse a trimmed string as ``spec.type``; NULL when the value does not parse (a try-cast).
 
     Spark 3.5's non-ANSI cast is too lenient for a gate ("12.5" -> 12 as int, "1d" -> 1.0 as double), so numbers
     must first match the locale's pattern; the cast then only yields NULL on overflow (which ``value_change``
-    tells apart). What the cast would change without a NULL is ``value_change``'s business too.
+    tells apart). What the cast would change without a NULL is ``value_change``'s business too. ``plain``: for a
+    number, the value's ``plain_number`` when the caller has it.
     """
-    if spec.type in NUMBER_TYPES or spec.type.startswith("decimal"):
-        return _parse_number(value, spec, locale)
+    if is_number(spec):
+        return _parse_number(value, spec, locale, plain)
     if spec.type == "boolean":
         lowered = F.lower(value)
         is_true = lowered.isin(list(folded(locale.true_values)))

@@ -36,11 +36,11 @@ HEAD_BYTES = 1 << 20
 
 
 class DroppedLines(NamedTuple):
-    """CSV lines that are no records: ``skipped`` before the headers by ``reader.skip_rows`` (non-blank ones),
-    and ``blank`` ones (empty, or only spaces and tabs) anywhere."""
+    """CSV lines that are no records and were counted: ``skipped`` before the headers by ``reader.skip_rows``
+    (non-blank ones). Blank lines (empty, or only spaces and tabs) are no records either, and are not counted:
+    telling them apart would take another pass over every line of the day."""
 
     skipped: int = 0
-    blank: int = 0
 
 
 def configure_session(spark: SparkSession) -> None:
@@ -55,6 +55,11 @@ def configure_session(spark: SparkSession) -> None:
         spark.conf.set(f"spark.sql.parquet.{mode}", "CORRECTED")
     # No _SUCCESS objects in the partitions: the backup manifest is the commit marker, not Hadoop's.
     spark.conf.set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+    # A stage whose generated code exceeds HotSpot's limit for compiling a method (8000 bytes of bytecode) would run
+    # interpreted, several times slower: a dataset of many typed columns gets there. At 8000, as Spark's own
+    # documentation advises on HotSpot, Spark runs such a stage without whole-stage code generation instead (the
+    # ventas parse: 14 -> 7 CPU s per million rows; measured by make bench-spark, see docs/benchmarks.md).
+    spark.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
 
 
 def partition_path(root: str, run_date: str) -> str:
@@ -304,7 +309,7 @@ def _unreadable_as_rejects(spark: SparkSession, files: Sequence[str]) -> DataFra
 def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]
              ) -> tuple[DataFrame | None, DroppedLines]:
     """CSV files, each read with the columns of its own header (files of one day may differ), unioned by name,
-    and the lines that were no records: skipped before the headers (``reader.skip_rows``), and blank.
+    and the lines skipped before the headers (``reader.skip_rows``). Blank lines are dropped: no records.
 
     None when every file is empty. Files whose first record is not text become rejects, one per line.
     """
@@ -373,18 +378,7 @@ def read_csv(spark: SparkSession, config: DatasetConfig, files: Sequence[str]
         frames.append(frame)
     if unreadable:
         frames.append(_unreadable_as_rejects(spark, unreadable))
-    readable = [file for file in files if file not in unreadable]
-    return (_union(frames) if frames else None), DroppedLines(skipped, _blank_lines(spark, readable))
-
-
-def _blank_lines(spark: SparkSession, files: Sequence[str]) -> int:
-    """The lines of ``files`` that are empty or only spaces and tabs: no records, so only a text read sees them
-    (Spark's CSV reader drops them). A blank line inside a quoted value counts too."""
-    if not files:
-        return 0
-    lines = spark.read.text([_spark_path(file) for file in files])
-    # btrim with a set of characters, not a regex: this runs on every line of the day.
-    return lines.where(F.btrim(F.col("value"), F.lit(" \t\r\n\x0b\x0c")) == "").count()
+    return (_union(frames) if frames else None), DroppedLines(skipped)
 
 
 def _is_blank_line() -> Column:

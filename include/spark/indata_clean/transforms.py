@@ -31,7 +31,7 @@ from indata_clean.columns import (
 
 # infer_schema is re-exported: callers of the transforms find inference here too.
 from indata_clean.inference import ColumnInference, infer_columns, infer_schema  # noqa: F401
-from indata_clean.parsing import capture_raw_values, clean_strings
+from indata_clean.parsing import capture_raw_values, clean_strings, is_number, plain_number
 from indata_clean.value_changes import typed_value, value_change
 from indata_contract import (
     CLEAN,
@@ -76,21 +76,31 @@ def apply_schema(df: DataFrame, schema: Sequence[ColumnSpec], locale: Locale, ro
     # Parse in one projection, tell how parsing changed each value in the next (from the value as read, kept as
     # ``__input_<i>``, and the parsed one), and judge in the last: each value is parsed once and each change
     # computed once, not again for every reason that reads it (Spark does not share a subexpression that only a
-    # CASE branch evaluates). ``__has_value_<i>``: the value was not NULL before parsing.
+    # CASE branch evaluates). ``__has_value_<i>``: the value was not NULL before parsing. A number read from text
+    # is first made plain (``__plain_<i>``: symbols, signs and marks as the cast reads them) in a projection of its
+    # own, which both the parse and the change read: its regex then runs once per value, not twice.
     has_value = {spec.name: f"__has_value_{position}" for position, spec in enumerate(schema)}
     inputs = {spec.name: f"__input_{position}" for position, spec in enumerate(schema)}
+    plains = {spec.name: f"__plain_{position}" for position, spec in enumerate(schema)
+              if is_number(spec) and isinstance(df.schema[spec.name].dataType, T.StringType)}
     change_names = {spec.name: f"__change_{position}" for position, spec in enumerate(schema)}
+
+    def plain(name: str) -> Column | None:
+        return F.col(plains[name]) if name in plains else None
+
     changes = {
         spec.name: value_change(df.schema[spec.name].dataType, spec, locale, rounding, F.col(inputs[spec.name]),
-                                F.col(spec.name))
+                                F.col(spec.name), plain(spec.name))
         for spec in schema
     }
     changes = {name: change for name, change in changes.items() if change is not None}
-    parsed = df.select(
-        *[typed_value(df, spec, locale, time_zone).alias(spec.name) for spec in schema],
+    with_plain = df.select(*df.columns, *[plain_number(F.col(name), locale).alias(plains[name]) for name in plains])
+    parsed = with_plain.select(
+        *[typed_value(df, spec, locale, time_zone, plain(spec.name)).alias(spec.name) for spec in schema],
         *others,
         *[F.col(spec.name).isNotNull().alias(has_value[spec.name]) for spec in schema],
         *[F.col(name).alias(inputs[name]) for name in changes],
+        *[F.col(plains[name]) for name in plains if name in changes],
     ).select(
         *[F.col(spec.name) for spec in schema],
         *others,

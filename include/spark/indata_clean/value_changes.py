@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from indata_clean.columns import NUMERIC_TYPES, spark_type
-from indata_clean.parsing import NUMBER_TYPES, decimal_places, number_shape, parse_string, plain_number
+from indata_clean.parsing import decimal_places, is_number, number_shape, parse_string, plain_number
 from indata_contract import OUT_OF_RANGE, PRECISION, ROUNDED, ColumnSpec, Locale
 
 # A fraction of a second with a non-zero digit past the sixth: Spark keeps microseconds and drops the rest.
@@ -42,15 +42,18 @@ def _change(rules: Sequence[tuple[Column | None, str]]) -> Column | None:
     return change
 
 
-def text_change(value: Column, parsed: Column, spec: ColumnSpec, locale: Locale, rounding: str) -> Column | None:
+def text_change(value: Column, parsed: Column, spec: ColumnSpec, locale: Locale, rounding: str,
+                plain: Column | None = None) -> Column | None:
     """How parsing the text ``value`` into ``parsed`` would change it: ``out_of_range``, ``precision``,
     ``rounded`` (decimals beyond the scale under rounding half_up) or NULL; None when the type cannot change it.
 
     Only cheap checks run on every value: the conditions are tried in order and mostly fail at their first test.
+    ``plain``: for a number, the value's ``plain_number`` when the caller has it.
     """
     data_type = spark_type(spec.type)
     # Judged on the number as the cast read it: no symbol, thousands mark or "+", a "." mark, maybe an exponent.
-    plain = plain_number(value, locale) if spec.type in NUMBER_TYPES or spec.type.startswith("decimal") else None
+    if is_number(spec) and plain is None:
+        plain = plain_number(value, locale)
     looks_valid = number_shape(value, spec, locale, plain)
     # A number as the locale writes it that the cast turned into NULL overflowed the type (or was too long).
     overflow = parsed.isNull() & looks_valid if looks_valid is not None else None
@@ -98,15 +101,17 @@ def cast_change(
     return _change([(overflow, OUT_OF_RANGE), (_out_of_years(cast, data_type), OUT_OF_RANGE), (changed, lost)])
 
 
-def typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale, time_zone: str = "UTC") -> Column:
-    """The column as ``spec.type``: text parsed (timestamps without an offset in ``time_zone``), typed values cast."""
+def typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale, time_zone: str = "UTC",
+                plain: Column | None = None) -> Column:
+    """The column as ``spec.type``: text parsed (timestamps without an offset in ``time_zone``), typed values cast.
+    ``plain``: for a number read from text, its ``plain_number`` when the caller has it."""
     source_type = df.schema[spec.name].dataType
     column = F.col(spec.name)
     data_type = spark_type(spec.type)
     if source_type == data_type:
         return column
     if isinstance(source_type, T.StringType):
-        return parse_string(column, spec, locale, time_zone)
+        return parse_string(column, spec, locale, time_zone, plain)
     if isinstance(data_type, T.BooleanType) and isinstance(source_type, NUMERIC_TYPES):
         # Spark makes any non-zero number true; only 1 and 0 are booleans, anything else is unparseable.
         return F.when(column.isin(0, 1), column.cast(T.BooleanType()))
@@ -115,14 +120,15 @@ def typed_value(df: DataFrame, spec: ColumnSpec, locale: Locale, time_zone: str 
 
 
 def value_change(
-    source_type: T.DataType, spec: ColumnSpec, locale: Locale, rounding: str, source: Column, typed: Column
+    source_type: T.DataType, spec: ColumnSpec, locale: Locale, rounding: str, source: Column, typed: Column,
+    plain: Column | None = None,
 ) -> Column | None:
     """How ``typed_value`` changed ``source`` into ``typed`` (``text_change``, ``cast_change``); None when the
-    column's value cannot change."""
+    column's value cannot change. ``plain``: for a number read from text, its ``plain_number``, if at hand."""
     if source_type == spark_type(spec.type):
         return _change([(_out_of_years(typed, source_type), OUT_OF_RANGE)])
     if isinstance(source_type, T.StringType):
-        return text_change(source, typed, spec, locale, rounding)
+        return text_change(source, typed, spec, locale, rounding, plain)
     if isinstance(spark_type(spec.type), T.BooleanType) and isinstance(source_type, NUMERIC_TYPES):
         return None
     return cast_change(source, source_type, typed, spark_type(spec.type), rounding)
