@@ -170,3 +170,77 @@ docs: $(DOCS_STAMP)
 	$(VENV)/bin/mkdocs build --strict -d .local/site
 # tests/test_docs.py (in the fast tier) builds the site, so the fast tests need MkDocs too.
 test-fast: $(DOCS_STAMP)
+
+# --- docker-compose.yaml on podman, offline (docs/local-stack.md, "docker-compose") -----------------------------
+# compose-setup installs podman, runc, debootstrap (Debian) and podman-compose (pinned, in .venv/compose) and writes
+# /etc/containers/containers.conf: runc (crun cannot run on this kind of machine's hybrid cgroups), cgroupfs, and
+# ulimits within the hard limits. compose-images builds the offline images: a Debian bookworm root file system
+# (debootstrap from DEBIAN_MIRROR, imported), the bases of compose/offline.Dockerfile, the wheel house (pip wheel of
+# the pinned requirements, on the host: no PyPI inside a build), then docker-compose.offline.yaml's images.
+# compose-up / compose-down start and stop the stack (scripts/compose_stack.py: ordered start, health checks run,
+# a busy port refused up front); test-compose builds, starts, runs one sample date through the API, checks its
+# counts in S3 and takes everything down again (`time make test-compose` measures it all).
+COMPOSE_VENV := $(VENV)/compose
+PODMAN_COMPOSE := $(COMPOSE_VENV)/bin/podman-compose
+PODMAN_COMPOSE_VERSION := 1.6.0
+COMPOSE_FILES ?= docker-compose.yaml docker-compose.offline.yaml
+COMPOSE = $(PODMAN_COMPOSE) -p indata-backup $(addprefix -f ,$(COMPOSE_FILES))
+COMPOSE_STACK = PODMAN_COMPOSE=$(CURDIR)/$(PODMAN_COMPOSE) $(TOOL)compose_stack $(addprefix --file ,$(COMPOSE_FILES))
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+DEBIAN_IMAGE := localhost/indata-backup-debian:bookworm-minbase
+AIRFLOW_BASE_IMAGE := localhost/indata-backup-airflow-base:bookworm-python3.11
+WHEELHOUSE := .local/wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.built
+COMPOSE_REQUIREMENTS := requirements.txt requirements/local-stack.txt requirements/compose.txt
+.PHONY: compose-setup compose-base compose-wheelhouse compose-images compose-up compose-down test-compose \
+	compose-clean
+
+compose-setup: $(PODMAN_COMPOSE)
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "compose-setup installs podman, runc and debootstrap as root:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y podman runc debootstrap"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap; }
+	@if [ ! -e /etc/containers/containers.conf ]; then \
+	  printf '%s\n' '[containers]' 'default_ulimits = ["nofile=10000:10000", "nproc=1000:1000"]' '[engine]' \
+	    'runtime = "runc"' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"' > /etc/containers/containers.conf; \
+	elif ! grep -q '^runtime = "runc"' /etc/containers/containers.conf; then \
+	  echo "/etc/containers/containers.conf exists without runtime = \"runc\"; podman here needs runc, cgroupfs and" \
+	    "default_ulimits = [\"nofile=10000:10000\", \"nproc=1000:1000\"]"; exit 1; fi
+
+$(PODMAN_COMPOSE): | $(PY)
+	$(PYTHON) -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install --quiet --disable-pip-version-check podman-compose==$(PODMAN_COMPOSE_VERSION)
+
+compose-base: compose-setup
+	@podman image exists $(DEBIAN_IMAGE) || { rm -rf .local/debootstrap \
+	  && debootstrap --variant=minbase bookworm .local/debootstrap $(DEBIAN_MIRROR) >/dev/null \
+	  && tar -C .local/debootstrap -c . | podman import - $(DEBIAN_IMAGE) >/dev/null \
+	  && rm -rf .local/debootstrap && echo "imported $(DEBIAN_IMAGE)"; }
+	podman build --quiet --network host -f compose/offline.Dockerfile --target airflow-base \
+	  -t $(AIRFLOW_BASE_IMAGE) .
+
+compose-wheelhouse: $(WHEELHOUSE_STAMP)
+
+# One resolution of the pinned files (as the images install them), then the bookworm replacements on their own.
+$(WHEELHOUSE_STAMP): $(COMPOSE_REQUIREMENTS) requirements/compose-bookworm.txt | $(PY)
+	$(VENV)/bin/pip wheel --quiet --disable-pip-version-check -w $(WHEELHOUSE) $(addprefix -r ,$(COMPOSE_REQUIREMENTS))
+	$(VENV)/bin/pip wheel --quiet --disable-pip-version-check --no-deps -w $(WHEELHOUSE) \
+	  -r requirements/compose-bookworm.txt
+	touch $@
+
+compose-images: compose-base compose-wheelhouse
+	$(COMPOSE) --podman-build-args="--network host" build
+
+compose-up: compose-images stack-venv
+	$(COMPOSE_STACK) up
+
+compose-down: stack-venv
+	$(COMPOSE_STACK) down
+
+test-compose: compose-images stack-venv
+	$(COMPOSE_STACK) check
+
+# The offline images and the wheel house, for a cold `time make compose-images`.
+compose-clean:
+	-podman rmi -f $$(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/indata-backup-') 2>/dev/null
+	rm -rf $(WHEELHOUSE)

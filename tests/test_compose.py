@@ -192,13 +192,15 @@ def test_build_files_exist_and_reach_the_build_context(services: dict[str, dict[
 
 def test_image_matches_the_pinned_airflow() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
-    base = re.search(r"^FROM\s+apache/airflow:(\S+)-python(\d+\.\d+)(?:\s+AS\s+\S+)?\s*$", dockerfile, re.MULTILINE)
-    assert base, "Dockerfile must build FROM apache/airflow:<version>-python<x.y>"
+    # The official image stays the default base; docker-compose.offline.yaml overrides the argument.
+    base = re.search(r"^ARG\s+AIRFLOW_BASE_IMAGE=apache/airflow:(\S+)-python(\d+\.\d+)\s*$", dockerfile, re.MULTILINE)
+    assert base, "Dockerfile must default AIRFLOW_BASE_IMAGE to apache/airflow:<version>-python<x.y>"
+    assert re.search(r"^FROM\s+\$\{AIRFLOW_BASE_IMAGE\}\s+AS\s+airflow\s*$", dockerfile, re.MULTILINE)
     requirements = (REPO / "requirements.txt").read_text().splitlines()
     assert f"apache-airflow=={base.group(1)}" in requirements
     assert base.group(2) == "3.11"
     assert "openjdk-17-jre-headless" in dockerfile
-    assert "pip install --no-cache-dir -r /requirements.txt" in dockerfile
+    assert "pip install --no-cache-dir ${PIP_OPTIONS} -r /requirements.txt" in dockerfile
 
 
 def test_aws_connection_points_at_the_local_aws_service(services: dict[str, dict[str, Any]]) -> None:
@@ -269,3 +271,99 @@ def test_docker_compose_config_validates() -> None:
     result = subprocess.run([docker_compose, "-f", str(COMPOSE_FILE), "config", "-q"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# --- docker-compose.offline.yaml and scripts/compose_stack.py (`make compose-up`, `make test-compose`) ------------
+OFFLINE_FILE = REPO / "docker-compose.offline.yaml"
+
+
+@pytest.fixture(scope="module")
+def offline() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(OFFLINE_FILE.read_text(encoding="utf-8"))["services"]
+
+
+def test_offline_override_replaces_every_image(services: dict[str, dict[str, Any]],
+                                               offline: dict[str, dict[str, Any]]) -> None:
+    assert set(offline) == set(services), "every service needs an offline image, and no other service"
+    for name, service in offline.items():
+        assert service["image"].startswith("localhost/"), f"{name}: an image of a registry cannot be pulled offline"
+        assert service["image"] != interpolate(services[name]["image"]), name
+        assert "build" in service, f"{name}: the offline image must be buildable here"
+
+
+def test_offline_builds_use_the_debian_bases_and_the_wheel_house(offline: dict[str, dict[str, Any]]) -> None:
+    makefile = (REPO / "Makefile").read_text()
+    ignore = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    for name, service in offline.items():
+        build = service["build"]
+        dockerfile = REPO / build.get("dockerfile", "Dockerfile")
+        assert dockerfile.is_file(), name
+        targets = re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", dockerfile.read_text(), re.MULTILINE)
+        assert build["target"] in targets, f"{name}: {dockerfile.name} has no target {build['target']}"
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("COPY") and "--from" not in line:
+                source = line.split()[-2]
+                assert (REPO / source).exists() and not _dockerignored(source, ignore), f"{name}: {line}"
+        args = build.get("args") or {}
+        if dockerfile.name == "Dockerfile":
+            # The base image the Makefile builds, pip without PyPI, and the bookworm pins.
+            assert f"AIRFLOW_BASE_IMAGE := {args['AIRFLOW_BASE_IMAGE']}" in makefile, name
+            assert args["PIP_OPTIONS"].split()[:2] == ["--no-index", "--find-links"], name
+            wheelhouse = PurePosixPath(args["PIP_OPTIONS"].split()[2]).relative_to("/context")
+            assert f"WHEELHOUSE := {wheelhouse}" in makefile and not _dockerignored(f"{wheelhouse}/x.whl", ignore)
+            assert (REPO / args["REQUIREMENTS_OVERRIDES"]).is_file(), name
+    assert "openjdk" not in (REPO / "compose" / "offline.Dockerfile").read_text(), \
+        "Java belongs to the local-aws target only"
+
+
+def test_bookworm_overrides_replace_pins_of_requirements_txt() -> None:
+    pinned = {line.split("==")[0].split("[")[0].lower() for line in (REPO / "requirements.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#")}
+    overrides = [line for line in (REPO / "requirements" / "compose-bookworm.txt").read_text().splitlines()
+                 if line and not line.startswith("#")]
+    assert overrides
+    for line in overrides:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+==\S+", line), line
+        assert line.split("==")[0].lower() in pinned, f"{line} replaces nothing in requirements.txt"
+
+
+def test_start_order_follows_depends_on(services: dict[str, dict[str, Any]]) -> None:
+    from scripts.compose_stack import depends_on, start_order
+
+    order = start_order(services)
+    assert sorted(order) == sorted(services)
+    for name in services:
+        for dep in depends_on(services[name]):
+            assert order.index(dep) < order.index(name), (dep, name)
+    assert depends_on(services["airflow-scheduler"])["airflow-init"] == "service_completed_successfully"
+
+
+def test_start_order_refuses_a_cycle() -> None:
+    from scripts.compose_stack import ComposeError, start_order
+
+    with pytest.raises(ComposeError, match="depends_on cycle: a -> b -> a"):
+        start_order({"a": {"depends_on": ["b"]}, "b": {"depends_on": {"a": {"condition": "service_healthy"}}}})
+
+
+def test_published_ports_are_read_in_both_syntaxes(services: dict[str, dict[str, Any]]) -> None:
+    from scripts.compose_stack import published_ports
+
+    assert sorted(published_ports(services)) == [("airflow-apiserver", "127.0.0.1", 8080),
+                                                 ("local-aws", "127.0.0.1", 4566)]
+    assert published_ports({"s": {"ports": [{"target": 80, "published": "8081", "host_ip": "127.0.0.2"}, "9000:90"]}}) \
+        == [("s", "127.0.0.2", 8081), ("s", "0.0.0.0", 9000)]
+
+
+def test_a_busy_port_is_named_before_anything_starts() -> None:
+    import socket
+
+    from scripts.compose_stack import busy_ports
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        busy = busy_ports({"local-aws": {"ports": [f"127.0.0.1:{port}:4566"]}})
+        assert busy == [f"port {port} on 127.0.0.1 (service local-aws) is already in use: Address already in use"]
+    assert busy_ports({"local-aws": {"ports": [f"127.0.0.1:{port}:4566"]}}) == []
