@@ -33,6 +33,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
 
 from botocore.credentials import Credentials, ReadOnlyCredentials
 from werkzeug.datastructures import EnvironHeaders
@@ -61,6 +62,7 @@ GLUE_ROLE_SERVICE = "glue.amazonaws.com"
 _service_keys: tuple[str, str] = ("local", "local")  # the data plane's own identity; random under enforcement
 _caller: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("local_aws_caller", default=None)
 _acting = threading.local()
+_request_state = threading.local()  # per request, in the thread that serves it (moto answers in the same thread)
 
 
 def enabled_from_env() -> bool:
@@ -206,11 +208,19 @@ class Enforcer:
         from moto.glue.responses import GlueResponse
         from moto.iam.models import iam_backends
         from moto.logs.responses import LogsResponse
+        from moto.s3.responses import S3Response
 
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0
         for response_class in (GlueResponse, AthenaResponse, LogsResponse):  # authorised in server.py, with ARNs
             response_class._authenticate_and_authorize_normal_action = lambda self, resource="*": None
+        bucket_level_check = S3Response._authenticate_and_authorize_s3_action
+
+        def s3_check(response, bucket_name=None, key_name=None):
+            if not getattr(_request_state, "s3_keys_checked", False):
+                bucket_level_check(response, bucket_name=bucket_name, key_name=key_name)
+
+        S3Response._authenticate_and_authorize_s3_action = s3_check
         iam = iam_backends[ACCOUNT][PARTITION]
         _service_keys = ("LOCALAWSDATAPLANE" + secrets.token_hex(4).upper(), secrets.token_urlsafe(30))
         for user, key_pairs in ((ADMIN_USER, ADMIN_KEYS), (SERVICE_USER, [_service_keys])):
@@ -245,11 +255,33 @@ class Enforcer:
                 raise AWSError("AccessDenied", "Access Denied: the request is not signed (presigned URLs are "
                                "not supported while IAM is enforced).", 403)
             raise AWSError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        _request_state.s3_keys_checked = False
         if service in CHECKED_HERE:
             environ[PRINCIPAL_KEY] = self.authenticate(environ, headers)
+        elif service == "s3" and environ.get("REQUEST_METHOD") == "POST" and "delete" in urllib.parse.parse_qs(
+                environ.get("QUERY_STRING", ""), keep_blank_values=True):
+            self._authorize_delete_objects(environ, headers)
+
+    def _authorize_delete_objects(self, environ: dict[str, Any], headers: EnvironHeaders) -> None:
+        """DeleteObjects needs s3:DeleteObject on each key, where moto checks the bucket's ARN (which no statement
+        scoped to a prefix matches) and then refuses every key. A refused key refuses the whole request here (AWS
+        would answer it in the per-key errors)."""
+        from moto.iam.access_control import S3IAMRequest
+
+        principal = self.authenticate(environ, headers, S3IAMRequest)
+        bucket = urllib.parse.unquote(environ.get("PATH_INFO", "")).strip("/").partition("/")[0]
+        document = ElementTree.fromstring(environ["wsgi.input"].getvalue())
+        for node in document.iter():
+            if node.tag.rsplit("}", 1)[-1] == "Object":
+                fields = {child.tag.rsplit("}", 1)[-1]: child.text or "" for child in node}
+                action = "s3:DeleteObjectVersion" if fields.get("VersionId") else "s3:DeleteObject"
+                self.authorize(principal, action, [f"arn:{PARTITION}:s3:::{bucket}/{fields.get('Key', '')}"],
+                               code=("AccessDenied", 403))
+        _request_state.s3_keys_checked = True  # moto's bucket-level check of this request is then skipped
 
     @staticmethod
-    def authenticate(environ: dict[str, Any], headers: EnvironHeaders) -> Principal:
+    def authenticate(environ: dict[str, Any], headers: EnvironHeaders, request_class: type | None = None
+                     ) -> Principal:
         from moto.core.exceptions import HTTPException
         from moto.iam.access_control import IAMRequest
 
@@ -259,8 +291,8 @@ class Enforcer:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
         try:
-            request = IAMRequest(account_id=ACCOUNT, method=environ["REQUEST_METHOD"], path=path, data={},
-                                 body=body, headers=headers, action="")
+            request = (request_class or IAMRequest)(account_id=ACCOUNT, method=environ["REQUEST_METHOD"],
+                                                    path=path, data={}, body=body, headers=headers, action="")
             request.check_signature()
         except HTTPException as error:  # InvalidClientTokenId, SignatureDoesNotMatch
             raise AWSError(error.error_type, error.message, error.code) from None
@@ -269,7 +301,8 @@ class Enforcer:
 
     # --- authorisation ----------------------------------------------------------------------------------------
     def authorize(self, principal: Principal, action: str, resources: list[str],
-                  conditions: dict[str, str] | None = None) -> None:
+                  conditions: dict[str, str] | None = None,
+                  code: tuple[str, int] = ("AccessDeniedException", 400)) -> None:
         """AccessDeniedException unless every resource is allowed and none denied, as IAM decides."""
         from moto.iam.access_control import IAMPolicy, PermissionResult
 
@@ -277,8 +310,8 @@ class Enforcer:
         for resource in resources:
             results = {policy.is_action_permitted(action, resource, None, conditions) for policy in policies}
             if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
-                raise AWSError("AccessDeniedException", f"User: {principal.arn} is not authorized to perform: "
-                               f"{action} on resource: {resource}", 400)
+                raise AWSError(code[0], f"User: {principal.arn} is not authorized to perform: {action} on "
+                               f"resource: {resource}", code[1])
 
     def authorize_request(self, environ: dict[str, Any], service: str, action: str, payload: dict[str, Any]) -> None:
         """The check of a Glue, Athena or Logs request, before the data plane or moto answers it."""

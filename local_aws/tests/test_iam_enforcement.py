@@ -105,6 +105,9 @@ def test_the_worker_writes_and_reads_what_the_dag_writes_and_reads(worker):
     assert s3.get_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-01/a.csv")["Body"].read() == b"x"
     assert s3.head_object(Bucket=BUCKET, Key="manifests/sales/2026-11-01.json")["ContentLength"] == 1
     s3.delete_object(Bucket=BUCKET, Key="manifests/sales/2026-11-01.json")  # a rerun rewrites its manifest
+    s3.put_object(Bucket=BUCKET, Key="manifests/sales/2026-11-01.json", Body=b"x")
+    deleted = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "manifests/sales/2026-11-01.json"}]})
+    assert [d["Key"] for d in deleted["Deleted"]] == ["manifests/sales/2026-11-01.json"], deleted
     # Without s3:ListBucket a missing key would be a 403; the backup's "already uploaded?" check needs the 404.
     with pytest.raises(botocore.exceptions.ClientError) as missing:
         s3.head_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-01/missing.csv")
@@ -119,6 +122,7 @@ def test_the_worker_writes_nothing_outside_raw_manifests_results_and_the_script(
     s3 = worker("s3")
     denied(lambda: s3.put_object(Bucket=BUCKET, Key=key, Body=b"overwritten"))
     denied(lambda: s3.delete_object(Bucket=BUCKET, Key=key))
+    denied(lambda: s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "raw/sales/x.csv"}, {"Key": key}]}))
     assert admin("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"kept"
 
 
