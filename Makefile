@@ -112,8 +112,9 @@ aws: stack-venv
 	$(PY) -m local_aws --port $(LOCAL_AWS_PORT) --state-dir $(LOCAL_AWS_STATE)
 
 DATE ?= 2026-11-01
+# IAM=1: as on AWS, IAM enforced (docs/local-stack.md): the template deployed, the DAG as the worker role.
 run: stack-venv java
-	$(TOOL)run_local --date $(DATE) --port $(LOCAL_AWS_PORT)
+	$(TOOL)run_local --date $(DATE) --port $(LOCAL_AWS_PORT) $(if $(IAM),--iam)
 
 # Both read the local stack on LOCAL_AWS_PORT (started if none answers, as for run); REAL_AWS=1 uses boto3's
 # default chain instead (credentials, AWS_ENDPOINT_URL); region and bucket come from the config.

@@ -5,6 +5,13 @@ resources of the template `make deploy` deployed into it (the stack's outputs as
 Airflow metadata DB under .local/airflow, runs the DAG for the date in-process (`dag.test`), prints a per-dataset
 summary and writes it to .local/runs/<date>/summary.json. Exits non-zero when a task fails, showing its error, or
 when no task ran; refuses a date before the DAG's start date (settings.start_date) before starting anything.
+
+With --iam (`make run IAM=1`) the date runs as on AWS: the stack enforces IAM (its state in .local/aws-iam), the
+template is deployed into it (`make deploy`'s code), the DAG runs as the Airflow worker role and the Glue job and
+crawler as the job role. The worker gets its role's credentials as on an EC2 instance with the template's
+instance profile: an aws_default connection without keys, and boto3's credential chain asking the stack's
+role-credentials endpoint (botocore's container provider, AWS_CONTAINER_CREDENTIALS_FULL_URI), which assumes the
+role as the service its trust policy names and hands out refreshable credentials.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from scripts.common import REPO, airflow_environment, ensure_stack, module_command, module_environment
@@ -87,14 +95,14 @@ TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[")
 
 
-def run_dag_logged(run_date: str, log_path: Path) -> tuple[dict, dict[str, str]]:
+def run_dag_logged(run_date: str, log_path: Path, env: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
     """Run the DAG in a child process with its log in a file; returns the outcome and each failed task's error."""
     outcome_path = log_path.with_name("outcome.json")
     command = module_command("scripts.run_local", "--dag-test", run_date, "--outcome", str(outcome_path))
     errors: dict[str, list[str]] = {}
     current, capturing = None, False
     with log_path.open("w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                      text=True, cwd=REPO, env=module_environment()) as child:
+                                                      text=True, cwd=REPO, env=module_environment(env)) as child:
         assert child.stdout is not None  # stdout=PIPE
         for line in child.stdout:
             log.write(line)
@@ -111,6 +119,50 @@ def run_dag_logged(run_date: str, log_path: Path) -> tuple[dict, dict[str, str]]
     if child.returncode != 0 and not outcome_path.exists():
         raise SystemExit(f"The DAG could not run; see {log_path}")
     return json.loads(outcome_path.read_text()), {task: "\n".join(lines) for task, lines in errors.items()}
+
+
+def ensure_enforcing_stack(port: int, local: Path) -> tuple[str, object]:
+    """A stack that enforces IAM on the port (a running one must), or a new one with its own state directory:
+    the stack of a plain `make run` holds no roles and lets everything through."""
+    from local_aws.server import HEALTH_PATH
+    from local_aws.testing import StackProcess
+
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1) as response:
+            health = json.load(response)
+    except OSError:
+        stack = StackProcess(local / "aws-iam", port=port, enforce_iam=True)
+        seconds = stack.start()
+        print(f"Local AWS stack enforcing IAM started on {endpoint} in {seconds:.1f} s (log: {stack.log_path})")
+        return endpoint, stack
+    if not health.get("iam_enforced"):
+        raise SystemExit(f"make run IAM=1: the local AWS stack on {endpoint} does not enforce IAM; stop it, or set "
+                         "LOCAL_AWS_PORT to a free port")
+    return endpoint, None
+
+
+def deploy_template(endpoint: str) -> dict[str, str]:
+    """`make deploy` into the stack (as its administrator, the dummy keys); returns the stack's outputs."""
+    from indata_ops.config import load_config
+    from scripts.deploy import DEFAULT_STACK, deploy, template_parameters
+
+    return deploy(DEFAULT_STACK, template_parameters(load_config().settings), endpoint, "us-east-1")
+
+
+def worker_environment(endpoint: str, outputs: dict[str, str], trusted_service: str = "ec2.amazonaws.com"
+                       ) -> dict[str, str]:
+    """The DAG's environment as on an EC2 worker with the instance profile: no keys anywhere, the connection
+    without login and password, and the credential chain ending at the role's credentials."""
+    from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
+
+    role = outputs["WorkerRoleArn"].rsplit("/", 1)[-1]
+    connection = {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
+    env.update(AIRFLOW_CONN_AWS_DEFAULT=json.dumps(connection),
+               AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{endpoint}{ROLE_CREDENTIALS_PATH}{trusted_service}/{role}")
+    return env
 
 
 def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> dict:
@@ -165,6 +217,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", 4566)))
     parser.add_argument("--local-dir", type=Path, default=REPO / ".local",
                         help="where the Airflow home, the stack's state and run summaries live")
+    parser.add_argument("--iam", action="store_true",
+                        help="as on AWS: IAM enforced, the template deployed, the worker and job roles' credentials")
     parser.add_argument("--dag-test", metavar="DATE", help=argparse.SUPPRESS)  # the child that runs the DAG
     parser.add_argument("--outcome", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,16 +232,19 @@ def main() -> int:
         return 2
     local = args.local_dir.resolve()
     started = time.monotonic()
-    endpoint, stack = ensure_stack(args.port, local)
+    endpoint, stack = ensure_enforcing_stack(args.port, local) if args.iam else ensure_stack(args.port, local)
     try:
         os.environ.update(airflow_environment(endpoint, local))
+        dag_env = worker_environment(endpoint, deploy_template(endpoint)) if args.iam else None
         use_deployed_stack(endpoint)
         ensure_bucket(endpoint, load_config().settings.bucket)
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
         run_dir = local / "runs" / args.date
         run_dir.mkdir(parents=True, exist_ok=True)
         print(f"Running indata_backup for {args.date} (Airflow log: {run_dir / 'airflow.log'})", flush=True)
-        outcome, errors = run_dag_logged(args.date, run_dir / "airflow.log")
+        if dag_env is not None:
+            dag_env.update({name: value for name, value in os.environ.items() if name.startswith("BACKUP_")})
+        outcome, errors = run_dag_logged(args.date, run_dir / "airflow.log", dag_env)
         summary = summarize(args.date, outcome, endpoint, time.monotonic() - started)
     finally:
         if stack is not None:
