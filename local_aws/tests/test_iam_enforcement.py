@@ -208,6 +208,8 @@ def test_the_job_role_reads_raw_and_writes_clean_but_never_raw_or_manifests(glue
 
 
 def test_only_the_trusted_service_gets_a_roles_credentials(enforced):
+    with urllib.request.urlopen(f"{enforced.endpoint}/_local_aws/health", timeout=10) as health:
+        assert json.load(health)["iam_enforced"] is True
     with pytest.raises(urllib.error.HTTPError) as refused:
         role_credentials(enforced.endpoint, "ec2.amazonaws.com", GLUE_ROLE)
     assert refused.value.code == 400
