@@ -20,6 +20,15 @@ def json_error_body(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message, "Message": message}).encode()
 
 
+def query_error_body(code: str, message: str) -> bytes:
+    # The query protocol (IAM, STS) wraps the error in ErrorResponse; botocore finds nothing in a bare <Error>.
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        "</Error><RequestId>local-aws</RequestId></ErrorResponse>"
+    ).encode()
+
+
 def xml_error_body(code: str, message: str) -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -209,18 +209,25 @@ class Enforcer:
         from moto.iam.models import iam_backends
         from moto.logs.responses import LogsResponse
         from moto.s3.responses import S3Response
+        from moto.sts.responses import TokenResponse as STSResponse
 
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0
         for response_class in (GlueResponse, AthenaResponse, LogsResponse):  # authorised in server.py, with ARNs
             response_class._authenticate_and_authorize_normal_action = lambda self, resource="*": None
         bucket_level_check = S3Response._authenticate_and_authorize_s3_action
+        sts_check = STSResponse._authenticate_and_authorize_normal_action
 
         def s3_check(response, bucket_name=None, key_name=None):
-            if not getattr(_request_state, "s3_keys_checked", False):
+            if not getattr(_request_state, "checked_here", False):
                 bucket_level_check(response, bucket_name=bucket_name, key_name=key_name)
 
+        def assume_role_check(response, resource="*"):
+            if not getattr(_request_state, "checked_here", False):
+                sts_check(response, resource)
+
         S3Response._authenticate_and_authorize_s3_action = s3_check
+        STSResponse._authenticate_and_authorize_normal_action = assume_role_check
         iam = iam_backends[ACCOUNT][PARTITION]
         _service_keys = ("LOCALAWSDATAPLANE" + secrets.token_hex(4).upper(), secrets.token_urlsafe(30))
         for user, key_pairs in ((ADMIN_USER, ADMIN_KEYS), (SERVICE_USER, [_service_keys])):
@@ -255,12 +262,35 @@ class Enforcer:
                 raise AWSError("AccessDenied", "Access Denied: the request is not signed (presigned URLs are "
                                "not supported while IAM is enforced).", 403)
             raise AWSError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
-        _request_state.s3_keys_checked = False
+        _request_state.checked_here = False
         if service in CHECKED_HERE:
             environ[PRINCIPAL_KEY] = self.authenticate(environ, headers)
         elif service == "s3" and environ.get("REQUEST_METHOD") == "POST" and "delete" in urllib.parse.parse_qs(
                 environ.get("QUERY_STRING", ""), keep_blank_values=True):
             self._authorize_delete_objects(environ, headers)
+        elif service == "sts" and urllib.parse.parse_qs(_body(environ).decode("utf-8", "replace")).get(
+                "Action") == ["AssumeRole"]:
+            self._authorize_assume_role(environ, headers)
+
+    def _authorize_assume_role(self, environ: dict[str, Any], headers: EnvironHeaders) -> None:
+        """sts:AssumeRole by a user or a role session: the caller's policies must allow it on the role, and the
+        role's trust policy must name the caller (its ARN, its account or "*"). moto fails on a trust policy with a
+        service principal (all of the template's), so the check is made here and moto's skipped."""
+        principal = self.authenticate(environ, headers)
+        form = urllib.parse.parse_qs(_body(environ).decode("utf-8", "replace"))
+        arn = (form.get("RoleArn") or [""])[0]
+        self.authorize(principal, "sts:AssumeRole", [arn], code=("AccessDenied", 403))
+        refusal = AWSError("AccessDenied", f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on "
+                           f"resource: {arn}", 403)
+        try:
+            trust = _document(_iam().get_role_by_arn(arn).assume_role_policy_document)
+        except Exception:
+            raise refusal from None
+        callers = {principal.arn, f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT, "*"}
+        if not any(_allows_assume_role(statement) and callers & _principals(statement, "AWS")
+                   for statement in _statements(trust)):
+            raise refusal
+        _request_state.checked_here = True
 
     def _authorize_delete_objects(self, environ: dict[str, Any], headers: EnvironHeaders) -> None:
         """DeleteObjects needs s3:DeleteObject on each key, where moto checks the bucket's ARN (which no statement
@@ -270,14 +300,14 @@ class Enforcer:
 
         principal = self.authenticate(environ, headers, S3IAMRequest)
         bucket = urllib.parse.unquote(environ.get("PATH_INFO", "")).strip("/").partition("/")[0]
-        document = ElementTree.fromstring(environ["wsgi.input"].getvalue())
+        document = ElementTree.fromstring(_body(environ))
         for node in document.iter():
             if node.tag.rsplit("}", 1)[-1] == "Object":
                 fields = {child.tag.rsplit("}", 1)[-1]: child.text or "" for child in node}
                 action = "s3:DeleteObjectVersion" if fields.get("VersionId") else "s3:DeleteObject"
                 self.authorize(principal, action, [f"arn:{PARTITION}:s3:::{bucket}/{fields.get('Key', '')}"],
                                code=("AccessDenied", 403))
-        _request_state.s3_keys_checked = True  # moto's bucket-level check of this request is then skipped
+        _request_state.checked_here = True  # moto's bucket-level check of this request is then skipped
 
     @staticmethod
     def authenticate(environ: dict[str, Any], headers: EnvironHeaders, request_class: type | None = None
@@ -288,8 +318,7 @@ class Enforcer:
         path = environ.get("RAW_URI") or urllib.parse.quote(environ.get("PATH_INFO", "/"))
         if "?" not in path and environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
+        body = _body(environ)
         try:
             request = (request_class or IAMRequest)(account_id=ACCOUNT, method=environ["REQUEST_METHOD"],
                                                     path=path, data={}, body=body, headers=headers, action="")
@@ -361,18 +390,15 @@ class Enforcer:
     @staticmethod
     def assume_service_role(role: str, service: str, session_name: str) -> ReadOnlyCredentials:
         """Credentials of `role` assumed as `service` does it: the role's trust policy must name the service."""
-        from moto.iam.models import iam_backends
         from moto.sts.models import sts_backends
 
         arn = role_arn(role)
         try:
-            document = iam_backends[ACCOUNT][PARTITION].get_role_by_arn(arn).assume_role_policy_document
+            trust = _document(_iam().get_role_by_arn(arn).assume_role_policy_document)
         except Exception:
             raise AWSError("AccessDeniedException", f"Role {arn} cannot be found or assumed.", 400) from None
-        trust = json.loads(document) if isinstance(document, str) else document
-        statements = trust.get("Statement", [])
-        if not any(_trusts(statement, service) for statement in
-                   (statements if isinstance(statements, list) else [statements])):
+        if not any(_allows_assume_role(statement) and service in _principals(statement, "Service")
+                   for statement in _statements(trust)):
             raise AWSError("AccessDeniedException",
                            f"{service} is not authorized to perform: sts:AssumeRole on resource: {arn}", 400)
         assumed = sts_backends[ACCOUNT][PARTITION].assume_role(
@@ -381,12 +407,43 @@ class Enforcer:
         return ReadOnlyCredentials(assumed.access_key_id, assumed.secret_access_key, assumed.session_token)
 
 
-def _trusts(statement: dict[str, Any], service: str) -> bool:
-    actions = statement.get("Action", [])
-    services = (statement.get("Principal") or {}).get("Service", []) if isinstance(
-        statement.get("Principal"), dict) else []
-    return (statement.get("Effect") == "Allow" and "sts:AssumeRole" in ([actions] if isinstance(actions, str)
-            else actions) and service in ([services] if isinstance(services, str) else services))
+def _body(environ: dict[str, Any]) -> bytes:
+    """The request's body, read once and put back for whoever reads it next (moto)."""
+    if not isinstance(environ["wsgi.input"], io.BytesIO):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length) if length else b"")
+    return environ["wsgi.input"].getvalue()
+
+
+def _iam():
+    from moto.iam.models import iam_backends
+
+    return iam_backends[ACCOUNT][PARTITION]
+
+
+def _document(document: Any) -> dict[str, Any]:
+    return json.loads(document) if isinstance(document, str) else document
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return _as_list(document.get("Statement")) if isinstance(document.get("Statement"), list) else [
+        document["Statement"]]
+
+
+def _allows_assume_role(statement: dict[str, Any]) -> bool:
+    return statement.get("Effect") == "Allow" and "sts:AssumeRole" in _as_list(statement.get("Action"))
+
+
+def _principals(statement: dict[str, Any], kind: str) -> set[str]:
+    """A trust statement's principals of one kind (AWS, Service); "*" stands for every principal."""
+    principal = statement.get("Principal")
+    if principal == "*":
+        return {"*"}
+    return set(_as_list(principal.get(kind))) if isinstance(principal, dict) else set()
 
 
 def role_arn(role: str) -> str:

@@ -25,7 +25,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from local_aws.actions import Handler, handlers
 from local_aws.athena import rest_json
-from local_aws.errors import AWSError, json_error_body, xml_error_body
+from local_aws.errors import AWSError, json_error_body, query_error_body, xml_error_body
 from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
 from local_aws.keepalive import KeepAliveServer
 from local_aws.persistence import StateStore
@@ -90,6 +90,9 @@ class LocalAWSApp:
             try:
                 self.enforcer.admit(environ, service)
             except AWSError as error:
+                if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):  # IAM, STS
+                    return self._respond(start_response, error.status, query_error_body(error.code, error.message),
+                                         "text/xml")
                 return self._error(start_response, error, json_protocol=service in ("glue", "athena", "logs"))
         if service == "athena" and "HTTP_X_AMZ_TARGET" not in environ:  # REST-JSON: botocore 1.44 and later
             return rest_json.answer(self, environ, start_response)

@@ -216,6 +216,23 @@ def test_only_the_trusted_service_gets_a_roles_credentials(enforced):
     assert json.load(refused.value)["__type"] == "AccessDeniedException"
 
 
+def test_a_role_is_assumed_only_by_whom_its_trust_policy_names(enforced, admin, worker):
+    # The template's roles trust services only: not even the administrator assumes them through STS.
+    worker_arn = f"arn:aws:iam::{ACCOUNT}:role/{WORKER_ROLE}"
+    denied(lambda: admin("sts").assume_role(RoleArn=worker_arn, RoleSessionName="admin"))
+    denied(lambda: worker("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{GLUE_ROLE}",
+                                             RoleSessionName="worker"))
+    admin("iam").create_role(RoleName="trusts-the-account", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}}]}))
+    session = admin("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/trusts-the-account",
+                                       RoleSessionName="admin")["Credentials"]
+    assert session["AccessKeyId"]
+    # The worker's own policies grant no sts:AssumeRole, whatever the role trusts.
+    denied(lambda: worker("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/trusts-the-account",
+                                             RoleSessionName="worker"))
+
+
 # --- the data plane, as the caller or as the role ------------------------------------------------------------------
 JOB_SCRIPT = b"""
 import sys, boto3
