@@ -20,18 +20,19 @@ def json_error_body(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message, "Message": message}).encode()
 
 
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def _error_element(code: str, message: str) -> str:
+    """<Error> with its code and message, left open for what follows them."""
+    return f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+
+
 def query_error_body(code: str, message: str) -> bytes:
     # The query protocol (IAM, STS) wraps the error in ErrorResponse; botocore finds nothing in a bare <Error>.
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
-        "</Error><RequestId>local-aws</RequestId></ErrorResponse>"
-    ).encode()
+    return (f"{XML_DECLARATION}<ErrorResponse>{_error_element(code, message)}</Error>"
+            "<RequestId>local-aws</RequestId></ErrorResponse>").encode()
 
 
 def xml_error_body(code: str, message: str) -> bytes:
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
-        "<RequestId>local-aws</RequestId></Error>"
-    ).encode()
+    return f"{XML_DECLARATION}{_error_element(code, message)}<RequestId>local-aws</RequestId></Error>".encode()
