@@ -9,6 +9,10 @@ Off by default; on with `--enforce-iam` or `LOCAL_AWS_ENFORCE_IAM=1`. Then:
   ARNs AWS uses (catalog, database, table, crawler, job, workgroup, log group): moto evaluates those services
   against the resource `*` only, which no resource-scoped statement matches, so its check is left to this module
   for them. Signatures and principals are moto's (`IAMRequest`), and so is the policy evaluation (`IAMPolicy`).
+- Two checks moto gets wrong are made here and moto's skipped for that request: sts:AssumeRole (moto fails on a
+  trust policy with a service principal) and DeleteObjects (moto checks the bucket's ARN, not each key's).
+- A role trusted by a service is handed out as that service would (`ROLE_CREDENTIALS_PATH`): the local twin of
+  an instance profile or a task role.
 - The Glue job run and the crawl run as their `Role`, assumed through STS as Glue assumes it (the role must trust
   `glue.amazonaws.com`); Athena reads the catalog and S3 and writes its results with the caller's credentials.
 - The account's administrator is an IAM user whose keys are the dummy credentials the repository's tools use
