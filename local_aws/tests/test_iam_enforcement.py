@@ -261,6 +261,36 @@ def test_a_job_run_has_the_job_roles_permissions(worker, admin):
     assert "AccessDenied" in refused["ErrorMessage"]
 
 
+MIRROR_SCRIPT = b"""
+import pathlib, sys
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+# What Spark writes to an s3:// path named in the arguments lands in the run's mirror (the working directory's s3/).
+target = pathlib.Path("s3") / args["--output"].removeprefix("s3://") / "part-0.txt"
+target.parent.mkdir(parents=True, exist_ok=True)
+target.write_text("written through the mirror")
+"""
+
+
+def test_what_spark_writes_reaches_s3_with_the_job_roles_permissions(worker, admin):
+    admin("s3").put_object(Bucket=BUCKET, Key="artifacts/glue-scripts/mirror.py", Body=MIRROR_SCRIPT)
+    glue = worker("glue")
+    states = {}
+    for prefix in ("clean", "raw"):
+        name = f"{PREFIX}-clean-mirror-{prefix}"
+        glue.create_job(**glue_job(name, script=f"s3://{BUCKET}/artifacts/glue-scripts/mirror.py"),
+                        DefaultArguments={"--output": f"s3://{BUCKET}/{prefix}/mirrored/"})
+        run_id = glue.start_job_run(JobName=name)["JobRunId"]
+        states[prefix] = wait_for(lambda name=name, run_id=run_id: (
+            run := glue.get_job_run(JobName=name, RunId=run_id)["JobRun"])["JobRunState"] in (
+            "SUCCEEDED", "FAILED") and run)
+    assert states["clean"]["JobRunState"] == "SUCCEEDED", states["clean"].get("ErrorMessage")
+    assert admin("s3").get_object(Bucket=BUCKET, Key="clean/mirrored/part-0.txt")["Body"].read() == (
+        b"written through the mirror")
+    assert states["raw"]["JobRunState"] == "FAILED"
+    assert "AccessDenied" in states["raw"]["ErrorMessage"]
+    assert "Contents" not in admin("s3").list_objects_v2(Bucket=BUCKET, Prefix="raw/mirrored/")
+
+
 def test_a_crawl_runs_as_the_crawlers_role(worker, admin):
     admin("s3").put_object(Bucket=BUCKET, Key="raw/crawled/dt=2026-11-01/a.csv", Body=b"id,name\n1,a\n2,b\n")
     admin("s3").put_object(Bucket=BUCKET, Key="manifests/crawled/2026-11-01.json", Body=b'{"id": 1}\n')
