@@ -193,8 +193,8 @@ AIRFLOW_BASE_IMAGE := localhost/indata-backup-airflow-base:bookworm-python3.11
 WHEELHOUSE := .local/wheelhouse
 WHEELHOUSE_STAMP := $(WHEELHOUSE)/.built
 COMPOSE_REQUIREMENTS := requirements.txt requirements/local-stack.txt requirements/compose.txt
-.PHONY: compose-setup compose-base compose-wheelhouse compose-images compose-up compose-down test-compose \
-	compose-clean
+.PHONY: compose-setup compose-base compose-wheelhouse compose-images compose-preflight compose-up compose-down \
+	test-compose compose-clean
 
 compose-setup: $(PODMAN_COMPOSE)
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null || { \
@@ -229,19 +229,29 @@ $(WHEELHOUSE_STAMP): $(COMPOSE_REQUIREMENTS) requirements/compose-bookworm.txt |
 	  -r requirements/compose-bookworm.txt
 	touch $@
 
+# One service per image, one at a time: podman-compose builds the services of a `build` at once, and the five
+# Airflow services share one image (built five times over, in parallel, from a cold cache); local-aws then reuses
+# the airflow target's layers.
+COMPOSE_BUILDS := airflow-init local-aws postgres
 compose-images: compose-base compose-wheelhouse
-	$(COMPOSE) --podman-build-args="--network host" build
+	$(foreach service,$(COMPOSE_BUILDS),$(COMPOSE) --podman-build-args="--network host" build $(service) &&) true
 
-compose-up: compose-images stack-venv
+# A busy port fails before the images are built, naming the port and its service.
+compose-preflight: stack-venv $(PODMAN_COMPOSE)
+	$(COMPOSE_STACK) preflight
+
+compose-up: compose-preflight compose-images
 	$(COMPOSE_STACK) up
 
 compose-down: stack-venv
 	$(COMPOSE_STACK) down
 
-test-compose: compose-images stack-venv
+test-compose: compose-preflight compose-images
 	$(COMPOSE_STACK) check
 
-# The offline images and the wheel house, for a cold `time make compose-images`.
+# The offline images, podman's untagged build layers (the build cache: every one on the machine) and the wheel
+# house, for a cold `time make test-compose`. pip's own download cache is kept.
 compose-clean:
 	-podman rmi -f $$(podman images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/indata-backup-') 2>/dev/null
+	podman image prune -f >/dev/null
 	rm -rf $(WHEELHOUSE)

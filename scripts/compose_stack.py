@@ -1,5 +1,6 @@
 """`make compose-up`, `make compose-down`, `make test-compose`: docker-compose.yaml on podman.
 
+    python -m scripts.compose_stack preflight [--file F ...]   # every published port free, or name the busy ones
     python -m scripts.compose_stack up    [--file F ...]   # pre-flight, ordered start, every health check passed
     python -m scripts.compose_stack down  [--file F ...]   # down -v, then asserts nothing of the project is left
     python -m scripts.compose_stack check [--file F ...] [--date 2026-11-01]   # up, one DAG run, counts, down
@@ -143,13 +144,17 @@ def wait_completed(service: str) -> None:
         raise ComposeError(f"{service} exited with {code}; its log ends:\n{logs_tail(service)}")
 
 
+def preflight(services: dict[str, Any]) -> None:
+    if busy := busy_ports(services):
+        raise ComposeError("cannot start the compose stack:\n  " + "\n  ".join(busy)
+                           + "\nstop what listens there (`ss -ltnp` shows it) and retry")
+
+
 def up(files: list[str]) -> dict[str, float]:
     """Start every service in dependency order, each once its dependencies meet their conditions; return the
     seconds until each long-running service was healthy (from the start of `up`)."""
     services = merged_config(files)["services"]
-    if busy := busy_ports(services):
-        raise ComposeError("cannot start the compose stack:\n  " + "\n  ".join(busy)
-                           + "\nstop what listens there (`ss -ltnp` shows it) and retry")
+    preflight(services)
     started = time.monotonic()
     healthy: dict[str, float] = {}
     done: set[tuple[str, str]] = set()
@@ -273,8 +278,7 @@ def check(files: list[str], run_date: str) -> dict[str, Any]:
     services = merged_config(files)["services"]
     ports = {name: port for name, _, port in published_ports(services)}
     timings: dict[str, Any] = {"run_date": run_date}
-    if busy := busy_ports(services):  # before the try: nothing was started, so there is nothing to take down
-        raise ComposeError("cannot start the compose stack:\n  " + "\n  ".join(busy))
+    preflight(services)  # before the try: nothing was started, so there is nothing to take down
     try:
         started = time.monotonic()
         timings["healthy_by_service_s"] = up(files)
@@ -298,14 +302,16 @@ def check(files: list[str], run_date: str) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("up", "down", "check"))
+    parser.add_argument("action", choices=("preflight", "up", "down", "check"))
     parser.add_argument("--file", action="append", dest="files",
                         help=f"compose files, in order (default: {' '.join(DEFAULT_FILES)})")
     parser.add_argument("--date", default="2026-11-01", help="the sample date `check` runs")
     args = parser.parse_args()
     files = args.files or DEFAULT_FILES
     try:
-        if args.action == "up":
+        if args.action == "preflight":
+            preflight(merged_config(files)["services"])
+        elif args.action == "up":
             up(files)
         elif args.action == "down":
             down(files)
