@@ -146,8 +146,11 @@ def wait_completed(service: str) -> None:
 
 def preflight(services: dict[str, Any]) -> None:
     if busy := busy_ports(services):
-        raise ComposeError("cannot start the compose stack:\n  " + "\n  ".join(busy)
-                           + "\nstop what listens there (`ss -ltnp` shows it) and retry")
+        running = podman("ps", "--filter", f"label=io.podman.compose.project={PROJECT}", "--format", "{{.Names}}",
+                         check=False).stdout.split()
+        hint = ("this project's stack is running (`make compose-down` stops it)" if running
+                else "stop what listens there (`ss -ltnp` shows it) and retry")
+        raise ComposeError("cannot start the compose stack:\n  " + "\n  ".join(busy) + "\n" + hint)
 
 
 def up(files: list[str]) -> dict[str, float]:
@@ -278,6 +281,10 @@ def check(files: list[str], run_date: str) -> dict[str, Any]:
     services = merged_config(files)["services"]
     ports = {name: port for name, _, port in published_ports(services)}
     timings: dict[str, Any] = {"run_date": run_date}
+    # What an interrupted earlier check left (its containers keep the ports) goes first: the check starts empty.
+    if any(not item.startswith("port ") for item in leftovers(services)):
+        print(f"taking down what is left of an earlier {PROJECT} stack", flush=True)
+        down(files)
     preflight(services)  # before the try: nothing was started, so there is nothing to take down
     try:
         started = time.monotonic()
