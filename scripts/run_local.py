@@ -25,8 +25,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scripts.common import REPO, airflow_environment, ensure_stack, module_command, module_environment
+
+if TYPE_CHECKING:
+    from local_aws.testing import StackProcess
 
 
 def ensure_bucket(endpoint: str, bucket: str) -> None:
@@ -121,7 +125,7 @@ def run_dag_logged(run_date: str, log_path: Path, env: dict[str, str] | None = N
     return json.loads(outcome_path.read_text()), {task: "\n".join(lines) for task, lines in errors.items()}
 
 
-def ensure_enforcing_stack(port: int, local: Path) -> tuple[str, object]:
+def ensure_enforcing_stack(port: int, local: Path) -> tuple[str, StackProcess | None]:
     """A stack that enforces IAM on the port (a running one must), or a new one with its own state directory:
     the stack of a plain `make run` holds no roles and lets everything through."""
     from local_aws.server import HEALTH_PATH
