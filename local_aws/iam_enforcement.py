@@ -14,13 +14,18 @@ Off by default; on with `--enforce-iam` or `LOCAL_AWS_ENFORCE_IAM=1`. Then:
 - A role trusted by a service is handed out as that service would (`ROLE_CREDENTIALS_PATH`): the local twin of
   an instance profile or a task role.
 - The Glue job run and the crawl run as their `Role`, assumed through STS as Glue assumes it (the role must trust
-  `glue.amazonaws.com`); Athena reads the catalog and S3 and writes its results with the caller's credentials.
+  `glue.amazonaws.com`); Athena reads the catalog and S3 and writes its results with the caller's credentials,
+  and those requests carry `aws:CalledVia = [athena.amazonaws.com]` (a direct call carries none), as AWS's forward
+  access sessions do.
+- Conditions are evaluated here, in place of moto's (which knows `StringEquals` only, and answers a condition that
+  does not hold with a Deny): `StringEquals` and `StringLike`, `...IfExists`, and `ForAnyValue:` / `ForAllValues:`
+  over multi-valued keys; a statement whose condition does not hold does not apply.
 - The account's administrator is an IAM user whose keys are the dummy credentials the repository's tools use
   (`testing`/`testing` and `local`/`local`), so `make deploy` works unchanged; the data plane's own bookkeeping
   (log shipping, listing buckets for Spark's configuration) uses a user of its own with a random secret.
 
 Not evaluated: resource-based policies (bucket and key policies), permission boundaries, session policies, SCPs,
-conditions other than `StringEquals` (moto's limit), and the expiry of assumed-role credentials.
+other condition operators (ignored, as moto ignores them), and the expiry of assumed-role credentials.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import urllib.parse
@@ -62,6 +68,11 @@ PRINCIPAL_KEY = "local_aws.principal"  # WSGI environ: set once a request is aut
 # Services whose authorisation happens here (resource ARNs); moto authorises the rest.
 CHECKED_HERE = ("glue", "athena", "logs")
 GLUE_ROLE_SERVICE = "glue.amazonaws.com"
+ATHENA_SERVICE = "athena.amazonaws.com"
+# Marks a request the data plane makes for a caller through a service (Athena): "<service> <proof>". The proof is
+# random per process, so no client can claim a service's path.
+CALLED_VIA_HEADER = "X-Local-Aws-Called-Via"
+_called_via_proof = secrets.token_urlsafe(24)
 
 _service_keys: tuple[str, str] = ("local", "local")  # the data plane's own identity; random under enforcement
 _caller: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("local_aws_caller", default=None)
@@ -122,8 +133,10 @@ def acting_as(credentials: ReadOnlyCredentials | None) -> Iterator[None]:
         _acting.credentials = previous
 
 
-def client(service: str, endpoint: str, region: str, credentials: ReadOnlyCredentials | None = None):
-    """A boto3 client of the stack: with the given credentials, or signing as `acting_as` says."""
+def client(service: str, endpoint: str, region: str, credentials: ReadOnlyCredentials | None = None,
+           called_via: str | None = None):
+    """A boto3 client of the stack: with the given credentials, or signing as `acting_as` says. With `called_via`,
+    what it sends for a caller carries `aws:CalledVia` (that service) in the request's context."""
     import boto3
 
     if credentials is not None:
@@ -133,7 +146,83 @@ def client(service: str, endpoint: str, region: str, credentials: ReadOnlyCreden
     made = boto3.client(service, endpoint_url=endpoint, region_name=region,
                         aws_access_key_id=_service_keys[0], aws_secret_access_key=_service_keys[1])
     made._request_signer._credentials = ActingCredentials()  # botocore reads it at each signing
+    if called_via is not None:
+        def mark(request, **_kwargs):
+            if acting_for_a_caller():
+                request.headers[CALLED_VIA_HEADER] = f"{called_via} {_called_via_proof}"
+
+        made.meta.events.register("before-sign", mark)
     return made
+
+
+# --- condition evaluation ------------------------------------------------------------------------------------------
+def _string_like(actual: str, pattern: str) -> bool:
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), actual, re.DOTALL) is not None
+
+
+STRING_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda actual, expected: actual == expected, "StringLike": _string_like}
+
+
+def conditions_hold(conditions: dict[str, dict[str, Any]] | None, context: dict[str, Any]) -> bool:
+    """A statement's Condition block against the request's context, as IAM evaluates it: every operator and every
+    key must hold; a key holds when one of its policy values matches. Multi-valued keys: `ForAnyValue:` holds when
+    some context value matches (never for an absent or empty key), `ForAllValues:` when every one does (also for an
+    absent key). `...IfExists` holds for an absent key. Operators not listed in STRING_OPERATORS are not evaluated."""
+    values = {key.lower(): [str(v) for v in _as_list(value)] for key, value in context.items()}
+    for operator, keys in (conditions or {}).items():
+        qualifier, _, name = operator.rpartition(":")
+        if_exists = name.endswith("IfExists")
+        match = STRING_OPERATORS.get(name.removesuffix("IfExists"))
+        if match is None or qualifier not in ("", "ForAnyValue", "ForAllValues"):
+            continue
+        for key, expected in keys.items():
+            patterns = [str(e) for e in _as_list(expected)]
+            actual = values.get(key.lower())
+            if not actual:
+                if if_exists or qualifier == "ForAllValues":
+                    continue
+                return False
+            hits = [any(match(value, pattern) for pattern in patterns) for value in actual]
+            if not (all(hits) if qualifier == "ForAllValues" else any(hits)):
+                return False
+    return True
+
+
+def request_context() -> dict[str, Any]:
+    """The context keys of the request being served in this thread (set when it is admitted)."""
+    return getattr(_request_state, "context", {})
+
+
+def _context_of(headers: EnvironHeaders) -> dict[str, Any]:
+    service, _, proof = (headers.get(CALLED_VIA_HEADER) or "").partition(" ")
+    if proof and secrets.compare_digest(proof, _called_via_proof):
+        return {"aws:CalledVia": [service], "aws:CalledViaFirst": service, "aws:CalledViaLast": service}
+    return {}
+
+
+def _evaluate_conditions_here() -> None:
+    """moto's statements evaluate conditions with `conditions_hold`, over the request's context and the values the
+    caller passes; a statement whose condition does not hold is not applicable (moto answers Deny)."""
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    if getattr(IAMPolicyStatement, "_local_aws_conditions", False):
+        return
+    moto_decision = IAMPolicyStatement.is_action_permitted
+
+    def check_conditions(statement, incoming_condition_values=None):
+        return conditions_hold(statement._statement.get("Condition"),
+                               {**request_context(), **(incoming_condition_values or {})})
+
+    def is_action_permitted(statement, action, resource="*", principal=None, incoming_condition_values=None):
+        result = moto_decision(statement, action, resource, principal, incoming_condition_values)
+        if result is PermissionResult.DENIED and not statement._check_conditions(incoming_condition_values):
+            return PermissionResult.NEUTRAL
+        return result
+
+    IAMPolicyStatement._check_conditions = check_conditions
+    IAMPolicyStatement.is_action_permitted = is_action_permitted
+    IAMPolicyStatement._local_aws_conditions = True
 
 
 # --- resource ARNs of Glue, Athena and Logs actions ---------------------------------------------------------------
@@ -216,6 +305,7 @@ class Enforcer:
         from moto.sts.responses import TokenResponse as STSResponse
 
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        _evaluate_conditions_here()
         ActionAuthenticatorMixin.request_count = 0
         for response_class in (GlueResponse, AthenaResponse, LogsResponse):  # authorised in server.py, with ARNs
             response_class._authenticate_and_authorize_normal_action = lambda self, resource="*": None
@@ -267,6 +357,7 @@ class Enforcer:
                                "not supported while IAM is enforced).", 403)
             raise AWSError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
         _request_state.checked_here = False
+        _request_state.context = _context_of(headers)
         if service in CHECKED_HERE:
             environ[PRINCIPAL_KEY] = self.authenticate(environ, headers)
         elif service == "s3" and environ.get("REQUEST_METHOD") == "POST" and "delete" in urllib.parse.parse_qs(
@@ -334,7 +425,7 @@ class Enforcer:
 
     # --- authorisation ----------------------------------------------------------------------------------------
     def authorize(self, principal: Principal, action: str, resources: list[str],
-                  conditions: dict[str, str] | None = None,
+                  conditions: dict[str, Any] | None = None,
                   code: tuple[str, int] = ("AccessDeniedException", 400)) -> None:
         """AccessDeniedException unless every resource is allowed and none denied, as IAM decides."""
         from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -362,7 +453,8 @@ class Enforcer:
                 execution = self.query_lookup(payload.get("QueryExecutionId", "")) or {}
                 output = (execution.get("ResultConfiguration") or {}).get("OutputLocation")
                 if output:
-                    self.authorize(principal, "s3:GetObject", [s3_object_arn(output)])
+                    self.authorize(principal, "s3:GetObject", [s3_object_arn(output)],
+                                   {"aws:CalledVia": [ATHENA_SERVICE]})
         elif service == "logs":
             self.authorize(principal, f"logs:{action}", logs_resources(payload, region))
         _caller.set(principal)

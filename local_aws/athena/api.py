@@ -50,7 +50,8 @@ class AthenaService:
         self._engine = None
 
     def client(self, service: str):
-        return iam_enforcement.client(service, self.endpoint, REGION)  # signs as the query's caller, if any
+        # Signs as the query's caller, if any, and says the request comes through Athena (aws:CalledVia).
+        return iam_enforcement.client(service, self.endpoint, REGION, called_via=iam_enforcement.ATHENA_SERVICE)
 
     @property
     def engine(self):

@@ -17,7 +17,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
+from local_aws.iam_enforcement import CALLED_VIA_HEADER, ROLE_CREDENTIALS_PATH, conditions_hold
 from local_aws.testing import StackProcess
 from scripts.deploy import TEMPLATE
 
@@ -132,6 +132,21 @@ def test_the_worker_reads_only_what_it_is_granted(worker, admin):
         denied(lambda key=key: worker("s3").get_object(Bucket=BUCKET, Key=key))
     admin("s3").put_object(Bucket=BUCKET, Key="athena-results/old.csv", Body=b"x")
     denied(lambda: worker("s3").delete_object(Bucket=BUCKET, Key="athena-results/old.csv"))  # no delete there
+
+
+def test_the_worker_reads_clean_only_through_athena(worker, admin):
+    key = "clean/direct/dt=2026-11-01/part-0.parquet"
+    admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    s3 = worker("s3")
+    denied(lambda: s3.get_object(Bucket=BUCKET, Key=key))
+    denied(lambda: s3.head_object(Bucket=BUCKET, Key=key), "403")
+    # Claiming Athena's path without the data plane's proof changes nothing.
+    s3.meta.events.register("before-sign", lambda request, **_: request.headers.__setitem__(
+        CALLED_VIA_HEADER, "athena.amazonaws.com forged"))
+    denied(lambda: s3.get_object(Bucket=BUCKET, Key=key))
+    # The conditioned statement does not turn into a Deny for the prefixes granted without a condition.
+    admin("s3").put_object(Bucket=BUCKET, Key="job-reports/direct/2026-11-01.json", Body=b"{}")
+    assert s3.get_object(Bucket=BUCKET, Key="job-reports/direct/2026-11-01.json")["Body"].read() == b"{}"
 
 
 def test_the_worker_cannot_touch_another_bucket_or_iam(worker, admin):
@@ -341,6 +356,32 @@ def test_athena_reads_and_writes_with_the_callers_permissions(worker, admin):
                          aws_secret_access_key=keys["SecretAccessKey"])
     denied(lambda: reader("athena").get_query_results(QueryExecutionId=counted["QueryExecutionId"]),
            "AccessDeniedException")
+
+
+VIA_ATHENA = {"ForAnyValue:StringEquals": {"aws:CalledVia": ["athena.amazonaws.com"]}}
+
+
+@pytest.mark.parametrize("conditions, context, holds", [
+    (VIA_ATHENA, {"aws:CalledVia": ["athena.amazonaws.com"]}, True),
+    (VIA_ATHENA, {"aws:CalledVia": ["cloudformation.amazonaws.com", "athena.amazonaws.com"]}, True),
+    (VIA_ATHENA, {"AWS:calledvia": ["athena.amazonaws.com"]}, True),  # key names are case-insensitive
+    (VIA_ATHENA, {"aws:CalledVia": ["glue.amazonaws.com"]}, False),
+    (VIA_ATHENA, {"aws:CalledVia": ["ATHENA.amazonaws.com"]}, False),  # values are not
+    (VIA_ATHENA, {"aws:CalledVia": []}, False),
+    (VIA_ATHENA, {}, False),
+    ({"ForAllValues:StringEquals": {"aws:CalledVia": ["athena.amazonaws.com"]}}, {}, True),
+    ({"ForAllValues:StringEquals": {"aws:CalledVia": ["athena.amazonaws.com"]}},
+     {"aws:CalledVia": ["athena.amazonaws.com", "glue.amazonaws.com"]}, False),
+    ({"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, {"iam:PassedToService": "glue.amazonaws.com"},
+     True),
+    ({"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, {}, False),
+    ({"StringEqualsIfExists": {"iam:PassedToService": "glue.amazonaws.com"}}, {}, True),
+    ({"StringLike": {"s3:prefix": ["raw/*"]}}, {"s3:prefix": "raw/sales/"}, True),
+    ({**VIA_ATHENA, "StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
+     {"aws:CalledVia": ["athena.amazonaws.com"]}, False),  # every operator must hold
+])
+def test_conditions_are_evaluated_as_iam_does_over_multi_valued_keys(conditions, context, holds):
+    assert conditions_hold(conditions, context) is holds
 
 
 # --- bad credentials -----------------------------------------------------------------------------------------------

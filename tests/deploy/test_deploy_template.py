@@ -26,9 +26,10 @@ from scripts.deploy import TEMPLATE, aws_command, aws_environment, deployed_sett
 from tests.deploy.test_deploy_policy_doc import load_template
 
 GLUE_STATEMENTS = ["Bucket", "ReadRawAndTheJobScript", "WriteCleanRejectsAndCounts", "CatalogTablesAndPartitions"]
-WORKER_STATEMENTS = ["BucketLevel", "RawBackup", "Manifests", "AthenaResults", "GlueScriptUpload", "ReadOnlyPrefixes",
-                     "RawCatalogAndCrawlers", "CrawlerMetricsHasNoResourceLevel", "CleanJob", "PassTheGlueRole",
-                     "AthenaValidation", "AthenaReadsTheCleanCatalog", "GlueJobLogsInTaskLogs"]
+WORKER_STATEMENTS = ["BucketLevel", "RawBackup", "Manifests", "AthenaResults", "GlueScriptUpload", "ReadJobReports",
+                     "ReadCleanOnlyThroughAthena", "RawCatalogAndCrawlers", "CrawlerMetricsHasNoResourceLevel",
+                     "CleanJob", "PassTheGlueRole", "AthenaValidation", "AthenaReadsTheCleanCatalog",
+                     "GlueJobLogsInTaskLogs"]
 
 
 def unique_environment(**extra: str) -> dict[str, str]:
