@@ -32,21 +32,29 @@ def airflow_environment(endpoint: str, local: Path) -> dict[str, str]:
     }
 
 
-def ensure_stack(port: int, local: Path) -> tuple[str, Any]:
-    """A running stack on the port, or a new one; returns (endpoint, process or None when reused)."""
+def ensure_stack(port: int, local: Path, enforce_iam: bool = False) -> tuple[str, Any]:
+    """A running stack on the port, or a new one; returns (endpoint, process or None when reused).
+
+    ``enforce_iam``: the stack must check IAM (a running one that does not is refused); a new one keeps its state
+    apart (``aws-iam``), since a plain stack holds no roles and lets everything through."""
     from local_aws.server import HEALTH_PATH
     from local_aws.testing import StackProcess
 
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1):
-            return endpoint, None
+        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1) as response:
+            health = json.load(response)
     except OSError:
-        pass
-    stack = StackProcess(Path(os.environ.get("LOCAL_AWS_STATE", local / "aws")), port=port)
-    seconds = stack.start()
-    print(f"Local AWS stack started on {endpoint} in {seconds:.1f} s (log: {stack.log_path})")
-    return endpoint, stack
+        state = local / "aws-iam" if enforce_iam else Path(os.environ.get("LOCAL_AWS_STATE", local / "aws"))
+        stack = StackProcess(state, port=port, enforce_iam=enforce_iam)
+        seconds = stack.start()
+        print(f"Local AWS stack{' enforcing IAM' if enforce_iam else ''} started on {endpoint} in {seconds:.1f} s "
+              f"(log: {stack.log_path})")
+        return endpoint, stack
+    if enforce_iam and not health.get("iam_enforced"):
+        raise SystemExit(f"make run IAM=1: the local AWS stack on {endpoint} does not enforce IAM; stop it, or set "
+                         "LOCAL_AWS_PORT to a free port")
+    return endpoint, None
 
 
 @contextmanager

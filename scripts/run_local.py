@@ -23,14 +23,9 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from scripts.common import REPO, airflow_environment, ensure_stack, module_command, module_environment
-
-if TYPE_CHECKING:
-    from local_aws.testing import StackProcess
 
 
 def ensure_bucket(endpoint: str, bucket: str) -> None:
@@ -125,27 +120,6 @@ def run_dag_logged(run_date: str, log_path: Path, env: dict[str, str] | None = N
     return json.loads(outcome_path.read_text()), {task: "\n".join(lines) for task, lines in errors.items()}
 
 
-def ensure_enforcing_stack(port: int, local: Path) -> tuple[str, StackProcess | None]:
-    """A stack that enforces IAM on the port (a running one must), or a new one with its own state directory:
-    the stack of a plain `make run` holds no roles and lets everything through."""
-    from local_aws.server import HEALTH_PATH
-    from local_aws.testing import StackProcess
-
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        with urllib.request.urlopen(endpoint + HEALTH_PATH, timeout=1) as response:
-            health = json.load(response)
-    except OSError:
-        stack = StackProcess(local / "aws-iam", port=port, enforce_iam=True)
-        seconds = stack.start()
-        print(f"Local AWS stack enforcing IAM started on {endpoint} in {seconds:.1f} s (log: {stack.log_path})")
-        return endpoint, stack
-    if not health.get("iam_enforced"):
-        raise SystemExit(f"make run IAM=1: the local AWS stack on {endpoint} does not enforce IAM; stop it, or set "
-                         "LOCAL_AWS_PORT to a free port")
-    return endpoint, None
-
-
 def deploy_template(endpoint: str) -> dict[str, str]:
     """`make deploy` into the stack (as its administrator, the dummy keys); returns the stack's outputs."""
     from indata_ops.config import load_config
@@ -236,7 +210,7 @@ def main() -> int:
         return 2
     local = args.local_dir.resolve()
     started = time.monotonic()
-    endpoint, stack = ensure_enforcing_stack(args.port, local) if args.iam else ensure_stack(args.port, local)
+    endpoint, stack = ensure_stack(args.port, local, enforce_iam=args.iam)
     try:
         os.environ.update(airflow_environment(endpoint, local))
         dag_env = worker_environment(endpoint, deploy_template(endpoint)) if args.iam else None

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from scripts.run_local import ensure_enforcing_stack, worker_environment
+from scripts.common import ensure_stack
+from scripts.run_local import worker_environment
 
 OUTPUTS = {"WorkerRoleArn": "arn:aws:iam::123456789012:role/indata-airflow-worker"}
 
@@ -25,4 +26,4 @@ def test_the_dag_gets_no_keys_only_the_worker_roles_credentials_endpoint(monkeyp
 
 def test_a_running_stack_that_does_not_enforce_iam_is_refused(stack, tmp_path):
     with pytest.raises(SystemExit, match="does not enforce IAM"):
-        ensure_enforcing_stack(stack.port, tmp_path)
+        ensure_stack(stack.port, tmp_path, enforce_iam=True)
