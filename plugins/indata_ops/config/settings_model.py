@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     to the first day of the local server's history to back that history up."""
     aws_conn_id: ConnectionId = "aws_default"
     """Airflow connection to AWS: local vs AWS is this connection's endpoint, not a flag."""
+    worker_role: RoleArn | None = _env("BACKUP_WORKER_ROLE", "worker_role", None)
+    """The ARN of the aws_default connection's role (`make deploy` prints it). When set, the backup task assumes it
+    again with a session policy that lets its S3 client write only its dataset and date (raw/ and the manifest).
+    This binds the backup task's client, not the role. Needs the connection's service_config.sts.endpoint_url
+    wherever the connection's endpoint_url is set: the provider assumes roles only through that STS endpoint."""
     source_root: Path = Field(default_factory=lambda: DEFAULT_SOURCE_ROOT)
     """The local server's data root; a relative path is relative to the config file's folder. Default: the bundled
     include/sample_data. Need not exist where Airflow runs (an agent may upload)."""

@@ -1,15 +1,27 @@
 """S3 side of the verified backup: checksummed PUTs and multipart uploads, copies, verification, listings, the
-manifest and the bucket's safety settings. Every S3 call of the backup goes through this hook."""
+manifest and the bucket's safety settings. Every S3 call of the backup goes through this hook.
+
+Given a ``session_scope`` (the operator passes one when ``settings.worker_role`` is set), the hook's clients run
+in a session of that role assumed with a session policy that allows writes only to the scope's dataset and date
+(indata_ops.session_policy). The assume, and its renewal before the session expires, are the Amazon provider's
+own (``role_arn`` and ``assume_role_kwargs`` of the connection, set here for this hook alone): the STS endpoint is
+the connection's ``service_config.sts.endpoint_url``, never its ``endpoint_url``.
+"""
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
 from botocore.config import Config
+
+from indata_ops.session_policy import BackupSessionScope
 
 MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 # Throttling (503 SlowDown), 5xx and connection resets are retried by botocore with exponential backoff and
@@ -17,6 +29,9 @@ MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 RETRY_ATTEMPTS = 10
 # Enough pooled connections for every worker thread plus the part uploads, so no request waits for a socket.
 MAX_POOL_CONNECTIONS = 64
+# A session of a role assumed by a session of a role (role chaining) lasts at most one hour; the provider's
+# refreshable credentials assume again, with the same session policy, before it ends.
+SESSION_SECONDS = 3600
 
 
 def b64_sha256(data: bytes) -> str:
@@ -50,11 +65,44 @@ class PendingUpload:
 class BackupHook(S3Hook):
     """S3Hook plus the calls a verified backup needs (additional checksums, ChecksumMode heads, listings)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, session_scope: BackupSessionScope | None = None, **kwargs: Any) -> None:
+        self.session_scope = session_scope  # before the base class, which may read conn_config already
         if kwargs.get("config") is None:  # operators pass config=None when no botocore_config is set
             kwargs["config"] = Config(retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
                                       max_pool_connections=MAX_POOL_CONNECTIONS)
         super().__init__(*args, **kwargs)
+
+    @cached_property
+    def conn_config(self) -> AwsConnectionWrapper:
+        """The connection as it is, or, with a session scope, a copy that assumes the scope's role with its session
+        policy (the connection itself is left alone: the other tasks keep the base session)."""
+        # Not super().conn_config: the base class's cached_property would cache the unscoped wrapper under this name.
+        config = AwsGenericHook.conn_config.func(self)  # type: ignore[attr-defined]
+        scope = self.session_scope
+        if scope is None:
+            return config
+        where = f"worker_role (BACKUP_WORKER_ROLE) {scope.role_arn} with connection {self.aws_conn_id!r}"
+        if config.role_arn and config.assume_role_method != "assume_role":
+            raise ValueError(f"{where}: the connection assumes {config.role_arn} with {config.assume_role_method}; "
+                             "the backup narrows its session with assume_role only: unset worker_role, or let the "
+                             "connection's identity be the worker role")
+        if config.role_arn and config.role_arn != scope.role_arn:
+            raise ValueError(f"{where}: the connection assumes another role, {config.role_arn}; worker_role must "
+                             "name that role")
+        if "Policy" in config.assume_role_kwargs:
+            raise ValueError(f"{where}: the connection's assume_role_kwargs already has a Policy; AWS takes one "
+                             "inline session policy, and the backup's own would replace it")
+        scoped = AwsConnectionWrapper(conn=config)
+        if not config:
+            # No such connection: the provider would take boto3's chain as it is and skip the assume; naming the
+            # connection id keeps the assume, from that chain's credentials.
+            scoped.conn_id = self.aws_conn_id
+        scoped.role_arn, scoped.assume_role_method = scope.role_arn, "assume_role"
+        scoped.assume_role_kwargs = {**config.assume_role_kwargs, "RoleSessionName": scope.session_name(),
+                                     "Policy": scope.policy(), "DurationSeconds": SESSION_SECONDS}
+        self.log.info("S3 calls of this backup run as %s, session %s, writing only %s", scope.role_arn,
+                      scope.session_name(), scope.describe())
+        return scoped
 
     def _is_missing(self, error: Exception) -> bool:
         return isinstance(error, self.get_conn().exceptions.ClientError) and (

@@ -14,6 +14,7 @@ from indata_ops.config import Dataset
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.manifest import package_version
 from indata_ops.run_date import checked_run_date
+from indata_ops.session_policy import BackupSessionScope
 from indata_ops.sources import BadSource, SourceListing, list_sources
 from indata_ops.transfer import BackupRun, BackupSummary, TransferSettings
 
@@ -29,6 +30,11 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     Objects of that date that no longer match a local file are removed, so a rerun replaces exactly that date.
     The manifest goes last: a backup without its manifest did not happen. See indata_ops.transfer.
 
+    With ``worker_role`` set, every S3 call of the task runs in a session of that role whose session policy allows
+    writes only under raw/<dataset>/dt=<date>/ and to that date's manifest (indata_ops.session_policy): a wrong
+    key is refused by S3 with AccessDenied. It narrows this task's client, not the role; without it the task has
+    the connection's full rights.
+
     :param dataset: the dataset's config (name, source pattern)
     :param source_root: the local server's data root
     :param run_date: YYYY-MM-DD (templated)
@@ -40,6 +46,8 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
         manifest, stale objects that would be removed), then skip: nothing is written to S3 and the rest of the
         chain is skipped (templated, like full_refresh). The list is in the log and in XCom ``dry_run_plan``.
     :param transfer: concurrency, part size and retry settings
+    :param worker_role: the ARN of the connection's role (settings.worker_role), assumed again with the session
+        policy; None uses the connection as it is
     """
 
     aws_hook_class = BackupHook
@@ -51,7 +59,8 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
 
     def __init__(self, *, dataset: Dataset, source_root: str, run_date: str, bucket: str,
                  extra_args: dict[str, Any] | None = None, full_refresh: bool | str = False,
-                 dry_run: bool | str = False, transfer: TransferSettings = TransferSettings(), **kwargs: Any):
+                 dry_run: bool | str = False, transfer: TransferSettings = TransferSettings(),
+                 worker_role: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.dataset = dataset
         self.source_root = source_root
@@ -61,6 +70,16 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
         self.full_refresh = full_refresh
         self.dry_run = dry_run
         self.transfer = transfer
+        self.worker_role = worker_role
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        # The hook is first made in execute, after rendering: run_date is the date by then.
+        parameters = super()._hook_parameters
+        if self.worker_role:
+            parameters["session_scope"] = BackupSessionScope(self.worker_role, self.bucket, self.dataset.name,
+                                                             checked_run_date(self.run_date))
+        return parameters
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
