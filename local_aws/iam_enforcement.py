@@ -18,14 +18,20 @@ Off by default; on with `--enforce-iam` or `LOCAL_AWS_ENFORCE_IAM=1`. Then:
   and those requests carry `aws:CalledVia = [athena.amazonaws.com]` (a direct call carries none), as AWS's forward
   access sessions do.
 - Conditions are evaluated here, in place of moto's (which knows `StringEquals` only, and answers a condition that
-  does not hold with a Deny): `StringEquals` and `StringLike`, `...IfExists`, and `ForAnyValue:` / `ForAllValues:`
-  over multi-valued keys; a statement whose condition does not hold does not apply.
+  does not hold with a Deny): `StringEquals`, `StringLike`, `ArnEquals` and `ArnLike`, `...IfExists`, and
+  `ForAnyValue:` / `ForAllValues:` over multi-valued keys; a statement whose condition does not hold does not apply.
+- Session policies (the `Policy` of AssumeRole) bind the session as AWS binds it: every request, whoever decides it
+  (moto or this module), needs an Allow from the role's policies and from the session policy, and a Deny in either
+  refuses it (local_aws.iam_sessions). A trust statement applies only where its Condition holds, with
+  `aws:PrincipalArn` (the role's ARN for a role session); AssumeRole refuses a session policy over 2,048 characters
+  or malformed, and a duration over 1 hour for a role session (role chaining) or over the role's maximum.
 - The account's administrator is an IAM user whose keys are the dummy credentials the repository's tools use
   (`testing`/`testing` and `local`/`local`), so `make deploy` works unchanged; the data plane's own bookkeeping
   (log shipping, listing buckets for Spark's configuration) uses a user of its own with a random secret.
 
-Not evaluated: resource-based policies (bucket and key policies), permission boundaries, session policies, SCPs,
-other condition operators (ignored, as moto ignores them), and the expiry of assumed-role credentials.
+Not evaluated: resource-based policies (bucket and key policies), permission boundaries, managed session policies
+(`PolicyArns`), session tags, SCPs, other condition operators (ignored, as moto ignores them), the packed size of a
+session policy, and the expiry of assumed-role credentials.
 """
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 from werkzeug.datastructures import EnvironHeaders
 
 from local_aws.errors import AWSError
+from local_aws.iam_sessions import check_assume_role_form, principal_arn, session_allows
 
 log = logging.getLogger("local_aws.iam")
 
@@ -160,8 +167,11 @@ def _string_like(actual: str, pattern: str) -> bool:
     return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), actual, re.DOTALL) is not None
 
 
+# An ARN operator compares the six colon-separated fields one by one; with the patterns of policies (no `:` inside
+# a wildcard of a service, region or account field) a whole-string match is the same.
 STRING_OPERATORS: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda actual, expected: actual == expected, "StringLike": _string_like}
+    "StringEquals": lambda actual, expected: actual == expected, "StringLike": _string_like,
+    "ArnEquals": lambda actual, expected: actual == expected, "ArnLike": _string_like}
 
 
 def conditions_hold(conditions: dict[str, dict[str, Any]] | None, context: dict[str, Any]) -> bool:
@@ -223,6 +233,25 @@ def _evaluate_conditions_here() -> None:
     IAMPolicyStatement._check_conditions = check_conditions
     IAMPolicyStatement.is_action_permitted = is_action_permitted
     IAMPolicyStatement._local_aws_conditions = True
+
+
+def _bind_sessions_to_their_policy() -> None:
+    """What moto decides (S3, IAM, STS, CloudFormation) also needs the session policy's Allow: moto evaluates
+    only the role's policies."""
+    from moto.iam.access_control import IAMRequestBase
+
+    if getattr(IAMRequestBase, "_local_aws_sessions", False):
+        return
+    moto_decision = IAMRequestBase.check_action_permitted
+
+    def check_action_permitted(request, resource):
+        moto_decision(request, resource)
+        if request._action != "sts:GetCallerIdentity" and not session_allows(  # AWS always answers that one
+                request._access_key, request._action, resource, request_context()):
+            request._raise_access_denied()
+
+    IAMRequestBase.check_action_permitted = check_action_permitted
+    IAMRequestBase._local_aws_sessions = True
 
 
 # --- resource ARNs of Glue, Athena and Logs actions ---------------------------------------------------------------
@@ -306,6 +335,7 @@ class Enforcer:
 
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         _evaluate_conditions_here()
+        _bind_sessions_to_their_policy()
         ActionAuthenticatorMixin.request_count = 0
         for response_class in (GlueResponse, AthenaResponse, LogsResponse):  # authorised in server.py, with ARNs
             response_class._authenticate_and_authorize_normal_action = lambda self, resource="*": None
@@ -368,22 +398,31 @@ class Enforcer:
             self._authorize_assume_role(environ, headers)
 
     def _authorize_assume_role(self, environ: dict[str, Any], headers: EnvironHeaders) -> None:
-        """sts:AssumeRole by a user or a role session: the caller's policies must allow it on the role, and the
-        role's trust policy must name the caller (its ARN, its account or "*"). moto fails on a trust policy with a
-        service principal (all of the template's), so the check is made here and moto's skipped."""
+        """sts:AssumeRole by a user or a role session: the caller's policies (and session policy) must allow it on
+        the role, and a trust statement must name the caller (its ARN, its role's ARN for a role session, its
+        account or "*") with its Condition holding (`aws:PrincipalArn` is the caller's user or role ARN). moto fails
+        on a trust policy with a service principal (all of the template's), so the check is made here and moto's
+        skipped."""
         principal = self.authenticate(environ, headers)
         form = urllib.parse.parse_qs(_body(environ).decode("utf-8", "replace"))
         arn = (form.get("RoleArn") or [""])[0]
+        try:
+            role = _iam().get_role_by_arn(arn)
+        except Exception:
+            role = None
+        caller_arn = principal_arn(principal._access_key)
+        check_assume_role_form(form, chained=caller_arn != principal.arn,
+                               max_session_seconds=int(role.max_session_duration or 3600) if role else None)
         self.authorize(principal, "sts:AssumeRole", [arn], code=("AccessDenied", 403))
         refusal = AWSError("AccessDenied", f"User: {principal.arn} is not authorized to perform: sts:AssumeRole on "
                            f"resource: {arn}", 403)
-        try:
-            trust = _document(_iam().get_role_by_arn(arn).assume_role_policy_document)
-        except Exception:
-            raise refusal from None
-        callers = {principal.arn, f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT, "*"}
-        if not any(_allows_assume_role(statement) and callers & _principals(statement, "AWS")
-                   for statement in _statements(trust)):
+        if role is None:
+            raise refusal
+        callers = {principal.arn, caller_arn, f"arn:{PARTITION}:iam::{ACCOUNT}:root", ACCOUNT, "*"}
+        context = {**request_context(), "aws:PrincipalArn": caller_arn}
+        if not any(_allows_assume_role(statement) and callers & _principals(statement, "AWS") and conditions_hold(
+                statement.get("Condition"), context) for statement in _statements(_document(
+                    role.assume_role_policy_document))):
             raise refusal
         _request_state.checked_here = True
 
@@ -427,13 +466,16 @@ class Enforcer:
     def authorize(self, principal: Principal, action: str, resources: list[str],
                   conditions: dict[str, Any] | None = None,
                   code: tuple[str, int] = ("AccessDeniedException", 400)) -> None:
-        """AccessDeniedException unless every resource is allowed and none denied, as IAM decides."""
+        """AccessDeniedException unless every resource is allowed and none denied, as IAM decides: by the caller's
+        policies and, for a role session, by its session policy too."""
         from moto.iam.access_control import IAMPolicy, PermissionResult
 
         policies = [IAMPolicy(policy) for policy in principal.policies()]
+        context = {**request_context(), **(conditions or {})}
         for resource in resources:
             results = {policy.is_action_permitted(action, resource, None, conditions) for policy in policies}
-            if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+            if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results or not session_allows(
+                    principal._access_key, action, resource, context):
                 raise AWSError(code[0], f"User: {principal.arn} is not authorized to perform: {action} on "
                                f"resource: {resource}", code[1])
 

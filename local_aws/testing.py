@@ -1,16 +1,23 @@
 """Start the local AWS stack as a separate process, the way `make aws` runs it: for tests and `make run`."""
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from local_aws import processes
+from local_aws.iam_enforcement import ADMIN_KEYS, ROLE_CREDENTIALS_PATH
 from local_aws.server import HEALTH_PATH
+
+# scripts/deploy.py's template (not imported from there: the stack's code does not depend on the DAG package).
+TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "indata-backup.yaml"
 
 
 def free_port() -> int:
@@ -78,3 +85,35 @@ class StackProcess:
     def restart(self, kill: bool = False) -> float:
         self.stop(kill=kill)
         return self.start()
+
+
+@contextlib.contextmanager
+def deployed_enforcing_stack(state_parent: Path, bucket: str, **parameters: str) -> Iterator[StackProcess]:
+    """A stack that enforces IAM, with deploy/indata-backup.yaml deployed by the administrator as `make deploy`
+    deploys it (stack `indata-backup`, the given bucket and parameters, the others' defaults); stopped on exit."""
+    import boto3
+
+    process = StackProcess(Path(state_parent) / "state", enforce_iam=True)
+    process.start()
+    try:
+        key_id, secret = ADMIN_KEYS[0]
+        admin = boto3.client("cloudformation", endpoint_url=process.endpoint, region_name="us-east-1",
+                             aws_access_key_id=key_id, aws_secret_access_key=secret)
+        admin.create_stack(StackName="indata-backup", TemplateBody=TEMPLATE.read_text(),
+                           Parameters=[{"ParameterKey": key, "ParameterValue": value}
+                                       for key, value in {"BucketName": bucket, **parameters}.items()],
+                           Capabilities=["CAPABILITY_NAMED_IAM"])
+        (stack,) = admin.describe_stacks(StackName="indata-backup")["Stacks"]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(f"deploying {TEMPLATE} ended in {stack['StackStatus']}: "
+                               f"{stack.get('StackStatusReason')}; see {process.log_path}")
+        yield process
+    finally:
+        process.stop()
+
+
+def role_credentials(endpoint: str, service: str, role: str) -> dict[str, str]:
+    """A role's credentials as the service it trusts gets them (an instance profile, a task role), in the container
+    provider's format: AccessKeyId, SecretAccessKey, Token, Expiration, RoleArn."""
+    with urllib.request.urlopen(f"{endpoint}{ROLE_CREDENTIALS_PATH}{service}/{role}", timeout=10) as response:
+        return json.load(response)

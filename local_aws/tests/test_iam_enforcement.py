@@ -12,43 +12,28 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 
 import boto3
 import botocore.exceptions
 import pytest
 
-from local_aws.iam_enforcement import CALLED_VIA_HEADER, ROLE_CREDENTIALS_PATH, conditions_hold
-from local_aws.testing import StackProcess
-from scripts.deploy import TEMPLATE
+from local_aws.iam_enforcement import CALLED_VIA_HEADER, conditions_hold
+from local_aws.testing import deployed_enforcing_stack, role_credentials
 
 BUCKET = "iam-enforced"
 PREFIX = "indata-backup"
 RAW_DB, CLEAN_DB, WORKGROUP = "indata_raw", "indata_clean", "indata-backup"
 GLUE_ROLE, WORKER_ROLE = "indata-glue-job", "indata-airflow-worker"
 ACCOUNT = "123456789012"
+WORKER_ARN = f"arn:aws:iam::{ACCOUNT}:role/{WORKER_ROLE}"
 
 
 @pytest.fixture(scope="module")
 def enforced(tmp_path_factory):
     """A stack with IAM enforced and the template deployed, its default parameters but the bucket's name."""
-    process = StackProcess(tmp_path_factory.mktemp("iam-enforced") / "state", enforce_iam=True)
-    process.start()
-    try:
-        admin = boto3.client("cloudformation", endpoint_url=process.endpoint, region_name="us-east-1",
-                             aws_access_key_id="testing", aws_secret_access_key="testing")
-        admin.create_stack(StackName="indata-backup", TemplateBody=TEMPLATE.read_text(),
-                           Parameters=[{"ParameterKey": "BucketName", "ParameterValue": BUCKET}],
-                           Capabilities=["CAPABILITY_NAMED_IAM"])
-        (stack,) = admin.describe_stacks(StackName="indata-backup")["Stacks"]
-        assert stack["StackStatus"] == "CREATE_COMPLETE"
+    with deployed_enforcing_stack(tmp_path_factory.mktemp("iam-enforced"), BUCKET) as process:
         yield process
-    finally:
-        process.stop()
-
-
-def role_credentials(endpoint: str, service: str, role: str) -> dict:
-    with urllib.request.urlopen(f"{endpoint}{ROLE_CREDENTIALS_PATH}{service}/{role}", timeout=10) as response:
-        return json.load(response)
 
 
 def clients_for(endpoint: str, credentials: dict | None = None, **keys: str):
@@ -232,9 +217,9 @@ def test_only_the_trusted_service_gets_a_roles_credentials(enforced):
 
 
 def test_a_role_is_assumed_only_by_whom_its_trust_policy_names(enforced, admin, worker):
-    # The template's roles trust services only: not even the administrator assumes them through STS.
-    worker_arn = f"arn:aws:iam::{ACCOUNT}:role/{WORKER_ROLE}"
-    denied(lambda: admin("sts").assume_role(RoleArn=worker_arn, RoleSessionName="admin"))
+    # The template's roles trust their services, and the worker role its own sessions (a trust of the account
+    # whose condition names the role): not even the administrator, whose policy allows everything, assumes them.
+    denied(lambda: admin("sts").assume_role(RoleArn=WORKER_ARN, RoleSessionName="admin"))
     denied(lambda: worker("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{GLUE_ROLE}",
                                              RoleSessionName="worker"))
     admin("iam").create_role(RoleName="trusts-the-account", AssumeRolePolicyDocument=json.dumps({
@@ -243,9 +228,161 @@ def test_a_role_is_assumed_only_by_whom_its_trust_policy_names(enforced, admin, 
     session = admin("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/trusts-the-account",
                                        RoleSessionName="admin")["Credentials"]
     assert session["AccessKeyId"]
-    # The worker's own policies grant no sts:AssumeRole, whatever the role trusts.
+    # The worker's own policies grant sts:AssumeRole on the worker role only, whatever another role trusts.
     denied(lambda: worker("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/trusts-the-account",
                                              RoleSessionName="worker"))
+
+
+# --- session policies: the intersection of the role's policies and the Policy passed to AssumeRole -----------------
+DATE, OTHER_DATE = "2026-11-01", "2026-10-31"
+
+
+def s3_arn(key: str = "") -> str:
+    return f"arn:aws:s3:::{BUCKET}" + (f"/{key}" if key else "")
+
+
+def manifest(dataset: str, date: str) -> str:
+    return f"manifests/{dataset}/dt={date}/manifest.json"  # indata_ops.layout.manifest_key's format
+
+
+def allow(actions: list[str], resources: list[str], effect: str = "Allow") -> dict:
+    return {"Effect": effect, "Action": actions, "Resource": resources}
+
+
+def policy(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+TRUSTS_THE_ACCOUNT = policy({"Effect": "Allow", "Action": "sts:AssumeRole",
+                             "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}})
+# What a backup of sales on DATE needs, as the backup task's session policy grants it.
+BACKUP_OF_THE_DATE = policy(
+    allow(["s3:ListBucket", "s3:ListBucketMultipartUploads"], [s3_arn()]),
+    allow(["s3:GetObject", "s3:GetObjectVersion"], [s3_arn("raw/sales/*"), s3_arn("manifests/sales/*")]),
+    allow(["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+          [s3_arn(f"raw/sales/dt={DATE}/*"), s3_arn(manifest("sales", DATE))]))
+
+
+def narrowed(clients: Callable, session_policy: dict | None, role: str = WORKER_ARN, **kwargs) -> Callable:
+    """The clients of a session of `role` assumed by `clients`' identity, with `session_policy` (None: without)."""
+    if session_policy is not None:
+        kwargs["Policy"] = json.dumps(session_policy)
+    credentials = clients("sts").assume_role(RoleArn=role, RoleSessionName="narrowed", **kwargs)["Credentials"]
+    return clients_for(clients("s3").meta.endpoint_url, {"AccessKeyId": credentials["AccessKeyId"],
+                                                         "SecretAccessKey": credentials["SecretAccessKey"],
+                                                         "Token": credentials["SessionToken"]})
+
+
+def role_allowed(admin, name: str, actions: list[str], **kwargs) -> str:
+    """A role of the account, trusting the account, allowed `actions` on everything; its ARN."""
+    admin("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUSTS_THE_ACCOUNT), **kwargs)
+    admin("iam").put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps(
+        policy(allow(actions, ["*"]))))
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def test_the_worker_role_assumes_itself_and_the_trust_condition_keeps_everyone_else_out(worker, admin):
+    session = narrowed(worker, None)
+    assert session("sts").get_caller_identity()["Arn"] == (
+        f"arn:aws:sts::{ACCOUNT}:assumed-role/{WORKER_ROLE}/narrowed")
+    assert narrowed(session, None)("sts").get_caller_identity()["Arn"].endswith(f"/{WORKER_ROLE}/narrowed")
+    # Another role of the account, free to assume any role, is not the principal the condition names (the
+    # administrator, a user, is refused in test_a_role_is_assumed_only_by_whom_its_trust_policy_names).
+    other = narrowed(admin, None, role=role_allowed(admin, "assumes-anything", ["sts:AssumeRole"]))
+    denied(lambda: other("sts").assume_role(RoleArn=WORKER_ARN, RoleSessionName="other"))
+
+
+def test_a_session_policy_leaves_the_intersection_of_role_and_session(worker):
+    session = narrowed(worker, policy(allow(["s3:PutObject", "s3:DeleteObject"], [
+        s3_arn(f"raw/sales/dt={DATE}/*"), s3_arn(manifest("sales", DATE)), s3_arn("clean/*")])))
+    s3 = session("s3")
+    s3.put_object(Bucket=BUCKET, Key=f"raw/sales/dt={DATE}/a.csv", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key=manifest("sales", DATE), Body=b"{}")
+    other_date = f"raw/sales/dt={OTHER_DATE}/a.csv"
+    denied(lambda: s3.put_object(Bucket=BUCKET, Key=other_date, Body=b"x"))  # the role allows it, the session not
+    denied(lambda: s3.put_object(Bucket=BUCKET, Key="clean/x", Body=b"x"))  # the session allows it, the role not
+    denied(lambda: s3.put_object(Bucket=BUCKET, Key="athena-results/x", Body=b"x"))
+    worker("s3").put_object(Bucket=BUCKET, Key="athena-results/x", Body=b"x")  # the role alone allows it
+    # Every way S3 writes or reads is bound, not only PutObject.
+    denied(lambda: s3.create_multipart_upload(Bucket=BUCKET, Key=other_date))
+    denied(lambda: s3.copy_object(Bucket=BUCKET, Key=other_date,
+                                  CopySource={"Bucket": BUCKET, "Key": f"raw/sales/dt={DATE}/a.csv"}))
+    denied(lambda: s3.get_object(Bucket=BUCKET, Key=f"raw/sales/dt={DATE}/a.csv"))
+    denied(lambda: s3.head_object(Bucket=BUCKET, Key=f"raw/sales/dt={DATE}/a.csv"), "403")
+    denied(lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="raw/"))
+    assert worker("s3").get_object(Bucket=BUCKET, Key=f"raw/sales/dt={DATE}/a.csv")["Body"].read() == b"x"
+
+
+def test_a_narrowed_session_cannot_delete_another_dates_manifest(worker, admin):
+    others = manifest("sales", OTHER_DATE)
+    admin("s3").put_object(Bucket=BUCKET, Key=others, Body=b"kept")
+    s3 = narrowed(worker, BACKUP_OF_THE_DATE)("s3")
+    s3.put_object(Bucket=BUCKET, Key=manifest("sales", DATE), Body=b"{}")
+    assert s3.get_object(Bucket=BUCKET, Key=others)["Body"].read() == b"kept"  # earlier dates stay readable
+    denied(lambda: s3.delete_object(Bucket=BUCKET, Key=others))
+    denied(lambda: s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": manifest("sales", DATE)},
+                                                                         {"Key": others}]}))
+    denied(lambda: s3.put_object(Bucket=BUCKET, Key=others, Body=b"overwritten"))
+    assert admin("s3").get_object(Bucket=BUCKET, Key=others)["Body"].read() == b"kept"
+    deleted = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": manifest("sales", DATE)}]})
+    assert [d["Key"] for d in deleted["Deleted"]] == [manifest("sales", DATE)], deleted
+    worker("s3").delete_object(Bucket=BUCKET, Key=others)  # the role alone allows it: the session refused it
+
+
+def test_a_deny_in_the_session_policy_wins(worker, admin):
+    key = manifest("denied", DATE)
+    admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"kept")
+    s3 = narrowed(worker, policy(allow(["s3:*"], [s3_arn("*")]),
+                                 allow(["s3:DeleteObject"], [s3_arn("manifests/*")], effect="Deny")))("s3")
+    s3.put_object(Bucket=BUCKET, Key=f"raw/denied/dt={DATE}/a.csv", Body=b"x")
+    denied(lambda: s3.delete_object(Bucket=BUCKET, Key=key))
+    denied(lambda: s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": key}]}))
+    assert admin("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"kept"
+    worker("s3").delete_object(Bucket=BUCKET, Key=key)  # the role alone allows it
+
+
+def test_a_session_policy_binds_glue_athena_logs_iam_and_sts_too(worker, admin):
+    session = narrowed(worker, BACKUP_OF_THE_DATE)
+    assert worker("glue").get_database(Name=RAW_DB)["Database"]["Name"] == RAW_DB
+    denied(lambda: session("glue").get_database(Name=RAW_DB), "AccessDeniedException")
+    assert worker("athena").start_query_execution(QueryString="SELECT 1", WorkGroup=WORKGROUP)["QueryExecutionId"]
+    denied(lambda: session("athena").start_query_execution(QueryString="SELECT 1", WorkGroup=WORKGROUP),
+           "AccessDeniedException")
+    denied(lambda: session("logs").filter_log_events(logGroupName="/aws-glue/jobs/output"), "AccessDeniedException")
+    # Creating the job is allowed by both; passing the Glue role is not allowed by the session.
+    with_jobs = narrowed(worker, policy(allow(["glue:CreateJob"], ["*"])))
+    message = denied(lambda: with_jobs("glue").create_job(**glue_job(f"{PREFIX}-clean-narrowed")),
+                     "AccessDeniedException")
+    assert "iam:PassRole" in message
+    # A narrowed session cannot widen itself: its session policy grants no sts:AssumeRole.
+    denied(lambda: session("sts").assume_role(RoleArn=WORKER_ARN, RoleSessionName="wider"))
+    # What moto decides (IAM, CloudFormation) is bound as well: a role allowed everything, narrowed to S3.
+    everything = role_allowed(admin, "everything", ["*"])
+    assert narrowed(admin, None, role=everything)("iam").get_role(RoleName=WORKER_ROLE)["Role"]["Arn"] == WORKER_ARN
+    only_s3 = narrowed(admin, policy(allow(["s3:*"], ["*"])), role=everything)
+    denied(lambda: only_s3("iam").get_role(RoleName=WORKER_ROLE))
+    denied(lambda: only_s3("cloudformation").describe_stacks(StackName="indata-backup"))
+    assert only_s3("s3").get_object(Bucket=BUCKET, Key="athena-results/x")["Body"].read() == b"x"
+
+
+def test_assume_role_refuses_a_long_or_malformed_session_policy_and_long_chained_sessions(worker, admin):
+    valid = json.dumps(BACKUP_OF_THE_DATE)
+    padded = valid[:-1] + " " * (2049 - len(valid)) + "}"
+    assert json.loads(padded) and len(padded) == 2049
+    assert "2048" in denied(lambda: narrowed(worker, None, Policy=padded), "ValidationError")
+    narrowed(worker, None, Policy=padded[:-2] + "}")  # 2,048 characters pass
+    denied(lambda: narrowed(worker, None, Policy="{"), "MalformedPolicyDocument")
+    denied(lambda: narrowed(worker, None, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject"}]})), "MalformedPolicyDocument")  # no Resource
+    # The worker's credentials are a role session: what it assumes is chained, one hour at most.
+    assert "role chaining" in denied(lambda: narrowed(worker, BACKUP_OF_THE_DATE, DurationSeconds=7200),
+                                     "ValidationError")
+    narrowed(worker, BACKUP_OF_THE_DATE, DurationSeconds=3600)
+    # A user is not chained: the role's maximum session duration applies.
+    long_sessions = role_allowed(admin, "long-sessions", ["s3:GetObject"], MaxSessionDuration=43200)
+    narrowed(admin, None, role=long_sessions, DurationSeconds=7200)
+    assert "MaxSessionDuration" in denied(lambda: narrowed(admin, None, role=role_allowed(
+        admin, "hour-sessions", ["s3:GetObject"]), DurationSeconds=7200), "ValidationError")
 
 
 # --- the data plane, as the caller or as the role ------------------------------------------------------------------
@@ -377,6 +514,14 @@ VIA_ATHENA = {"ForAnyValue:StringEquals": {"aws:CalledVia": ["athena.amazonaws.c
     ({"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, {}, False),
     ({"StringEqualsIfExists": {"iam:PassedToService": "glue.amazonaws.com"}}, {}, True),
     ({"StringLike": {"s3:prefix": ["raw/*"]}}, {"s3:prefix": "raw/sales/"}, True),
+    ({"ArnEquals": {"aws:PrincipalArn": WORKER_ARN}}, {"aws:PrincipalArn": WORKER_ARN}, True),
+    ({"ArnEquals": {"aws:PrincipalArn": WORKER_ARN}}, {"aws:PrincipalArn": f"{WORKER_ARN}-2"}, False),
+    ({"ArnEquals": {"aws:PrincipalArn": WORKER_ARN}}, {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/x"}, False),
+    ({"ArnEquals": {"aws:PrincipalArn": WORKER_ARN}}, {}, False),
+    ({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/indata-*"}}, {"aws:PrincipalArn": WORKER_ARN},
+     True),
+    ({"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/indata-*"}},
+     {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/indata-admin"}, False),
     ({**VIA_ATHENA, "StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
      {"aws:CalledVia": ["athena.amazonaws.com"]}, False),  # every operator must hold
 ])

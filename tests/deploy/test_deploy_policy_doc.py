@@ -12,7 +12,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "indata-backup.yaml"
 PAGE = REPO / "docs" / "aws-deployment.md"
-ACTION = re.compile(r"`((?:s3|glue|iam|athena|logs|kms):[A-Za-z]+)`")  # not `glue:*` (the managed policy)
+ACTION = re.compile(r"`((?:s3|glue|iam|athena|logs|kms|sts):[A-Za-z]+)`")  # not `glue:*` (the managed policy)
 
 
 class _TemplateLoader(yaml.SafeLoader):
