@@ -111,7 +111,8 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     backup = BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(settings.source_root),
                                  run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket,
                                  extra_args=settings.encryption_args(), full_refresh="{{ params.full_refresh }}",
-                                 dry_run="{{ params.dry_run }}", **aws, **BACKUP)
+                                 dry_run="{{ params.dry_run }}", worker_role=settings.worker_role, **aws,
+                                 **BACKUP)
     wait = ManifestSensor(task_id="wait_for_manifest", bucket_name=settings.bucket, dataset=dataset.name,
                           run_date=RUN_DATE_TEMPLATE, bucket_key=manifest_key(dataset.name, RUN_DATE_TEMPLATE),
                           deferrable=settings.deferrable, poke_interval=POLL_SECONDS, **aws, **WAIT)

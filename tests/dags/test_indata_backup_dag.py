@@ -92,6 +92,21 @@ def test_the_backup_is_encrypted_as_configured_and_the_sensor_waits_for_a_comple
     assert (wait.dataset, wait.run_date) == (dataset.name, RUN_DATE)
 
 
+def test_only_the_backup_narrows_its_session_and_only_with_the_worker_role_setting(dag, config, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    names = [dataset.name for dataset in config.datasets]
+    assert config.settings.worker_role is None
+    assert {dag.get_task(f"{name}.backup_files").worker_role for name in names} == {None}
+    role = "arn:aws:iam::123456789012:role/indata-airflow-worker"
+    monkeypatch.setenv("BACKUP_WORKER_ROLE", role)
+    narrowed = DagBag(dag_folder=str(REPO / "dags" / "indata_backup.py")).dags["indata_backup"]
+    assert {narrowed.get_task(f"{name}.backup_files").worker_role for name in names} == {role}
+    # The sensor, crawl, clean and validate tasks keep the connection's session (they write elsewhere).
+    assert not [task.task_id for task in narrowed.tasks
+                if hasattr(task, "worker_role") and not task.task_id.endswith(".backup_files")]
+
+
 # --- params -----------------------------------------------------------------------------------------------------
 
 def test_the_trigger_form_offers_a_date_picker_a_multi_select_and_two_flags(dag, config):
