@@ -60,9 +60,11 @@ def aws(stack):
 
 @pytest.fixture()
 def aws_connection(stack, monkeypatch):
-    """The Airflow `aws_default` connection pointing at the local stack, through the environment."""
+    """The Airflow `aws_default` connection pointing at the local stack, through the environment (STS too: the
+    provider assumes roles only through service_config.sts.endpoint_url)."""
     conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": stack.endpoint, "region_name": "us-east-1"}}
+            "extra": {"endpoint_url": stack.endpoint, "region_name": "us-east-1",
+                      "service_config": {"sts": {"endpoint_url": stack.endpoint}}}}
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
     return "aws_default"
 
@@ -80,6 +82,7 @@ SELF_STARTING = {
     "tests/test_end_to_end.py": "the local stack, Spark and Airflow (make run)",
     "tests/deploy/test_deploy_restart.py": "a local stack of its own, restarted",
     "local_aws/tests/test_iam_enforcement.py": "a local stack of its own, enforcing IAM",
+    "tests/plugins/test_backup_session_scope.py": "a local stack of its own, enforcing IAM",
 }
 
 

@@ -14,10 +14,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
+def local_connection_extra(endpoint: str) -> dict[str, Any]:
+    """The aws_default connection's extra for the local stack. The provider assumes a role (the backup's narrowed
+    session, settings.worker_role) through service_config.sts.endpoint_url only, never through endpoint_url:
+    without it the assume would go to AWS's public STS."""
+    return {"endpoint_url": endpoint, "region_name": "us-east-1", "service_config": {"sts": {"endpoint_url": endpoint}}}
+
+
 def airflow_environment(endpoint: str, local: Path) -> dict[str, str]:
     """What Airflow needs to run this repo's DAG against the local stack; only the connection names the endpoint."""
-    connection = {"conn_type": "aws", "login": "local", "password": "local",
-                  "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    connection = {"conn_type": "aws", "login": "local", "password": "local", "extra": local_connection_extra(endpoint)}
     return {
         "AIRFLOW_HOME": str(local / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),

@@ -36,6 +36,7 @@ OUTPUT_VARIABLES = {
     "Bucket": "BACKUP_BUCKET", "RawDatabase": "BACKUP_RAW_DATABASE", "CleanDatabase": "BACKUP_CLEAN_DATABASE",
     "AthenaWorkgroup": "BACKUP_ATHENA_WORKGROUP", "AthenaOutput": "BACKUP_ATHENA_OUTPUT",
     "GlueJobRoleArn": "BACKUP_GLUE_ROLE", "KmsKeyArn": "BACKUP_SSE_KMS_KEY_ID",
+    "WorkerRoleArn": "BACKUP_WORKER_ROLE",
 }
 
 
@@ -172,8 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nStack {args.stack_name} outputs, as the settings that use them (set them where Airflow runs):")
     for variable, value in settings_from_outputs(outputs).items():
         print(f"{variable}={value}")
-    if "WorkerRoleArn" in outputs:
-        print(f"# the aws_default connection's identity: {outputs['WorkerRoleArn']}")
     return 0
 
 

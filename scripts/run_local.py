@@ -11,7 +11,9 @@ template is deployed into it (`make deploy`'s code), the DAG runs as the Airflow
 crawler as the job role. The worker gets its role's credentials as on an EC2 instance with the template's
 instance profile: an aws_default connection without keys, and boto3's credential chain asking the stack's
 role-credentials endpoint (botocore's container provider, AWS_CONTAINER_CREDENTIALS_FULL_URI), which assumes the
-role as the service its trust policy names and hands out refreshable credentials.
+role as the service its trust policy names and hands out refreshable credentials. The stack's outputs include
+BACKUP_WORKER_ROLE, so the backup task narrows its S3 client to its dataset and date with a session policy, as
+on AWS (docs/backup.md); the connection names the stack as its STS endpoint for that assume.
 """
 from __future__ import annotations
 
@@ -25,7 +27,14 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.common import REPO, airflow_environment, ensure_stack, module_command, module_environment
+from scripts.common import (
+    REPO,
+    airflow_environment,
+    ensure_stack,
+    local_connection_extra,
+    module_command,
+    module_environment,
+)
 
 
 def ensure_bucket(endpoint: str, bucket: str) -> None:
@@ -135,7 +144,7 @@ def worker_environment(endpoint: str, outputs: dict[str, str], trusted_service: 
     from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
 
     role = outputs["WorkerRoleArn"].rsplit("/", 1)[-1]
-    connection = {"conn_type": "aws", "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+    connection = {"conn_type": "aws", "extra": local_connection_extra(endpoint)}
     env = {name: value for name, value in os.environ.items()
            if name not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")}
     env.update(AIRFLOW_CONN_AWS_DEFAULT=json.dumps(connection),

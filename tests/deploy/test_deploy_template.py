@@ -29,7 +29,7 @@ GLUE_STATEMENTS = ["Bucket", "ReadRawAndTheJobScript", "WriteCleanRejectsAndCoun
 WORKER_STATEMENTS = ["BucketLevel", "RawBackup", "Manifests", "AthenaResults", "GlueScriptUpload", "ReadJobReports",
                      "ReadCleanOnlyThroughAthena", "RawCatalogAndCrawlers", "CrawlerMetricsHasNoResourceLevel",
                      "CleanJob", "PassTheGlueRole", "AthenaValidation", "AthenaReadsTheCleanCatalog",
-                     "GlueJobLogsInTaskLogs"]
+                     "GlueJobLogsInTaskLogs", "NarrowItsOwnSession"]
 
 
 def unique_environment(**extra: str) -> dict[str, str]:
@@ -210,7 +210,8 @@ def test_make_deploy_creates_then_updates_the_stack_and_prints_the_settings(stac
                        "BACKUP_CLEAN_DATABASE": env["BACKUP_CLEAN_DATABASE"],
                        "BACKUP_ATHENA_WORKGROUP": env["BACKUP_ATHENA_WORKGROUP"],
                        "BACKUP_ATHENA_OUTPUT": f"s3://{env['BACKUP_BUCKET']}/athena-results/",
-                       "BACKUP_GLUE_ROLE": env["BACKUP_GLUE_ROLE"]}
+                       "BACKUP_GLUE_ROLE": env["BACKUP_GLUE_ROLE"],
+                       "BACKUP_WORKER_ROLE": "arn:aws:iam::123456789012:role/indata-airflow-worker"}
     assert deployed_settings(aws("cloudformation"), stack_name) == printed
     assert deployed_settings(aws("cloudformation"), f"{stack_name}-never-deployed") == {}  # make run: the config
 

@@ -22,6 +22,9 @@ def test_the_dag_gets_no_keys_only_the_worker_roles_credentials_endpoint(monkeyp
     connection = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
     assert "login" not in connection and "password" not in connection
     assert connection["extra"]["endpoint_url"] == "http://127.0.0.1:4566"
+    # The provider assumes roles (the backup's narrowed session) through this endpoint only, never endpoint_url:
+    # without it the AssumeRole would go to AWS's public STS.
+    assert connection["extra"]["service_config"] == {"sts": {"endpoint_url": "http://127.0.0.1:4566"}}
 
 
 def test_a_running_stack_that_does_not_enforce_iam_is_refused(stack, tmp_path):
