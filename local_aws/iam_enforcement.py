@@ -20,6 +20,7 @@ Off by default; on with `--enforce-iam` or `LOCAL_AWS_ENFORCE_IAM=1`. Then:
 - Conditions are evaluated here, in place of moto's (which knows `StringEquals` only, and answers a condition that
   does not hold with a Deny): `StringEquals`, `StringLike`, `ArnEquals` and `ArnLike`, `...IfExists`, and
   `ForAnyValue:` / `ForAllValues:` over multi-valued keys; a statement whose condition does not hold does not apply.
+  A `NotResource` statement applies to the resources it does not name (moto reads it as a trust statement's).
 - Session policies (the `Policy` of AssumeRole) bind the session as AWS binds it: every request, whoever decides it
   (moto or this module), needs an Allow from the role's policies and from the session policy, and a Deny in either
   refuses it (local_aws.iam_sessions). A trust statement applies only where its Condition holds, with
@@ -228,6 +229,12 @@ def _evaluate_conditions_here() -> None:
         result = moto_decision(statement, action, resource, principal, incoming_condition_values)
         if result is PermissionResult.DENIED and not statement._check_conditions(incoming_condition_values):
             return PermissionResult.NEUTRAL
+        if result is PermissionResult.PERMITTED and "NotResource" in statement._statement and (
+                "Resource" not in statement._statement):  # moto reads it as a trust statement: any resource, Allow
+            if statement._check_element_matches("NotResource", resource):
+                return PermissionResult.NEUTRAL
+            return PermissionResult.PERMITTED if statement._statement.get("Effect") == "Allow" else (
+                PermissionResult.DENIED)
         return result
 
     IAMPolicyStatement._check_conditions = check_conditions

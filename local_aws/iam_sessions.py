@@ -63,8 +63,8 @@ def check_assume_role_form(form: dict[str, list[str]], chained: bool, max_sessio
     from moto.iam.exceptions import MalformedPolicyDocument
     from moto.iam.policy_validation import IAMPolicyDocumentValidator
 
-    policy = (form.get("Policy") or [None])[0]
-    if policy is not None:
+    policy = form.get("Policy", [""])[0]
+    if "Policy" in form:
         if len(policy) > MAX_SESSION_POLICY_CHARS:
             raise AWSError("ValidationError", "1 validation error detected: Value at 'policy' failed to satisfy "
                            f"constraint: Member must have length less than or equal to {MAX_SESSION_POLICY_CHARS}")
@@ -72,9 +72,9 @@ def check_assume_role_form(form: dict[str, list[str]], chained: bool, max_sessio
             IAMPolicyDocumentValidator(policy).validate()
         except MalformedPolicyDocument as error:
             raise AWSError("MalformedPolicyDocument", error.message) from None
-    duration = (form.get("DurationSeconds") or [None])[0]
-    if duration is None:
+    if "DurationSeconds" not in form:
         return
+    duration = form["DurationSeconds"][0]
     if not duration.isdigit() or int(duration) < MIN_SESSION_SECONDS:
         raise AWSError("ValidationError", f"1 validation error detected: Value '{duration}' at 'durationSeconds' "
                        f"failed to satisfy constraint: Member must have value greater than or equal to "

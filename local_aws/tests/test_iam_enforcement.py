@@ -329,11 +329,17 @@ def test_a_narrowed_session_cannot_delete_another_dates_manifest(worker, admin):
     worker("s3").delete_object(Bucket=BUCKET, Key=others)  # the role alone allows it: the session refused it
 
 
-def test_a_deny_in_the_session_policy_wins(worker, admin):
+@pytest.mark.parametrize("session_policy", [
+    policy(allow(["s3:*"], [s3_arn("*")]), allow(["s3:DeleteObject"], [s3_arn("manifests/*")], effect="Deny")),
+    policy(allow(["s3:*"], [s3_arn("*")]), {"Effect": "Deny", "Action": "s3:DeleteObject",
+                                            "NotResource": s3_arn("raw/*")}),
+    policy({"Effect": "Allow", "Action": "s3:*", "NotResource": s3_arn("manifests/*")},
+           allow(["s3:GetObject"], [s3_arn("manifests/*")])),  # no Allow of the delete is a refusal too
+], ids=["deny", "deny-not-resource", "allow-not-resource"])
+def test_a_deny_in_the_session_policy_wins(worker, admin, session_policy):
     key = manifest("denied", DATE)
     admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"kept")
-    s3 = narrowed(worker, policy(allow(["s3:*"], [s3_arn("*")]),
-                                 allow(["s3:DeleteObject"], [s3_arn("manifests/*")], effect="Deny")))("s3")
+    s3 = narrowed(worker, session_policy)("s3")
     s3.put_object(Bucket=BUCKET, Key=f"raw/denied/dt={DATE}/a.csv", Body=b"x")
     denied(lambda: s3.delete_object(Bucket=BUCKET, Key=key))
     denied(lambda: s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": key}]}))
