@@ -7,7 +7,7 @@ Layout under the state directory:
                                                 record (a key without versions is a deletion); the bytes of a
                                                 small "null" version are inside its record
     s3/<account>/<bucket>/data/<hash>/<version> the bytes of any other version
-    backends/<service>.pkl                      the whole moto backend of a small service (Glue catalog, IAM, ...)
+    backends/<service>.pkl                      the whole moto backend of a small service (Glue catalog, IAM, CloudFormation stacks, ...)
     docs/<kind>/<name>.json                     the data plane's own records (crawlers, jobs, runs, queries)
 
 S3 is saved key by key because its backend holds the bulk of the data: re-pickling it on every PUT would make

@@ -73,7 +73,10 @@ class LocalAWSApp:
         # moto lists its package folder and tries every service's URL patterns on each request, under one global
         # lock: ~40 % of an S3 PUT's server time. The answer depends only on the host, so remember it.
         self.moto.get_backend_for_host = functools.lru_cache(maxsize=1024)(self.moto.get_backend_for_host)
-        self._service_locks = {name: threading.Lock() for name in ("glue", "athena", "logs", "iam", "sts")}
+        # Small services pickled whole after each write; CloudFormation's stacks too, so a deploy after a restart
+        # updates its stack instead of creating it again over resources that already exist.
+        services = ("glue", "athena", "logs", "iam", "sts", "cloudformation")
+        self._service_locks = {name: threading.Lock() for name in services}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:

@@ -1,12 +1,13 @@
-"""The resources deploy/indata-backup.yaml creates in the local AWS stack survive a restart of the stack (its own
-process and state directory, restarted as `make aws` would be)."""
+"""The resources deploy/indata-backup.yaml creates in the local AWS stack, and the CloudFormation stack itself,
+survive a restart of the stack (its own process and state directory, restarted as `make aws` would be): a deploy
+after the restart updates the stack instead of failing on a bucket that already exists."""
 from __future__ import annotations
 
 import boto3
 
 from indata_ops.config import load_config
-from scripts.deploy import template_parameters
-from tests.deploy.test_deploy_template import create, inline_policy, statements, unique_environment
+from scripts.deploy import TEMPLATE, template_parameters
+from tests.deploy.test_deploy_template import as_parameters, create, inline_policy, statements, unique_environment
 
 
 def test_the_resources_survive_a_restart_of_the_local_stack(tmp_path):
@@ -26,5 +27,16 @@ def test_the_resources_survive_a_restart_of_the_local_stack(tmp_path):
         group = client("athena").get_work_group(WorkGroup=env["BACKUP_ATHENA_WORKGROUP"])["WorkGroup"]
         assert group["Configuration"]["ResultConfiguration"]["OutputLocation"].endswith("/athena-results/")
         assert statements(inline_policy(client("iam"), env["BACKUP_GLUE_ROLE"].rsplit("/", 1)[1]))
+
+        (stack,) = client("cloudformation").describe_stacks(StackName="restarted")["Stacks"]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        changed = {**template_parameters(load_config(environ=env).settings), "BytesScannedCutoffPerQuery": "30000000"}
+        client("cloudformation").update_stack(StackName="restarted", TemplateBody=TEMPLATE.read_text(),
+                                              Parameters=as_parameters(changed), Capabilities=["CAPABILITY_NAMED_IAM"])
+        process.restart()
+        (stack,) = client("cloudformation").describe_stacks(StackName="restarted")["Stacks"]
+        assert stack["StackStatus"] == "UPDATE_COMPLETE"
+        group = client("athena").get_work_group(WorkGroup=env["BACKUP_ATHENA_WORKGROUP"])["WorkGroup"]
+        assert group["Configuration"]["BytesScannedCutoffPerQuery"] == 30000000
     finally:
         process.stop()
