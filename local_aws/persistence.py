@@ -7,7 +7,8 @@ Layout under the state directory:
                                                 record (a key without versions is a deletion); the bytes of a
                                                 small "null" version are inside its record
     s3/<account>/<bucket>/data/<hash>/<version> the bytes of any other version
-    backends/<service>.pkl                      the whole moto backend of a small service (Glue catalog, IAM, CloudFormation stacks, ...)
+    backends/<service>.pkl                      the whole moto backend of a small service (Glue catalog, IAM,
+                                                CloudFormation stacks, ...)
     docs/<kind>/<name>.json                     the data plane's own records (crawlers, jobs, runs, queries)
 
 S3 is saved key by key because its backend holds the bulk of the data: re-pickling it on every PUT would make
@@ -21,13 +22,15 @@ never answered and is dropped at restore. The journal is rewritten with only the
 superseded records outweigh the live ones (and exceed JOURNAL_GARBAGE_MIN). State directories written with one
 file per key (keys/<hash>.pkl) are read and moved into the journal at restore.
 
-Small services are pickled whole after each change. No fsync anywhere: "on disk" means in the kernel, which a crash
-of the stack's process cannot lose. Limits: multipart uploads in progress, S3 object tags and moto's internal part
-lists of completed multipart objects are not kept.
+Small services are pickled whole after each change. Private keys (a stack's KMS key holds one) are pickled as
+their PEM bytes: the cryptography package's key objects refuse pickling. No fsync anywhere: "on disk" means in the
+kernel, which a crash of the stack's process cannot lose. Limits: multipart uploads in progress, S3 object tags and
+moto's internal part lists of completed multipart objects are not kept.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -41,6 +44,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from moto.backends import get_backend
 from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, MultipartDict, s3_backends
 from moto.s3.utils import _VersionedKeyStore
@@ -238,6 +243,24 @@ class _Journal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+class _BackendPickler(pickle.Pickler):
+    """pickle.Pickler that writes a private key as its PEM bytes, loaded back with the same function."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        # called for every object pickled: the module test keeps the ABC check off everything but cryptography's
+        private_key_types = PrivateKeyTypes.__args__  # type: ignore[attr-defined]
+        if type(obj).__module__.startswith("cryptography") and isinstance(obj, private_key_types):
+            pem = obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            return _load_private_key, (pem,)
+        return NotImplemented
+
+
+def _load_private_key(pem: bytes) -> PrivateKeyTypes:
+    # a function of this module: cryptography's own loader is a Rust builtin that pickle cannot name
+    return serialization.load_pem_private_key(pem, None)
 
 
 class StateStore:
@@ -462,7 +485,9 @@ class StateStore:
         backends = get_backend(service)
         with self._lock(f"backend:{service}"):
             snapshot = {account: dict(regions) for account, regions in list(backends.items())}
-            _atomic_write(self.root / "backends" / f"{service}.pkl", pickle.dumps(snapshot))
+            buffer = io.BytesIO()
+            _BackendPickler(buffer).dump(snapshot)
+            _atomic_write(self.root / "backends" / f"{service}.pkl", buffer.getvalue())
 
     def _restore_backends(self) -> list[str]:
         services = []

@@ -20,7 +20,9 @@ def test_the_resources_survive_a_restart_of_the_local_stack(tmp_path):
             return boto3.client(service, endpoint_url=process.endpoint, region_name="us-east-1")
 
         env = unique_environment()
-        create(client("cloudformation"), "restarted", template_parameters(load_config(environ=env).settings))
+        # SSE-KMS: the stack then holds a KMS key, whose private key the state must keep too
+        parameters = {**template_parameters(load_config(environ=env).settings), "Sse": "sse-kms"}
+        outputs = create(client("cloudformation"), "restarted", parameters)
         process.restart()
         assert client("s3").get_bucket_versioning(Bucket=env["BACKUP_BUCKET"])["Status"] == "Enabled"
         assert client("glue").get_database(Name=env["BACKUP_CLEAN_DATABASE"])["Database"]["Name"]
@@ -30,7 +32,8 @@ def test_the_resources_survive_a_restart_of_the_local_stack(tmp_path):
 
         (stack,) = client("cloudformation").describe_stacks(StackName="restarted")["Stacks"]
         assert stack["StackStatus"] == "CREATE_COMPLETE"
-        changed = {**template_parameters(load_config(environ=env).settings), "BytesScannedCutoffPerQuery": "30000000"}
+        assert {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]} == outputs
+        changed = {**parameters, "BytesScannedCutoffPerQuery": "30000000"}
         client("cloudformation").update_stack(StackName="restarted", TemplateBody=TEMPLATE.read_text(),
                                               Parameters=as_parameters(changed), Capabilities=["CAPABILITY_NAMED_IAM"])
         process.restart()
