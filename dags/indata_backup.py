@@ -86,8 +86,10 @@ def crawler_config(config: BackupConfig, dataset: Dataset) -> dict:
         "Description": f"Catalogs the raw backup of {dataset.name} (one partition per run date)",
         "Targets": {"S3Targets": [{"Path": s3_uri(settings.bucket, f"raw/{dataset.name}/"),
                                    "Exclusions": ["**/_SUCCESS", "**/.*"]}]},
-        "SchemaChangePolicy": {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"},
-        "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_EVERYTHING"},
+        # Each crawl reads only the dates added since the last one, so its cost does not grow with history. AWS
+        # allows that mode only with LOG/LOG; CrawlRawOperator runs a full crawl on the days a schema may change.
+        "SchemaChangePolicy": {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"},
+        "RecrawlPolicy": {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
     }
 
 
