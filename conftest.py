@@ -79,6 +79,7 @@ SELF_STARTING = {
     "tests/dags/test_indata_restore_dag.py": "Airflow with its metadata DB (airflow db migrate, dag.test)",
     "tests/scripts/test_bench_spark.py": "Spark (the bench's engine processes)",
     "tests/scripts/test_bench_inference.py": "Spark (the bench's engine processes)",
+    "tests/scripts/test_bench_backup.py": "a local stack of its own (make bench-backup's, at a tiny scale)",
     "tests/test_end_to_end.py": "the local stack, Spark and Airflow (make run)",
     "tests/deploy/test_deploy_restart.py": "a local stack of its own, restarted",
     "local_aws/tests/test_iam_enforcement.py": "a local stack of its own, enforcing IAM",
