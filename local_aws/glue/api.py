@@ -35,6 +35,9 @@ JOB_FIELDS = ("Description", "LogUri", "Role", "ExecutionProperty", "Command", "
               "CodeGenConfigurationNodes", "ExecutionClass", "SourceControlDetails", "MaintenanceWindow",
               "JobMode", "JobRunQueuingEnabled")
 DEFAULT_SCHEMA_CHANGE_POLICY = {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "DEPRECATE_IN_DATABASE"}
+# The folders a crawler's incremental crawls have read: saved with the crawler, never shown by the API.
+CRAWLED_FOLDERS = "_crawled_folders"
+PRIVATE_FIELDS = ("_started", CRAWLED_FOLDERS)
 
 
 def _page(items: list[Any], payload: dict[str, Any], default_size: int = 100) -> tuple[list[Any], str | None]:
@@ -48,6 +51,18 @@ def _page(items: list[Any], payload: dict[str, Any], default_size: int = 100) ->
 def _not_found(kind: str, name: str) -> AWSError:
     return AWSError("EntityNotFoundException", f"{kind} with name {name} not found" if kind != "Job"
                     else f"Job {name} not found")
+
+
+def _new_folders_only(crawler: dict[str, Any]) -> bool:
+    return (crawler.get("RecrawlPolicy") or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY"
+
+
+def _check_recrawl_policy(crawler: dict[str, Any]) -> None:
+    """AWS refuses an incremental crawler whose SchemaChangePolicy is not LOG/LOG (its default is not)."""
+    policy = crawler.get("SchemaChangePolicy") or DEFAULT_SCHEMA_CHANGE_POLICY
+    if _new_folders_only(crawler) and (policy.get("UpdateBehavior"), policy.get("DeleteBehavior")) != ("LOG", "LOG"):
+        raise AWSError("InvalidInputException", 'The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target '
+                       "can have only LOG DeleteBehavior value and LOG UpdateBehavior value.")
 
 
 class GlueService:
@@ -137,6 +152,7 @@ class GlueService:
             crawler.setdefault("SchemaChangePolicy", dict(DEFAULT_SCHEMA_CHANGE_POLICY))
             crawler.setdefault("RecrawlPolicy", {"RecrawlBehavior": "CRAWL_EVERYTHING"})
             crawler.setdefault("TablePrefix", "")
+            _check_recrawl_policy(crawler)
             crawler.update(Name=name, State="READY", CrawlElapsedTime=0, CreationTime=now, LastUpdated=now,
                            Version=1)
             self.crawlers[name] = crawler
@@ -155,7 +171,8 @@ class GlueService:
         view = copy.deepcopy(crawler)
         if view["State"] == "RUNNING":
             view["CrawlElapsedTime"] = int((time.time() - view["_started"]) * 1000)
-        view.pop("_started", None)
+        for field in PRIVATE_FIELDS:
+            view.pop(field, None)
         return view
 
     @action
@@ -186,9 +203,14 @@ class GlueService:
             crawler = self._crawler(name)
             if crawler["State"] != "READY":
                 raise AWSError("CrawlerRunningException", f"Crawler with name {name} has already started")
-            for field in CRAWLER_FIELDS:
-                if field in payload:
-                    crawler[field] = copy.deepcopy(payload[field])
+            updated = {**crawler, **{field: copy.deepcopy(payload[field]) for field in CRAWLER_FIELDS
+                                     if field in payload}}
+            _check_recrawl_policy(updated)
+            if any(updated.get(f) != crawler.get(f) for f in ("RecrawlPolicy", "Targets")):
+                # AWS's first crawl after turning incremental crawls on reads everything: so does the next one here.
+                updated.pop(CRAWLED_FOLDERS, None)
+            crawler.clear()
+            crawler.update(updated)
             crawler["LastUpdated"] = time.time()
             crawler["Version"] += 1
             self._save_crawler(name)
@@ -235,10 +257,11 @@ class GlueService:
         with self._lock:
             crawler = copy.deepcopy(self.crawlers[name])
         started = crawler["_started"]
+        known = crawler.get(CRAWLED_FOLDERS, [])
         status, error, metrics = "SUCCEEDED", None, None
         try:
             credentials = self._role_credentials(crawler.get("Role", ""), f"crawler-{name}")
-            metrics = run_crawl(self.client("s3", credentials), self.client("glue", credentials), crawler)
+            metrics = run_crawl(self.client("s3", credentials), self.client("glue", credentials), crawler, known)
         except AWSError as exc:  # the role cannot be assumed
             status, error = "FAILED", exc.message
         except CrawlError as exc:
@@ -263,6 +286,9 @@ class GlueService:
             if metrics is not None:
                 stats.update(TablesCreated=metrics.tables_created, TablesUpdated=metrics.tables_updated,
                              TablesDeleted=metrics.tables_deleted)
+            if metrics is not None and status == "SUCCEEDED" and _new_folders_only(live):
+                # Only a whole crawl counts: a failed or stopped one leaves its folders to the next crawl.
+                live[CRAWLED_FOLDERS] = sorted(set(known) | metrics.folders)
             live.update(State="READY", LastCrawl=last_crawl, CrawlElapsedTime=0)
             live.pop("_started", None)
             self._save_crawler(name)

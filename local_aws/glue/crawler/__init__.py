@@ -60,7 +60,15 @@ to create partitions", include/exclude patterns, SchemaChangePolicy):
   ``UPDATED_BY_CRAWLER=<this crawler>`` that this run did not produce: DEPRECATE_IN_DATABASE sets
   ``DEPRECATED_BY_CRAWLER=<epoch ms>`` (counted in tables_deleted), DELETE_FROM_DATABASE deletes
   them and also the partitions whose folders are gone, LOG does nothing.
-  RecrawlPolicy CRAWL_NEW_FOLDERS_ONLY behaves as UpdateBehavior=LOG, DeleteBehavior=LOG.
+* RecrawlPolicy CRAWL_NEW_FOLDERS_ONLY (AWS's incremental crawl; the API refuses it with any SchemaChangePolicy
+  but LOG/LOG): ``known`` holds the folders the crawler's earlier crawls in this mode read (partition folders, or
+  an unpartitioned table's folder), and objects under them are not read again; the LIST still covers the whole
+  target. With no known folders (the first crawl in this mode) everything is read, as AWS's first crawl does.
+  After that: no new table is created; a new folder's partition gets its own files' schema and the table is left
+  alone; a folder whose format (or CSV delimiter) differs from its table's is skipped with a log line, as AWS
+  ignores incompatible objects; a CSV table keeps the header decision it was created with (only the new files
+  are seen); the crawl adds partitions without reading the table's existing ones. Files added to a known folder
+  later are not seen, as with AWS: re-crawling a changed date takes a CRAWL_EVERYTHING crawl.
 * An include path without objects yields no tables and no error.
 
 Deviations from AWS:
@@ -79,27 +87,60 @@ Deviations from AWS:
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Collection
+
 from local_aws.glue.crawler.catalog import apply_table, require_database, resolve_name, retire_vanished_tables
 from local_aws.glue.crawler.discovery import discover_tables
 from local_aws.glue.crawler.inference import infer_table
-from local_aws.glue.crawler.model import CrawlError, CrawlMetrics, Policy
+from local_aws.glue.crawler.model import CrawlError, CrawlMetrics, InferredTable, Policy
 
 __all__ = ["CrawlError", "CrawlMetrics", "run_crawl"]
 
+log = logging.getLogger("local_aws.glue.crawler")
 
-def run_crawl(s3_client, glue_client, crawler: dict) -> CrawlMetrics:
+
+def run_crawl(s3_client, glue_client, crawler: dict, known: Collection[str] = ()) -> CrawlMetrics:
     """crawler: the Crawler structure as returned by Glue GetCrawler (Name, DatabaseName, TablePrefix,
     Targets.S3Targets[{Path, Exclusions}], SchemaChangePolicy {UpdateBehavior: UPDATE_IN_DATABASE|LOG,
     DeleteBehavior: DEPRECATE_IN_DATABASE|DELETE_FROM_DATABASE|LOG}, RecrawlPolicy, Configuration (JSON string, may
-    be absent)). Reads the targets from S3 and creates/updates tables and partitions in the catalog."""
+    be absent)). Reads the targets from S3 and creates/updates tables and partitions in the catalog.
+
+    known: the folders earlier crawls read (``CrawlMetrics.folders`` of each), skipped under CRAWL_NEW_FOLDERS_ONLY.
+    """
     database = crawler.get("DatabaseName") or "default"
     require_database(glue_client, database)
     policy = Policy.from_crawler(crawler)
+    known_folders = set(known) if policy.new_folders_only else set()
     metrics = CrawlMetrics()
     claimed: dict[str, str] = {}  # table name -> location, for this run
     for table in discover_tables(s3_client, crawler):
+        table = dataclasses.replace(table, objects=[
+            obj for obj in table.objects if not _under_known(f"s3://{table.bucket}/{obj.key}", known_folders)])
+        if not table.objects:
+            continue
         name, existing = resolve_name(glue_client, database, crawler.get("TablePrefix") or "", table, claimed)
-        inferred = infer_table(s3_client, table, name)
+        if existing is None and known_folders:
+            log.warning("Crawler %s: new folders under %s belong to no table; an incremental crawl adds no tables",
+                        crawler["Name"], table.location)
+            continue
+        inferred = infer_table(s3_client, table, name, existing if known_folders else None)
         apply_table(glue_client, database, name, existing, inferred, policy, crawler["Name"], metrics)
+        metrics.folders.update(_folders(inferred))
     retire_vanished_tables(glue_client, database, set(claimed), policy, crawler["Name"], metrics)
     return metrics
+
+
+def _under_known(uri: str, known: set[str]) -> bool:
+    """True when one of the object's folders (s3://bucket/a/, s3://bucket/a/b/, ...) is known."""
+    if not known:
+        return False
+    parts = uri.split("/")
+    return any("/".join(parts[:end]) + "/" in known for end in range(3, len(parts)))
+
+
+def _folders(inferred: InferredTable) -> set[str]:
+    if inferred.partition_keys:
+        return {partition.location for partition in inferred.partitions}
+    return {inferred.location}  # ends with a slash, as every folder here does

@@ -3,6 +3,7 @@ SchemaChangePolicy (create, update, deprecate or delete)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from botocore.exceptions import ClientError
@@ -22,6 +23,8 @@ from local_aws.glue.crawler.model import (
     render_type,
 )
 from local_aws.hive import PARTITION_CREATE_BATCH, PARTITION_DELETE_BATCH, chunks
+
+log = logging.getLogger("local_aws.glue.crawler")
 
 STATS_KEYS = ("recordCount", "averageRecordSize", "sizeKey", "objectCount")
 TABLE_INPUT_KEYS = (
@@ -188,9 +191,26 @@ def apply_table(glue, database: str, name: str, existing: dict | None, inferred:
         catalog_keys = inferred.partition_keys
     else:
         catalog_keys = [k["Name"] for k in existing.get("PartitionKeys", [])]
+        if policy.new_folders_only and not _same_format(existing, inferred.fmt):
+            # AWS's incremental crawl ignores objects its table cannot take, and says so in the crawler's log.
+            log.warning("Crawler %s: %s holds %s; table %s is %s: its new folders are not added", crawler_name,
+                        inferred.location, _format_name(inferred.fmt.params), name,
+                        _format_name(existing.get("Parameters") or {}))
+            return
+        # The table stays as it is, so partitions that inherit its schema get the cataloged one.
+        schema = {c["Name"]: c["Type"] for c in existing.get("StorageDescriptor", {}).get("Columns", [])}
     if catalog_keys != inferred.partition_keys:
         return  # LOG keeps a table whose partitioning no longer matches: nothing fits it
     _sync_partitions(glue, database, name, inferred, schema, policy, metrics)
+
+
+def _same_format(table: dict, fmt: TableFormat) -> bool:
+    return _format_name(table.get("Parameters") or {}) == _format_name(fmt.params)
+
+
+def _format_name(params: dict[str, str]) -> str:
+    delimiter = params.get("delimiter")
+    return params.get("classification", "UNKNOWN") + (f" delimited by {delimiter!r}" if delimiter else "")
 
 
 def _update_table(glue, database: str, existing: dict, fresh: dict, metrics: CrawlMetrics) -> None:
@@ -214,13 +234,15 @@ def _sync_partitions(glue, database: str, name: str, inferred: InferredTable, sc
                      policy: Policy, metrics: CrawlMetrics) -> None:
     if not inferred.partition_keys:
         return
-    existing = {tuple(p["Values"]): p for p in _get_partitions(glue, database, name)}
     wanted = {tuple(p.values): _partition_input(inferred, p, schema, policy) for p in inferred.partitions}
-    new = [entry for values, entry in wanted.items() if values not in existing]
-    for chunk in chunks(new, PARTITION_CREATE_BATCH):
-        _check_batch(glue.batch_create_partition(DatabaseName=database, TableName=name, PartitionInputList=chunk),
-                     name, "create")
-    metrics.partitions_created += len(new)
+    if not policy.update_in_database and policy.delete_behavior != "DELETE_FROM_DATABASE":
+        # Only additions: BatchCreatePartition says which exist, so the table's partitions (one per date backed
+        # up) are not read, and the crawl's cost does not grow with them.
+        _create_partitions(glue, database, name, list(wanted.values()), metrics, existing_ok=True)
+        return
+    existing = {tuple(p["Values"]): p for p in _get_partitions(glue, database, name)}
+    _create_partitions(glue, database, name, [entry for values, entry in wanted.items() if values not in existing],
+                       metrics)
     if policy.update_in_database:
         changed = [
             {"PartitionValueList": list(values), "PartitionInput": entry}
@@ -232,6 +254,16 @@ def _sync_partitions(glue, database: str, name: str, inferred: InferredTable, sc
                          name, "update")
     if policy.delete_behavior == "DELETE_FROM_DATABASE":
         _delete_partitions(glue, database, name, [list(v) for v in existing if v not in wanted])
+
+
+def _create_partitions(glue, database: str, name: str, entries: list[dict], metrics: CrawlMetrics,
+                       existing_ok: bool = False) -> None:
+    for chunk in chunks(entries, PARTITION_CREATE_BATCH):
+        errors = glue.batch_create_partition(DatabaseName=database, TableName=name,
+                                             PartitionInputList=chunk).get("Errors") or []
+        existed = [e for e in errors if existing_ok and e["ErrorDetail"]["ErrorCode"] == "AlreadyExistsException"]
+        _check_batch({"Errors": [e for e in errors if e not in existed]}, name, "create")
+        metrics.partitions_created += len(chunk) - len(existed)
 
 
 def _delete_partitions(glue, database: str, name: str, values: list[list[str]]) -> None:

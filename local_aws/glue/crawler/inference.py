@@ -28,17 +28,28 @@ from local_aws.hive import (
 )
 
 
-def infer_table(s3, table: TableData, name: str) -> InferredTable:
+def infer_table(s3, table: TableData, name: str, cataloged: dict | None = None) -> InferredTable:
+    """The table its objects spell. ``cataloged``: the table as an incremental crawl finds it in the catalog; it
+    has only the new folders' objects, so the CSV header decision and the partition depth are the table's."""
     files = [sample_object(s3, table, obj) for obj in sorted(table.objects)]
-    fmt = _table_format(name, table.location, files)
+    fmt = _table_format(name, table.location, files, _cataloged_header(cataloged))
     schema: Schema = {}
     for sample in files:
         schema = merge_schemas(schema, sample.schema)
-    keys, partitions = _partition_layout(table.location, files)
+    depth = len(cataloged.get("PartitionKeys") or []) if cataloged else None
+    keys, partitions = _partition_layout(table.location, files, depth or None)
     return InferredTable(table.location, fmt, schema, files, keys, partitions)
 
 
-def _table_format(name: str, location: str, files: list[FileSample]) -> TableFormat:
+def _cataloged_header(cataloged: dict | None) -> bool | None:
+    """Whether a cataloged CSV table skips a header line; None when there is no such table to follow."""
+    params = (cataloged or {}).get("Parameters") or {}
+    if params.get("classification") != "csv":
+        return None
+    return params.get("skip.header.line.count") == "1"
+
+
+def _table_format(name: str, location: str, files: list[FileSample], header: bool | None) -> TableFormat:
     classifications = sorted({f.classification for f in files})
     if len(classifications) > 1:
         raise CrawlError(
@@ -47,7 +58,7 @@ def _table_format(name: str, location: str, files: list[FileSample]) -> TableFor
     compression = Counter(f.compression for f in files).most_common(1)[0][0]
     base = {"classification": classifications[0], "compressionType": compression, "typeOfData": "file"}
     if classifications[0] == "csv":
-        return _csv_format(name, location, files, base)
+        return _csv_format(name, location, files, base, header)
     if classifications[0] == "json":
         return TableFormat("json", base, JSON_SERDE, {}, TEXT_INPUT, TEXT_OUTPUT)
     if classifications[0] == "parquet":
@@ -56,15 +67,17 @@ def _table_format(name: str, location: str, files: list[FileSample]) -> TableFor
     return TableFormat("UNKNOWN", base)
 
 
-def _csv_format(name: str, location: str, files: list[FileSample], base: dict[str, str]) -> TableFormat:
-    """The table's CSV format; also fills each sample's schema, which needs the table-wide header decision."""
+def _csv_format(name: str, location: str, files: list[FileSample], base: dict[str, str],
+                header: bool | None) -> TableFormat:
+    """The table's CSV format; also fills each sample's schema, which needs the table-wide header decision (made
+    here over all the table's files, or ``header`` when the table already made it)."""
     layouts = [f.csv for f in files if f.csv]
     delimiters = sorted({layout.delimiter for layout in layouts})
     if len(delimiters) > 1:
         raise CrawlError(f"Table {name} ({location}) mixes CSV delimiters {delimiters}; "
                          "a Glue crawler would split them into separate tables.")
     delimiter = delimiters[0]
-    has_header = csv_has_header(layouts)
+    has_header = csv_has_header(layouts) if header is None else header
     for sample in files:
         sample.schema = csv_schema(sample.csv, has_header)
         if has_header:
@@ -81,9 +94,14 @@ def _csv_format(name: str, location: str, files: list[FileSample], base: dict[st
     return TableFormat("csv", params, serde, serde_params, TEXT_INPUT, TEXT_OUTPUT)
 
 
-def _partition_layout(location: str, files: list[FileSample]) -> tuple[list[str], list[Partition]]:
+def _partition_layout(location: str, files: list[FileSample],
+                      cataloged_depth: int | None = None) -> tuple[list[str], list[Partition]]:
+    """Partition keys and partitions, down to the shallowest file's folder (or the cataloged table's depth, when
+    the new files all lie deeper: an incremental crawl does not see the files that set it)."""
     folders = [sample.rel.split("/")[:-1] for sample in files]
     depth = min(len(f) for f in folders)
+    if cataloged_depth is not None:
+        depth = min(depth, cataloged_depth)
     if depth == 0:
         return [], []
     hive_levels = [all(HIVE_FOLDER.fullmatch(f[level]) for f in folders) for level in range(depth)]

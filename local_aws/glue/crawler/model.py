@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 NUMERIC_LADDER = ("tinyint", "smallint", "int", "bigint", "float", "double")
+NEW_FOLDERS_ONLY = "CRAWL_NEW_FOLDERS_ONLY"
 
 
 @dataclass
@@ -15,6 +16,9 @@ class CrawlMetrics:
     tables_updated: int = 0
     tables_deleted: int = 0
     partitions_created: int = 0  # extra, for logs
+    # The folders this crawl read (partition folders; an unpartitioned table's own). Bookkeeping for
+    # CRAWL_NEW_FOLDERS_ONLY, not an outcome: left out of comparisons.
+    folders: set[str] = field(default_factory=set, compare=False)
 
 
 class CrawlError(Exception):
@@ -151,20 +155,19 @@ class Policy:
     delete_behavior: str
     merge_new_columns: bool
     partitions_inherit: bool
+    new_folders_only: bool = False
 
     @classmethod
     def from_crawler(cls, crawler: dict[str, Any]) -> Policy:
         change = crawler.get("SchemaChangePolicy") or {}
-        update = change.get("UpdateBehavior", "UPDATE_IN_DATABASE") == "UPDATE_IN_DATABASE"
-        delete = change.get("DeleteBehavior", "DEPRECATE_IN_DATABASE")
-        if (crawler.get("RecrawlPolicy") or {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY":
-            update, delete = False, "LOG"  # AWS only allows LOG/LOG with this policy
         output = _configuration(crawler).get("CrawlerOutput", {})
+        # CRAWL_NEW_FOLDERS_ONLY comes with LOG/LOG: the Glue API refuses any other SchemaChangePolicy with it.
         return cls(
-            update_in_database=update,
-            delete_behavior=delete,
+            update_in_database=change.get("UpdateBehavior", "UPDATE_IN_DATABASE") == "UPDATE_IN_DATABASE",
+            delete_behavior=change.get("DeleteBehavior", "DEPRECATE_IN_DATABASE"),
             merge_new_columns=output.get("Tables", {}).get("AddOrUpdateBehavior") == "MergeNewColumns",
             partitions_inherit=output.get("Partitions", {}).get("AddOrUpdateBehavior") == "InheritFromTable",
+            new_folders_only=(crawler.get("RecrawlPolicy") or {}).get("RecrawlBehavior") == NEW_FOLDERS_ONLY,
         )
 
 

@@ -135,6 +135,59 @@ def test_empty_prefix_and_missing_database(raw_data):
     assert "no_such_db" in orphan["LastCrawl"]["ErrorMessage"]
 
 
+NEW_FOLDERS = {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+LOG_LOG = {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+ONLY_LOG = ('The SchemaChangePolicy for "Crawl new folders only" Amazon S3 target can have only LOG '
+            "DeleteBehavior value and LOG UpdateBehavior value.")
+
+
+def test_new_folders_only_is_refused_without_log_log(raw_data):
+    _, glue = raw_data
+    config = crawler_config("incremental-crawler", f"s3://{BUCKET}/raw/ventas/")
+    without_policy = {k: v for k, v in config.items() if k != "SchemaChangePolicy"}  # AWS's default: UPDATE/DEPRECATE
+    for refused in ({**config, "RecrawlPolicy": NEW_FOLDERS}, {**without_policy, "RecrawlPolicy": NEW_FOLDERS}):
+        with pytest.raises(glue.exceptions.InvalidInputException) as error:
+            glue.create_crawler(**refused)
+        assert error.value.response["Error"]["Message"] == ONLY_LOG
+    glue.create_crawler(**config)  # UPDATE_IN_DATABASE/LOG, CRAWL_EVERYTHING
+    with pytest.raises(glue.exceptions.InvalidInputException, match="can have only LOG"):
+        glue.update_crawler(Name="incremental-crawler", RecrawlPolicy=NEW_FOLDERS)
+
+    glue.update_crawler(Name="incremental-crawler", RecrawlPolicy=NEW_FOLDERS, SchemaChangePolicy=LOG_LOG)
+    with pytest.raises(glue.exceptions.InvalidInputException, match="can have only LOG"):
+        glue.update_crawler(Name="incremental-crawler",
+                            SchemaChangePolicy={**LOG_LOG, "DeleteBehavior": "DEPRECATE_IN_DATABASE"})
+    crawler = glue.get_crawler(Name="incremental-crawler")["Crawler"]
+    assert (crawler["RecrawlPolicy"], crawler["SchemaChangePolicy"]) == (NEW_FOLDERS, LOG_LOG)
+
+
+def crawl(glue, name: str) -> dict:
+    glue.start_crawler(Name=name)
+    return wait_for(lambda: (c := glue.get_crawler(Name=name)["Crawler"])["State"] == "READY" and c)["LastCrawl"]
+
+
+def test_crawled_folders_survive_a_restart_and_count_only_after_a_successful_crawl(stack, raw_data):
+    s3, glue = raw_data
+    name, prefix = "folders-crawler", "raw/folders/"
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/v.csv", Body=b"id;importe\n1;2.5\n")
+    glue.create_crawler(**{**crawler_config(name, f"s3://{BUCKET}/{prefix}"), "RecrawlPolicy": NEW_FOLDERS,
+                           "SchemaChangePolicy": LOG_LOG})
+    assert crawl(glue, name)["Status"] == "SUCCEEDED"
+    assert not [key for key in glue.get_crawler(Name=name)["Crawler"] if key.startswith("_")]  # bookkeeping only
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=2/v.csv", Body=b"id;importe\n2;3.5\n")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=2/w.json", Body=b'{"id": 2}\n')
+    assert crawl(glue, name)["Status"] == "FAILED"  # two formats in one folder
+
+    stack.restart()
+    s3.delete_object(Bucket=BUCKET, Key=f"{prefix}dt=2/w.json")
+    # Were dt=1 read again, this would fail the crawl as dt=2 did.
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/w.json", Body=b'{"id": 1}\n')
+
+    assert crawl(glue, name)["Status"] == "SUCCEEDED"
+    partitions = glue.get_partitions(DatabaseName=DATABASE, TableName="folders")["Partitions"]
+    assert sorted(p["Values"][0] for p in partitions) == ["1", "2"]  # the failed crawl left dt=2 to this one
+
+
 SCRIPT = '''
 import sys
 from pyspark.sql import SparkSession, functions as F

@@ -6,7 +6,6 @@ import decimal
 import gzip
 import io
 import json
-import uuid
 
 import boto3
 import pyarrow as pa
@@ -32,20 +31,6 @@ CRAWLER_KEYS = {
     "CrawlerSchemaDeserializerVersion": "1.0",
     "UPDATED_BY_CRAWLER": CRAWLER,
 }
-
-
-@pytest.fixture
-def bucket(s3) -> str:
-    name = f"crawlertest-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def database(glue) -> str:
-    name = f"crawlertest_{uuid.uuid4().hex[:12]}"
-    glue.create_database(DatabaseInput={"Name": name})
-    return name
 
 
 def put(s3: boto3.client, bucket: str, key: str, body: bytes | str) -> bytes:
