@@ -79,3 +79,22 @@ def test_the_final_line_gives_our_throughput_over_theirs_and_na_for_a_case_not_r
         "rerun_fraction=0.025 rerun_bytes=0")
     with pytest.raises(Exception, match=r"unknown case\(s\) \['tiny'\]"):
         bench.case_list("small,tiny")
+
+
+def test_a_tool_that_stored_fewer_files_or_bytes_fails_the_bench(aws, tmp_path: Path) -> None:
+    s3 = aws("s3")
+    s3.create_bucket(Bucket=bench.BUCKET)
+    check = bench.Bench(s3, 0, tmp_path, proxy=None)  # no relay: checking and emptying read S3 directly
+    for prefix in bench.destinations("check").values():
+        for index in range(3):
+            s3.put_object(Bucket=bench.BUCKET, Key=f"{prefix}part-{index}.bin", Body=b"x" * 10)
+    check.check_stored("check", 3, 30)
+
+    s3.delete_object(Bucket=bench.BUCKET, Key="s5cmd/check/part-2.bin")
+    with pytest.raises(SystemExit, match=r"s5cmd sync stored 2 objects \(20 bytes\) under s3://bench-backup/s5cmd/"):
+        check.check_stored("check", 3, 30)
+    s3.put_object(Bucket=bench.BUCKET, Key="s5cmd/check/part-2.bin", Body=b"x" * 9)
+    with pytest.raises(SystemExit, match=r"s5cmd sync stored 3 objects \(29 bytes\)"):
+        check.check_stored("check", 3, 30)
+    check.empty("check")
+    assert all(check.listed(prefix) == [] for prefix in bench.destinations("check").values())
