@@ -10,9 +10,11 @@ flowchart LR
     L[(local server files)] --> B[backup_files<br/>raw/&lt;dataset&gt;/dt=D/ + SHA-256]
     B --> M[manifest.json written last]
     M --> W[wait_for_manifest<br/>complete manifest, deferred]
-    W --> C[crawl_raw<br/>Glue crawler: raw database, one at a time]
+    W --> F{check_fingerprint<br/>inputs changed?}
+    F -->|changed, full_refresh| C[crawl_raw<br/>Glue crawler: raw database, one at a time]
     C --> J[clean_dataset<br/>Glue job: clean/ Parquet + rejects/]
     J --> V[validate_clean<br/>Athena checks]
+    F -->|unchanged| V
     V --> A((Asset: clean table))
     A --> E[indata_downstream_example]
 ```
@@ -22,13 +24,14 @@ flowchart LR
 | `check_params` | refuses a bad `run_date`, unknown `datasets` or non-boolean flags before any work, naming the param; the task groups of datasets not selected are skipped |
 | `<dataset>.backup_files` | uploads the files of the run date byte for byte, each with a SHA-256 checksum, verifies them, then writes `manifests/<dataset>/dt=D/manifest.json`; with `dry_run` it only lists what it would back up and the rest of the chain is skipped |
 | `<dataset>.wait_for_manifest` | waits until that manifest exists and is complete (the same DAG serves sites where an agent uploads) |
+| `<dataset>.check_fingerprint` | computes the date's input fingerprint (manifest content, job code, dataset contract, job and crawler config, versions); when the committed clean partition's counts.json holds the same one, skips the crawl and the Glue job (the reason is in its log) and goes straight to validation; `full_refresh` runs everything |
 | `<dataset>.crawl_raw` | creates or updates the dataset's Glue crawler and crawls `raw/<dataset>/` into the raw database; pool `crawler_<crawler name>` (1 slot) runs one crawl per crawler at a time |
 | `<dataset>.clean_dataset` | runs `include/spark/clean_dataset.py` as a Glue job: clean Parquet under `clean/<dataset>/dt=D/`, rejected rows with reasons under `rejects/`, counts under `job-reports/` |
-| `<dataset>.validate_clean` | Athena queries on the clean partition against the job's counts; fails with a table of checks; on success updates the Asset `indata_clean_<dataset>` |
+| `<dataset>.validate_clean` | runs after the Glue job, or after an unchanged date's skip: Athena queries on the clean partition against the job's counts; fails with a table of checks; on success updates the Asset `indata_clean_<dataset>` |
 
 **Params** (trigger form): `run_date` (empty: the logical date; a manual run without one uses the day it was
 due, in the DAG's time zone), `datasets` (which task groups run), `full_refresh` (re-read and re-check every
-file), `dry_run` (list what would be backed up; nothing is written).
+file, crawl and clean even when nothing changed), `dry_run` (list what would be backed up; nothing is written).
 
 **Waits** (wait_for_manifest, crawl_raw, clean_dataset, validate_clean's queries) are handed to the triggerer
 unless `settings.deferrable` / `BACKUP_DEFERRABLE` is false. **Failures**: each kind of task has its own retries
@@ -52,6 +55,7 @@ from indata_ops.notifiers.failure import BackupFailureNotifier
 from indata_ops.operators.backup import BackupFilesOperator
 from indata_ops.operators.clean import CleanJobOperator
 from indata_ops.operators.crawl import CrawlRawOperator
+from indata_ops.operators.fingerprint import FINGERPRINT_KEY, CheckFingerprintOperator
 from indata_ops.operators.params import CheckParamsOperator
 from indata_ops.operators.validate import ValidateCleanOperator
 from indata_ops.pools import crawl_pool, crawler_name
@@ -70,6 +74,8 @@ BACKUP = {"retries": 3, "retry_delay": timedelta(minutes=1), "retry_exponential_
           "max_retry_delay": timedelta(minutes=15), "execution_timeout": timedelta(hours=4)}
 # A manifest that is not there after the sensor's timeout will not appear by retrying the wait.
 WAIT = {"retries": 0, "timeout": timedelta(hours=6).total_seconds(), "execution_timeout": timedelta(hours=6, minutes=5)}
+# Two small S3 reads: only transient errors fail them.
+CHECK_FINGERPRINT = {"retries": 2, "retry_delay": timedelta(minutes=1), "execution_timeout": timedelta(minutes=10)}
 # A crawl or a job that failed once (capacity, a transient S3 error) usually passes on a later try; twice is a bug.
 CRAWL = {"retries": 1, "retry_delay": timedelta(minutes=5), "execution_timeout": timedelta(hours=1)}
 CLEAN = {"retries": 1, "retry_delay": timedelta(minutes=5), "execution_timeout": timedelta(hours=2)}
@@ -121,16 +127,26 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
     crawl = CrawlRawOperator(task_id="crawl_raw", config=crawler_config(config, dataset),
                              pool=crawl_pool(config, dataset.name), deferrable=settings.deferrable,
                              poll_interval=POLL_SECONDS, **aws, **CRAWL)
+    job_arguments = clean_job_arguments(config, dataset)
+    py_packages = [str(CLEAN_SCRIPT.parent / "indata_clean"), str(CONTRACT_PACKAGE)]
+    check = CheckFingerprintOperator(
+        task_id="check_fingerprint", dataset=dataset.name, run_date=RUN_DATE_TEMPLATE, bucket=settings.bucket,
+        script_location=str(CLEAN_SCRIPT), py_packages=py_packages, job_arguments=job_arguments,
+        crawler_config=crawl.config, glue_version=settings.glue_version, full_refresh="{{ params.full_refresh }}",
+        crawl_task_id=crawl.task_id, validate_task_id=crawl.task_group.child_id("validate_clean"), **aws,
+        **CHECK_FINGERPRINT)
     clean = CleanJobOperator(
         task_id="clean_dataset",
         job_name=f"{settings.glue_job_name_prefix}-clean-{dataset.name}",
         job_desc=f"Cleans the raw backup of {dataset.name} into Parquet (include/spark/clean_dataset.py)",
         script_location=str(CLEAN_SCRIPT),
         # The job's modules and the dataset contract, as --extra-py-files.
-        py_packages=[str(CLEAN_SCRIPT.parent / "indata_clean"), str(CONTRACT_PACKAGE)],
+        py_packages=py_packages,
         s3_bucket=settings.bucket,
         iam_role_arn=settings.glue_job_role,
-        script_args=clean_job_arguments(config, dataset),
+        # The fingerprint goes into the date's counts.json: the next run with the same inputs skips the job.
+        script_args={**job_arguments, "--input_fingerprint":
+                     f"{{{{ ti.xcom_pull(task_ids='{check.task_id}', key='{FINGERPRINT_KEY}') }}}}"},
         create_job_kwargs={
             "GlueVersion": settings.glue_version, "WorkerType": settings.glue_worker_type,
             "NumberOfWorkers": settings.glue_number_of_workers, "ExecutionClass": settings.glue_execution_class,
@@ -155,8 +171,12 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
         workgroup=settings.athena_workgroup, deferrable=settings.deferrable, allow_empty=dataset.on_empty == "skip",
         max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), **aws, **VALIDATE,
-        outlets=[clean_asset(settings.bucket, dataset.name)])
-    chain(backup, wait, crawl, clean, validate)
+        outlets=[clean_asset(settings.bucket, dataset.name)],
+        # After the job, or straight after check_fingerprint when it skipped the crawl and the job. A skipped
+        # chain (dry_run, on_empty: skip) skips it too, and a failed job fails it (upstream_failed).
+        trigger_rule="none_failed_min_one_success")
+    chain(backup, wait, check, crawl, clean, validate)
+    check >> validate
 
 
 CONFIG = load_config()
@@ -186,7 +206,8 @@ with DAG(
         "full_refresh": Param(False, type="boolean", title="Full refresh",
                               description="Re-read every file and re-check every object in S3 instead of "
                                           "trusting the committed manifest for files whose size and mtime "
-                                          "did not change"),
+                                          "did not change; crawl and clean even a date whose inputs did not "
+                                          "change"),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Only list what would be backed up (new, changed, unchanged, stale); "
                                      "nothing is written to S3 and the rest of each chain is skipped"),

@@ -21,6 +21,8 @@ Arguments (Glue style ``--key value``; unknown keys are ignored, ``JOB_RUN_ID`` 
                       rules ({column: {required, min, max, allowed, regex}}), schema_evolution (add, ignore,
                       fail), flatten_separator, rounding (reject, half_up); ``DatasetConfig`` in the package
                       indata_contract, the contract plugins/indata_ops/config builds from the YAML.
+``--input_fingerprint`` optional: the fingerprint of the run's inputs (plugins/indata_ops/fingerprint.py), stored
+                      as is in counts.json; the DAG skips the job on a rerun whose inputs have the same one.
 
 On Glue, the arguments come from ``awsglue.utils.getResolvedOptions`` and the session from a ``GlueContext``,
 with ``job.init`` before the work and ``job.commit`` only after it succeeded. Elsewhere (the local stack, tests,
@@ -42,9 +44,10 @@ Outputs, all replaced as a whole on a rerun of the same date and never touching 
   for records the reader could not parse, ``raw_record``.
 * Glue table ``<clean_database>.<dataset>`` (Parquet, partitioned by ``dt``) and its partition ``dt=<run_date>``.
   The table keeps columns of earlier dates that this run lacks; the partition lists this run's columns.
-* ``counts_path``: ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
+* ``counts_path``, written last (and deleted before the partition is replaced, so a run that stops half-way
+  leaves none): ``{"dataset", "run_date", "input", "clean", "rejected", "duplicates", "exact_duplicates",
   "key_duplicates", "rejects_by_reason", "columns", "schema_changes", "rounded", "rounded_by_column",
-  "skipped_lines", "inference", "text_read_as_null"}`` with
+  "skipped_lines", "inference", "text_read_as_null", "input_fingerprint"}`` with
   ``input == clean + rejected + duplicates`` and ``duplicates == exact_duplicates + key_duplicates``, checked
   before anything is written. ``schema_changes`` lists the columns ``added`` or ``ignored`` under
   schema_evolution and those ``retyped``; ``rounded`` counts the clean rows' values rounded under rounding

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import ParamValidationError
 from indata_ops.run_date import RUN_DATE_TEMPLATE as RUN_DATE
 
 REPO = Path(__file__).resolve().parents[2]
-CHAIN = ["backup_files", "wait_for_manifest", "crawl_raw", "clean_dataset", "validate_clean"]
+CHAIN = ["backup_files", "wait_for_manifest", "check_fingerprint", "crawl_raw", "clean_dataset", "validate_clean"]
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,15 @@ def config():
     return load_config()
 
 
-def test_check_params_starts_every_dataset_chain_of_five_stages(dag, config):
+def test_check_params_starts_every_dataset_chain_of_six_stages(dag, config):
     expected = {"check_params"} | {f"{d.name}.{task}" for d in config.datasets for task in CHAIN}
     assert set(dag.task_ids) == expected
     for dataset in config.datasets:
         for upstream, downstream in zip(CHAIN, CHAIN[1:]):
             task = dag.get_task(f"{dataset.name}.{upstream}")
-            assert task.downstream_task_ids == {f"{dataset.name}.{downstream}"}
+            # check_fingerprint also leads straight to validation, past the crawl and the job it may skip.
+            shortcut = {f"{dataset.name}.validate_clean"} if upstream == "check_fingerprint" else set()
+            assert task.downstream_task_ids == {f"{dataset.name}.{downstream}"} | shortcut
         assert dag.get_task(f"{dataset.name}.{CHAIN[0]}").upstream_task_ids == {"check_params"}
     assert dag.get_task("check_params").upstream_task_ids == set()
     # No cycles: a topological order covers every task.
@@ -77,6 +79,30 @@ def test_tasks_get_their_aws_settings_from_config(dag, config):
                                                            f"s3://{settings.bucket}/clean/{dataset.name}")]
     wait = dag.get_task(f"{dataset.name}.wait_for_manifest")
     assert wait.bucket_key == f"manifests/{dataset.name}/dt={RUN_DATE}/manifest.json"
+
+
+def test_the_fingerprint_branch_skips_to_validation_and_feeds_the_job(dag, config):
+    from indata_ops.operators.fingerprint import CheckFingerprintOperator
+
+    for dataset in config.datasets:
+        task = {name: dag.get_task(f"{dataset.name}.{name}") for name in CHAIN}
+        check = task["check_fingerprint"]
+        assert isinstance(check, CheckFingerprintOperator)
+        assert (check.crawl_task_id, check.validate_task_id) == (task["crawl_raw"].task_id,
+                                                                 task["validate_clean"].task_id)
+        # The fingerprint covers what the crawl and the job get, and the job stores the one computed.
+        assert check.crawler_config == task["crawl_raw"].config
+        job_arguments = {k: v for k, v in task["clean_dataset"].script_args.items() if k != "--input_fingerprint"}
+        assert check.job_arguments == job_arguments
+        assert (check.script_location, list(check.py_packages)) == (task["clean_dataset"].script_location,
+                                                                    list(task["clean_dataset"].py_packages))
+        assert task["clean_dataset"].script_args["--input_fingerprint"] == (
+            f"{{{{ ti.xcom_pull(task_ids='{dataset.name}.check_fingerprint', key='fingerprint') }}}}")
+        assert (check.full_refresh, check.run_date) == ("{{ params.full_refresh }}", RUN_DATE)
+        assert check.glue_version == config.settings.glue_version
+        # Validation runs after the job, or after a skip of the crawl and the job; never after a failure.
+        assert task["validate_clean"].trigger_rule == "none_failed_min_one_success"
+        assert {task[name].trigger_rule for name in CHAIN[:-1]} == {"all_success"}
 
 
 def test_the_backup_is_encrypted_as_configured_and_the_sensor_waits_for_a_complete_manifest(dag, config):
@@ -229,6 +255,7 @@ def test_retries_and_timeouts_suit_each_kind_of_task(dag, config):
         assert (task["backup_files"].retries, task["backup_files"].retry_exponential_backoff) == (3, True)
         assert task["wait_for_manifest"].retries == 0 and task["wait_for_manifest"].timeout == 6 * 3600
         assert (task["crawl_raw"].retries, task["clean_dataset"].retries, task["validate_clean"].retries) == (1, 1, 2)
+        assert task["check_fingerprint"].retries == 2
         # Glue stops a run that outlives the task.
         assert task["clean_dataset"].create_job_kwargs["Timeout"] == minutes(task["clean_dataset"].execution_timeout)
     assert all(task.execution_timeout for task in dag.tasks)

@@ -90,7 +90,8 @@ def test_datasets_not_selected_are_skipped_and_the_selected_chain_runs_deferred(
     assert states["check_params"] == "success"
     assert {task: state for task, state in states.items() if task.startswith("clientes.")} == {
         f"clientes.{task}": "success"
-        for task in ("backup_files", "wait_for_manifest", "crawl_raw", "clean_dataset", "validate_clean")}
+        for task in ("backup_files", "wait_for_manifest", "check_fingerprint", "crawl_raw", "clean_dataset",
+                     "validate_clean")}
     assert {state for task, state in states.items() if task.startswith("ventas.")} == {"skipped"}
     # The crawl and the Glue job at least handed their waits to a trigger (dag.test runs triggers in line).
     assert log.count("[DAG TEST] running trigger in line") >= 2
@@ -116,13 +117,52 @@ def test_the_downstream_dag_summarises_the_partition(airflow, clientes_run):
     assert [value for column, value in summary.items() if column.startswith("distinct_")] == [str(counts["clean"])]
 
 
+def test_a_rerun_with_nothing_changed_skips_the_crawl_and_the_job_and_still_validates(airflow, aws, clientes_run):
+    s3, bucket = aws("s3"), airflow["BACKUP_BUCKET"]
+    first, _ = clientes_run
+    fingerprint = first["xcom"]["clientes.check_fingerprint:fingerprint"]
+    counts_key = "job-reports/clientes/dt=2026-11-01/counts.json"
+    committed = json.loads(s3.get_object(Bucket=bucket, Key=counts_key)["Body"].read())
+    assert committed["input_fingerprint"] == fingerprint  # the Glue job stored what the branch computed
+    job = f"{airflow['BACKUP_GLUE_JOB_PREFIX']}-clean-clientes"
+    job_runs = len(aws("glue").get_job_runs(JobName=job)["JobRuns"])
+
+    rerun, log = dag_test(airflow, "indata_backup", run_after="2026-11-01T14:00:00+00:00",
+                          conf={"datasets": ["clientes"]})
+
+    assert rerun["state"] == "success"
+    assert {task: state for task, state in rerun["states"].items() if task.startswith("clientes.")} == {
+        "clientes.backup_files": "success", "clientes.wait_for_manifest": "success",
+        "clientes.check_fingerprint": "success", "clientes.crawl_raw": "skipped", "clientes.clean_dataset": "skipped",
+        "clientes.validate_clean": "success"}
+    assert rerun["xcom"]["clientes.check_fingerprint:fingerprint"] == fingerprint
+    assert (f"clientes.crawl_raw and the Glue job after it skipped: input fingerprint {fingerprint} equals the "
+            "committed clean partition's") in log
+    assert len(aws("glue").get_job_runs(JobName=job)["JobRuns"]) == job_runs  # no Glue job run
+    counts = EXPECTED["clientes"]["2026-11-01"]
+    assert rerun["xcom"]["clientes.validate_clean:return_value"]["counts"]["clean"] == counts["clean"]
+    assert rerun["asset_events"] == [{"asset": "indata_clean_clientes", "extra": {
+        "dataset": "clientes", "run_date": "2026-11-01", "clean_rows": counts["clean"]}}]
+
+    # full_refresh redoes everything, and the job commits the same fingerprint again.
+    refreshed, _ = dag_test(airflow, "indata_backup", run_after="2026-11-01T15:00:00+00:00",
+                            conf={"datasets": ["clientes"], "full_refresh": True})
+    assert {task: state for task, state in refreshed["states"].items() if task.startswith("clientes.")} == {
+        f"clientes.{task}": "success" for task in ("backup_files", "wait_for_manifest", "check_fingerprint",
+                                                   "crawl_raw", "clean_dataset", "validate_clean")}
+    assert len(aws("glue").get_job_runs(JobName=job)["JobRuns"]) == job_runs + 1
+    committed = json.loads(s3.get_object(Bucket=bucket, Key=counts_key)["Body"].read())
+    assert committed["input_fingerprint"] == fingerprint
+
+
 def test_a_dry_run_writes_nothing_and_skips_the_rest_of_the_chain(airflow, aws):
     s3, bucket = aws("s3"), airflow["BACKUP_BUCKET"]
     outcome, _ = dag_test(airflow, "indata_backup", run_after="2026-11-02T12:00:00+00:00",
                           logical_date="2026-11-02T00:00:00+00:00", conf={"datasets": ["ventas"], "dry_run": True})
     assert {task: state for task, state in outcome["states"].items() if task.startswith("ventas.")} == {
         f"ventas.{task}": "skipped"
-        for task in ("backup_files", "wait_for_manifest", "crawl_raw", "clean_dataset", "validate_clean")}
+        for task in ("backup_files", "wait_for_manifest", "check_fingerprint", "crawl_raw", "clean_dataset",
+                     "validate_clean")}
     plan = outcome["xcom"]["ventas.backup_files:dry_run_plan"]
     assert [(row["path"], row["action"]) for row in plan] == [
         (name, "new") for name in sorted(EXPECTED["ventas"]["2026-11-02"]["files"])]
@@ -135,8 +175,8 @@ def test_a_failing_glue_job_sends_a_notice_with_dataset_date_and_glues_error(air
     outcome, log = dag_test(airflow, "indata_backup", run_after=f"{BROKEN_DAY}T12:00:00+00:00",
                             logical_date=f"{BROKEN_DAY}T00:00:00+00:00", conf={"datasets": ["ventas"]})
     states = outcome["states"]
-    assert (states["ventas.crawl_raw"], states["ventas.clean_dataset"], states["ventas.validate_clean"]) == (
-        "success", "failed", "upstream_failed")
+    assert (states["ventas.check_fingerprint"], states["ventas.crawl_raw"], states["ventas.clean_dataset"],
+            states["ventas.validate_clean"]) == ("success", "success", "failed", "upstream_failed")
     assert outcome["tries"]["ventas.clean_dataset"] == 1
     job = f"{airflow['BACKUP_GLUE_JOB_PREFIX']}-clean-ventas"
     [job_run] = aws("glue").get_job_runs(JobName=job)["JobRuns"]

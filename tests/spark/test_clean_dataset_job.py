@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -500,6 +501,46 @@ def test_off_glue_main_falls_back_to_a_plain_session_and_never_commits(
     assert glue.calls == expected_calls
     counts = json.loads(s3.get_object(Bucket=BUCKET, Key="job-reports/ventas/dt=2026-11-01/counts.json")["Body"].read())
     assert (counts["input"], counts["clean"]) == (10, 4)
+
+
+def read_counts(s3, run_date: str) -> dict:
+    key = f"job-reports/ventas/dt={run_date}/counts.json"
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+@pytest.mark.parametrize("awsglue", ["present", "absent"])
+def test_the_input_fingerprint_given_is_stored_in_the_counts(
+    spark: SparkSession, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch, awsglue: str
+) -> None:
+    glue = FakeGlue(spark)
+    for name, module in glue.modules.items():
+        monkeypatch.setitem(sys.modules, name, module if awsglue == "present" else None)
+    write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
+
+    job.main(glue_argv(tmp_path) + ["--input_fingerprint", "sha256:0a1b"])
+
+    assert read_counts(s3, "2026-11-01")["input_fingerprint"] == "sha256:0a1b"
+    if awsglue == "present":  # Glue's parser has no optional arguments: it is asked for it only when given
+        assert glue.calls[0] == ("getResolvedOptions", (*job.JOB_ARGUMENTS, "input_fingerprint"))
+    job.main(glue_argv(tmp_path))
+    assert read_counts(s3, "2026-11-01")["input_fingerprint"] is None
+
+
+def test_a_run_that_stops_while_replacing_the_partition_leaves_no_counts(spark: SparkSession, tmp_path: Path, s3
+                                                                         ) -> None:
+    write_raw(tmp_path, "2026-11-01", VENTAS_CSV)
+    job.run_job({**job_args(tmp_path, "2026-11-01"), "input_fingerprint": "sha256:0a1b"}, spark)
+    assert read_counts(s3, "2026-11-01")["input_fingerprint"] == "sha256:0a1b"
+    # The rejects cannot be written (their folder's parent is a file): the clean partition is already replaced.
+    shutil.rmtree(tmp_path / "rejects")
+    (tmp_path / "rejects").write_text("not a folder")
+
+    with pytest.raises(Exception, match="rejects"):
+        job.run_job({**job_args(tmp_path, "2026-11-01"), "input_fingerprint": "sha256:0a1b"}, spark)
+
+    # No commit marker, so no fingerprint a rerun could take for the half-replaced partition's.
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        read_counts(s3, "2026-11-01")
 
 
 def test_headerless_csv_reads_columns_in_schema_order(spark: SparkSession, tmp_path: Path) -> None:

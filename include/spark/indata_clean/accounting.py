@@ -128,10 +128,23 @@ def text_read_as_null(classified: DataFrame, null_tokens: Sequence[str]) -> dict
 
 # --------------------------------------------------------------------------------------------------------------
 
-def write_counts(counts: Counts, counts_path: str) -> None:
+def _bucket_key(counts_path: str) -> tuple[str, str]:
     match = re.fullmatch(r"s3://([^/]+)/(.+)", counts_path)
     if not match:
         raise ValueError(f"counts_path must be s3://bucket/key, got {counts_path}")
+    return match.group(1), match.group(2)
+
+
+def delete_counts(counts_path: str) -> None:
+    """Remove a committed counts.json (none is fine) before its partition is replaced."""
+    bucket, key = _bucket_key(counts_path)
+    boto3.client("s3", region_name=aws_region()).delete_object(Bucket=bucket, Key=key)
+
+
+def write_counts(counts: Counts, counts_path: str, input_fingerprint: str | None = None) -> None:
+    """The counts as JSON; ``input_fingerprint`` (None when the job was not given one) identifies the inputs the
+    partition was made from (plugins/indata_ops/fingerprint.py), so a rerun of the same inputs can skip the job."""
+    bucket, key = _bucket_key(counts_path)
     body = json.dumps(
         {
             "dataset": counts.dataset,
@@ -150,11 +163,12 @@ def write_counts(counts: Counts, counts_path: str) -> None:
             "skipped_lines": counts.skipped_lines,
             "inference": counts.inference,
             "text_read_as_null": counts.text_read_as_null,
+            "input_fingerprint": input_fingerprint,
         },
         ensure_ascii=False,
         indent=2,
     )
     s3 = boto3.client("s3", region_name=aws_region())
-    s3.put_object(Bucket=match.group(1), Key=match.group(2), Body=body.encode("utf-8"), ContentType="application/json")
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/json")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 
-from indata_clean.accounting import Counts, count_outcomes, text_read_as_null, write_counts
+from indata_clean.accounting import Counts, count_outcomes, delete_counts, text_read_as_null, write_counts
 from indata_clean.catalog import catalog_columns, register_table, retyped_columns, write_outputs
 from indata_clean.columns import data_columns, name_columns
 from indata_clean.reading import configure_session, input_files, read_partition
@@ -30,6 +30,9 @@ JOB_ARGUMENTS = (
     "clean_database",
     "dataset_config",
 )
+# Optional: the orchestrator's fingerprint of this run's inputs, stored in counts.json so a rerun of unchanged
+# inputs can be skipped. getResolvedOptions has no optional arguments: it is asked for only when given.
+OPTIONAL_ARGUMENTS = ("input_fingerprint",)
 
 
 def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
@@ -71,9 +74,12 @@ def run_job(args: Mapping[str, str], spark: SparkSession) -> Counts:
             text_read_as_null=text_read_as_null(classified, config.null_tokens)
             if tuple(config.null_tokens) == DEFAULT_NULL_TOKENS else {},
         )
+        # The partition is replaced now: its commit marker goes first, so a run that stops half-way leaves no
+        # counts.json (and no fingerprint) that would let a rerun skip the partial partition.
+        delete_counts(args["counts_path"])
         write_outputs(classified, args)
         register_table(clean_schema, args, catalog)
-        write_counts(counts, args["counts_path"])
+        write_counts(counts, args["counts_path"], input_fingerprint=args.get("input_fingerprint"))
     finally:
         classified.unpersist()
     print(counts.summary())
@@ -88,9 +94,12 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
         parser = argparse.ArgumentParser(description="Clean one dataset's raw partition for one run date.")
         for name in JOB_ARGUMENTS:
             parser.add_argument(f"--{name}", required=True)
+        for name in OPTIONAL_ARGUMENTS:
+            parser.add_argument(f"--{name}")
         known, _unknown = parser.parse_known_args(argv[1:])
-        return vars(known)
-    return getResolvedOptions(list(argv), list(JOB_ARGUMENTS))
+        return {name: value for name, value in vars(known).items() if value is not None}
+    given = [name for name in OPTIONAL_ARGUMENTS if f"--{name}" in argv]
+    return getResolvedOptions(list(argv), list(JOB_ARGUMENTS) + given)
 
 
 def start_session(args: Mapping[str, str]) -> tuple[SparkSession, Any]:
