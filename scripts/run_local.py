@@ -75,7 +75,7 @@ def date_refusal(run_date: str, start_date: str) -> str | None:
 
 
 def run_dag(run_date: str) -> dict:
-    """Run the DAG in this process; return per-task states and XComs (imports Airflow only now, env set)."""
+    """Run the DAG in this process; return per-task states, durations (s) and XComs (imports Airflow only now)."""
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models import TaskInstance
@@ -94,7 +94,8 @@ def run_dag(run_date: str) -> dict:
         instances = session.scalars(select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id)).all()
         results = {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(
             select(XComModel).where(XComModel.run_id == dag_run.run_id, XComModel.key == "return_value"))}
-        tasks = {ti.task_id: {"state": str(ti.state), "xcom": results.get(ti.task_id)} for ti in instances}
+        tasks = {ti.task_id: {"state": str(ti.state), "duration": ti.duration, "xcom": results.get(ti.task_id)}
+                 for ti in instances}
     return {"run_id": dag_run.run_id, "state": str(dag_run.state), "tasks": tasks}
 
 
@@ -170,15 +171,29 @@ def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> di
         except glue.exceptions.EntityNotFoundException:
             raw_table = None
         checks = validation.get("checks", [])
+        tasks = {name.split(".", 1)[1]: t for name, t in outcome["tasks"].items()
+                 if name.startswith(dataset.name + ".")}
         datasets[dataset.name] = {
-            "states": {name.split(".", 1)[1]: t["state"] for name, t in outcome["tasks"].items()
-                       if name.startswith(dataset.name + ".")},
+            "states": {name: t["state"] for name, t in tasks.items()},
+            # Seconds each task ran; a task skipped without running (an unchanged date's crawl and job) took none.
+            "durations": {name: round(t.get("duration") or 0.0, 3) for name, t in tasks.items()},
             "files": backup.get("files"), "bytes": backup.get("bytes"), "bytes_sent": backup.get("bytes_sent"),
             "raw_table": raw_table, "counts": validation.get("counts"),
             "checks_passed": f"{sum(c['passed'] for c in checks)}/{len(checks)}" if checks else None,
             "warnings": validation.get("warnings", []),
         }
-    return {"run_date": run_date, "state": outcome["state"], "seconds": round(seconds, 1), "datasets": datasets}
+    task_seconds = sum(t.get("duration") or 0.0 for t in outcome["tasks"].values())
+    return {"run_date": run_date, "state": outcome["state"], "seconds": round(seconds, 1),
+            "task_seconds": round(task_seconds, 1), "datasets": datasets}
+
+
+# A skipped task is fine: a dataset whose date is empty (on_empty: skip), an unchanged date's crawl and job.
+OK_STATES = ("success", "skipped")
+
+
+def unsuccessful(outcome: dict) -> list[str]:
+    """The tasks that neither succeeded nor were skipped on purpose."""
+    return [name for name, task in outcome["tasks"].items() if task["state"] not in OK_STATES]
 
 
 def print_summary(summary: dict) -> None:
@@ -240,7 +255,7 @@ def main() -> int:
     out.write_text(json.dumps(summary, indent=2))
     print_summary(summary)
     print(f"Summary written to {out}")
-    failed = [name for name, task in outcome["tasks"].items() if task["state"] != "success"]
+    failed = unsuccessful(outcome)
     if not outcome["tasks"]:  # Airflow calls a run without tasks a success; nothing was backed up
         print(f"\nNo task ran for {args.date} (full log: {run_dir / 'airflow.log'})", file=sys.stderr)
         return 1

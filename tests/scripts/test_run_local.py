@@ -47,3 +47,28 @@ def test_the_summary_prints_the_validations_warnings(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if line.startswith("warning:")] == [
         "warning: ventas.presion: kept as text, but 62% of sampled values read as a number"]
+
+
+def test_the_summary_records_each_tasks_duration_and_a_skip_is_not_a_failure(stack):
+    from scripts.run_local import summarize, unsuccessful
+
+    def task(state: str, duration: float | None) -> dict:
+        return {"state": state, "duration": duration, "xcom": None}
+
+    # As an unchanged date's rerun leaves them: the crawl and the job skipped without running.
+    outcome = {"state": "success", "tasks": {
+        "check_params": task("success", 0.4),
+        "ventas.check_fingerprint": task("success", 0.61234), "ventas.crawl_raw": task("skipped", None),
+        "ventas.clean_dataset": task("skipped", None), "ventas.validate_clean": task("success", 2.5),
+        "clientes.crawl_raw": task("success", 3.0)}}
+    summary = summarize("2026-11-01", outcome, stack.endpoint, 9.0)
+
+    assert summary["datasets"]["ventas"]["durations"] == {
+        "check_fingerprint": 0.612, "crawl_raw": 0.0, "clean_dataset": 0.0, "validate_clean": 2.5}
+    assert summary["datasets"]["ventas"]["states"]["crawl_raw"] == "skipped"
+    assert summary["datasets"]["clientes"]["durations"] == {"crawl_raw": 3.0}
+    assert summary["task_seconds"] == 6.5
+    assert unsuccessful(outcome) == []
+    for state in ("failed", "upstream_failed", "up_for_retry", "None"):
+        broken = {**outcome, "tasks": {**outcome["tasks"], "ventas.clean_dataset": task(state, 1.0)}}
+        assert unsuccessful(broken) == ["ventas.clean_dataset"]
