@@ -29,12 +29,15 @@ from local_aws.errors import AWSError, json_error_body, query_error_body, xml_er
 from local_aws.iam_enforcement import ROLE_CREDENTIALS_PATH
 from local_aws.keepalive import KeepAliveServer
 from local_aws.persistence import StateStore
+from local_aws.s3_checksums import decay
+from local_aws.s3_checksums import install as install_s3_checksums
 
 log = logging.getLogger("local_aws")
 
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 HEALTH_PATH = "/_local_aws/health"
+DECAY_PATH = "/_local_aws/s3/decay"  # bit rot for restore tests: a stored byte flipped, its checksum kept
 # X-Amz-Target prefixes of the JSON-protocol services, by service name.
 TARGET_SERVICES = {"AWSGlue": "glue", "AmazonAthena": "athena", "Logs_20140328": "logs"}
 READ_ACTION = re.compile(r"^(Get|List|Describe|Search|BatchGet|Filter|Test|Lookup)")
@@ -82,6 +85,8 @@ class LocalAWSApp:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             health = {"status": "ok", "iam_enforced": self.enforcer is not None}
             return self._respond(start_response, 200, json.dumps(health).encode(), "application/json")
+        if environ.get("PATH_INFO") == DECAY_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return self._decay(environ, start_response)
         service = _service_of(environ)
         if self.enforcer is not None and environ.get("PATH_INFO", "").startswith(ROLE_CREDENTIALS_PATH):
             try:
@@ -111,6 +116,16 @@ class LocalAWSApp:
             log.exception("Internal error serving %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             error = AWSError("InternalFailure", "The local AWS stack failed to serve this request; see its log.", 500)
             return self._error(start_response, error, json_protocol="HTTP_X_AMZ_TARGET" in environ)
+
+    def _decay(self, environ: dict[str, Any], start_response: Callable):
+        request = json.loads(_read_body(environ) or b"{}")
+        try:
+            done = decay(request["bucket"], request["key"], int(request.get("offset", 0)))
+        except (KeyError, ValueError) as error:
+            return self._respond(start_response, 400, json.dumps({"error": str(error)}).encode(), "application/json")
+        if self.store is not None:
+            self.store.save_key(done["bucket"], done["key"])
+        return self._respond(start_response, 200, json.dumps(done).encode(), "application/json")
 
     # --- protocols ---------------------------------------------------------------------------------------------
     def _json_protocol(self, service: str | None, environ: dict[str, Any], start_response: Callable):
@@ -237,6 +252,7 @@ class LocalAWS:
         from local_aws.glue.api import GlueService
 
         register_cloudformation(self.store)  # Glue and Athena resource types, bucket properties, persistence
+        install_s3_checksums()  # PutObject and UploadPart check the checksums they are sent, as S3 does
         work_dir = self._work_dir()
         enforcer = None
         if self.enforce_iam:

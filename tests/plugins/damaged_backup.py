@@ -1,15 +1,18 @@
 """A committed backup of many files in which three objects were damaged after the backup: the restore tests' case.
 
 One object's bytes are changed but S3 keeps the SHA-256 it stored on upload (what bit rot looks like: same size,
-wrong bytes; the local stack, like moto, accepts a PUT whose checksum header does not match), one object is deleted
-and one is replaced by a longer file (with a checksum of its own, so only the size gives it away).
+wrong bytes; no PUT can make it, since the stack refuses a checksum that does not match, so the stack's
+/_local_aws/s3/decay flips a stored byte), one object is deleted and one is replaced by a longer file (with a
+checksum of its own, so only the size gives it away).
 """
 from __future__ import annotations
 
 import base64
 import dataclasses
 import hashlib
+import json
 import random
+import urllib.request
 import uuid
 
 import pytest
@@ -52,7 +55,7 @@ class DamagedBackup:
 
 
 @pytest.fixture()
-def damaged_backup(aws, aws_connection, tmp_path_factory) -> DamagedBackup:
+def damaged_backup(stack, aws, aws_connection, tmp_path_factory) -> DamagedBackup:
     from indata_ops.config import load_config
     from indata_ops.operators.backup import BackupFilesOperator
 
@@ -71,8 +74,10 @@ def damaged_backup(aws, aws_connection, tmp_path_factory) -> DamagedBackup:
 
     original = files[CORRUPTED]
     rotten = original[:5] + bytes([original[5] ^ 0xFF]) + original[6:]
-    s3.put_object(Bucket=bucket, Key=backup.key(CORRUPTED), Body=rotten, ChecksumAlgorithm="SHA256",
-                  ChecksumSHA256=sha256_b64(original))
+    decay = {"bucket": bucket, "key": backup.key(CORRUPTED), "offset": 5}
+    with urllib.request.urlopen(urllib.request.Request(f"{stack.endpoint}/_local_aws/s3/decay", method="POST",
+                                                       data=json.dumps(decay).encode())) as answer:
+        assert json.load(answer)["size"] == len(original)
     s3.delete_object(Bucket=bucket, Key=backup.key(DELETED))
     s3.put_object(Bucket=bucket, Key=backup.key(RESIZED), Body=files[RESIZED] + TAIL, ChecksumAlgorithm="SHA256")
 
