@@ -3,7 +3,8 @@
 A crawler crawls its whole raw/<dataset>/ prefix, and Glue refuses a second start while it runs; during a
 backfill several run dates of a dataset reach ``crawl_raw`` at once. One slot per crawler makes them queue in
 Airflow instead of waiting on each other's crawl, and ``include_deferred`` keeps a crawl that waits in the
-triggerer in its slot. Datasets still crawl in parallel with each other.
+triggerer in its slot. Datasets still crawl in parallel with each other. The dataset's full crawler
+(``<crawler name>-full``, run by the same task on the days an incremental crawl is not enough) holds that slot too.
 
 Airflow does not create pools from DAG files, and a task that names a missing pool is never scheduled. The
 package's Airflow plugin (indata_ops_plugin.py) creates the missing ones whenever a scheduler, triggerer or DAG
