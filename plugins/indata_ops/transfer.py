@@ -1,26 +1,39 @@
 """The verified backup of one dataset's date: what to send, sending it concurrently, checking it, committing it.
 
 Each file is read once and hashed while it is read. Small files go up as one PUT each from a thread pool; large
-files as multipart uploads whose parts travel concurrently (memory bounded by ``max_buffered_parts``), each part
-with its own SHA-256. After upload every object is checked with a HEAD (ChecksumMode=ENABLED): size and checksum
-against the local ones. The manifest is written last.
+files as multipart uploads whose parts travel concurrently, each part with its own SHA-256. S3 refuses a PUT or a
+part whose bytes do not match the SHA-256 sent along (BadDigest) and answers each PUT, complete and copy with the
+checksum it stored: that answer must be one the local bytes give. One request per file, then: no HEAD. After the
+transfer one LIST of the date's prefix (a request per 1,000 keys) confirms that every object is there with its
+size and ETag; anything missing or short fails the task naming the keys, and its retry sends them again. The
+manifest is written last.
+
+Files in flight follow the round trip (``in_flight``): the shortest of the first requests' times divided by the
+client's CPU per request, between ``min_workers`` and ``workers``, so a long round trip keeps more requests
+waiting at once. Memory stays bounded whatever the concurrency: small files and parts read but not yet sent share
+one budget of ``max_buffered_bytes`` (``ByteBudget``); a reader waits while it is spent.
 
 Reruns are cheap on purpose. A file whose size and mtime (nanoseconds) equal the committed manifest's entry is not
 read again, and when every file is such a file the committed manifest simply stands: no request but its GET.
 Trade-off: an object deleted or replaced in S3 behind the backup's back is not noticed by such a rerun; it is by
-``make verify`` and by a ``full_refresh`` run, which re-reads every file and HEADs every object. A rerun that has
-anything to send LISTs the date's prefix and trusts a kept object only while its size and ETag are unchanged.
+``make verify`` and by a ``full_refresh`` run, which re-reads every file and HEADs every object S3 lists with its
+size. A rerun that has anything to send LISTs the date's prefix and trusts a kept object only while its size and
+ETag are unchanged; a retry after a failed attempt HEADs the object first (the answer may have been lost).
 """
 from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import datetime
+import functools
 import hashlib
+import itertools
 import logging
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +51,7 @@ MiB = 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 COPY_MAX = 5 * 1024 * MiB  # CopyObject's limit; larger objects would need UploadPartCopy, so they are sent
 PROGRESS_SECONDS = 10.0
+LISTED_PROBLEMS = 20  # keys named in a failed listing check; the count says how many more
 
 
 class VerificationError(AirflowException):
@@ -48,13 +62,53 @@ class VerificationError(AirflowException):
 class TransferSettings:
     """How hard the backup pushes. Defaults measured on the local stack (see scripts/bench_backup.py)."""
 
-    workers: int = 16  # files in flight
+    workers: int = 128  # most files in flight, reached when round trips are long (see in_flight)
+    min_workers: int = 16  # files in flight when round trips are short
+    request_cpu: float = 0.0012  # client CPU seconds per request (~1.2 ms measured here): what a thread costs
     multipart_threshold: int = 16 * MiB  # at or above: multipart; below: one PUT from memory
     part_size: int = 16 * MiB
     part_workers: int = 8
-    max_buffered_parts: int = 12  # parts read but not yet sent, across files: the memory bound
+    max_buffered_bytes: int = 256 * MiB  # read but not yet sent, small files and parts together: the memory bound
     file_attempts: int = 3  # per file, on top of botocore's own retries of each request
     retry_pause: float = 1.0
+
+
+def in_flight(round_trip: float, settings: TransferSettings) -> int:
+    """Files in flight for a round trip of ``round_trip`` seconds: enough that the client's CPU, not the wait for
+    answers, sets the pace (RTT / CPU per request), between ``min_workers`` and ``workers``."""
+    wanted = math.ceil(max(round_trip, 0.0) / settings.request_cpu) if settings.request_cpu > 0 else settings.workers
+    return max(min(settings.min_workers, settings.workers), min(wanted, settings.workers))
+
+
+class ByteBudget:
+    """Bytes read from files and not yet sent, shared by small files and parts; ``acquire`` blocks while the
+    budget is spent. A single item larger than the whole budget waits until it is alone."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used, self.peak = limit, 0, 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        size = min(size, self.limit)
+        with self._changed:
+            self._changed.wait_for(lambda: self.used + size <= self.limit)
+            self.used += size
+            self.peak = max(self.peak, self.used)
+        return size
+
+    def release(self, size: int) -> None:
+        if size:
+            with self._changed:
+                self.used -= size
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def held(self, size: int) -> Iterator[None]:
+        taken = self.acquire(size)
+        try:
+            yield
+        finally:
+            self.release(taken)
 
 
 @dataclass
@@ -117,7 +171,8 @@ class BackupRun:
         self.full_refresh, self.settings = full_refresh, settings
         self.prefix = raw_prefix(dataset, run_date)
         self.manifest_key = manifest_key(dataset, run_date)
-        self._buffers = threading.BoundedSemaphore(settings.max_buffered_parts)
+        self.budget = ByteBudget(settings.max_buffered_bytes)
+        self.round_trip: float | None = None  # the shortest of the first requests' times, seconds
         self._parts_pool = concurrent.futures.ThreadPoolExecutor(settings.part_workers, thread_name_prefix="part")
 
     def run(self, listing: SourceListing) -> BackupSummary:
@@ -142,7 +197,7 @@ class BackupRun:
                        for key in stale]
 
     def _run(self, listing: SourceListing) -> BackupSummary:
-        committed = self._committed_entries()
+        committed = self._timed(self._committed_entries)
         trusted = {} if self.full_refresh else _unchanged(listing.files, committed)
         if committed is not None and len(trusted) == len(committed) == len(listing.files):
             log.info("%s on %s: all %d files unchanged since the committed manifest; nothing to send",
@@ -150,18 +205,28 @@ class BackupRun:
             return self._summary(list(trusted.values()), [], stale=0, committed=False)
         # From here on objects change: until the new manifest lands, this date has no committed backup.
         self.hook.delete(self.bucket, [self.manifest_key])
-        listed = self.hook.list_objects(self.bucket, self.prefix)
+        listed = self._timed(lambda: self.hook.list_objects(self.bucket, self.prefix))
         kept = [entry for entry in trusted.values() if listed.get(entry["key"]) == _listed(entry)]
         kept_paths = {entry["path"] for entry in kept}
         todo = [file for file in listing.files if file.relative not in kept_paths]
         outcomes = self._transfer(todo, listed, sum(e["size"] for e in kept), len(listing.files))
         entries = kept + [outcome.entry for outcome in outcomes]
+        listed = self._confirm_listed(entries)
         stale = sorted(set(listed) - {entry["key"] for entry in entries})
         self.hook.delete(self.bucket, stale)
         self.hook.put_json(self.bucket, self.manifest_key, build_manifest(
             dataset=self.dataset, run_date=self.run_date, bucket=self.bucket, prefix=self.prefix,
             package_version=self.package_version, entries=entries))
         return self._summary(kept, outcomes, stale=len(stale), committed=True)
+
+    def _timed(self, request: Callable[[], Any]) -> Any:
+        """Runs a request and keeps the shortest time seen: the first requests carry the connection's set-up (and
+        the session's assume), the shortest is nearest to one round trip."""
+        started = time.monotonic()
+        result = request()
+        elapsed = time.monotonic() - started
+        self.round_trip = elapsed if self.round_trip is None else min(self.round_trip, elapsed)
+        return result
 
     def _committed_entries(self) -> dict[str, dict[str, Any]] | None:
         """The committed manifest's entries by path; None when the date has no complete manifest of this version."""
@@ -190,7 +255,10 @@ class BackupRun:
                             kept_bytes + sum(file.size for file in files))
         progress.advance(files=total_files - len(files), size=kept_bytes)
         previous = self._previous_date_entries() if self.snapshot else {}
-        with concurrent.futures.ThreadPoolExecutor(self.settings.workers, thread_name_prefix="file") as pool:
+        workers = in_flight(self.round_trip or 0.0, self.settings)
+        log.info("%d files in flight (round trip %.1f ms), at most %.0f MiB read and not yet sent", workers,
+                 (self.round_trip or 0.0) * 1000, self.settings.max_buffered_bytes / MiB)
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="file") as pool:
             futures = [pool.submit(self._with_retries, file, listed.get(self.prefix + file.relative),
                                    previous.get(file.relative), progress) for file in files]
             outcomes = _results(futures)
@@ -221,49 +289,71 @@ class BackupRun:
         large = file.size >= self.settings.multipart_threshold
         if large and not (maybe_there or copyable):
             return self._send_large(file, key)
-        data = None if large else read_whole(file)
-        # A large file is hashed before it is sent only when it may need no sending: then a mismatch costs a
-        # second read, which is rare (an interrupted run, or a snapshot file changed without changing size).
-        expected = _expected_of(file, self._part_size(file.size)) if data is None else _expected_small(data)
+        if large:
+            # A large file is hashed before it is sent only when it may need no sending: then a mismatch costs a
+            # second read, which is rare (an interrupted run, or a snapshot file changed without changing size).
+            with self.budget.held(self._part_size(file.size)):  # one part at a time in memory
+                expected = _expected_of(file, self._part_size(file.size))
+            return self._send_unless_there(file, key, None, expected, maybe_there, copyable, previous)
+        with self.budget.held(file.size):  # the bytes stay in memory until their PUT is answered
+            data = read_whole(file)
+            return self._send_unless_there(file, key, data, _expected_small(data), maybe_there, copyable, previous)
+
+    def _send_unless_there(self, file: SourceFile, key: str, data: bytes | None, expected: Expected,
+                           maybe_there: bool, copyable: bool, previous: dict[str, Any] | None) -> Outcome:
+        """Keeps what S3 holds already (a HEAD, only when it may), copies from the previous date, or sends."""
         if maybe_there:
             stored = self.hook.stored(self.bucket, key)
             if stored is not None and expected.matches(stored):
                 return Outcome(self._entry(file, key, expected, stored), "kept")
         if copyable and previous is not None and previous["sha256"] == expected.sha256:
-            self.hook.copy(self.bucket, previous["key"], previous.get("version_id"), key, self.extra_args)
+            stored = self.hook.copy(self.bucket, previous["key"], previous.get("version_id"), key, file.size,
+                                    self.extra_args)
             expected = Expected(file.size, expected.sha256, previous.get("s3_checksum") or expected.s3_checksum,
                                 previous.get("part_size"))
-            return Outcome(self._entry(file, key, expected, self._verified(key, expected)), "copied")
+            return Outcome(self._entry(file, key, expected, self._trusted(stored, expected)), "copied")
         if data is None:
             return self._send_large(file, key)
-        self.hook.put_bytes(self.bucket, key, data, expected.sha256, self.extra_args)
-        return Outcome(self._entry(file, key, expected, self._verified(key, expected)), "sent", file.size)
+        stored = self.hook.put_bytes(self.bucket, key, data, expected.sha256, self.extra_args)
+        return Outcome(self._entry(file, key, expected, self._trusted(stored, expected)), "sent", file.size)
 
     def _send_large(self, file: SourceFile, key: str) -> Outcome:
-        expected, sent = self._multipart(file, key)
-        return Outcome(self._entry(file, key, expected, self._verified(key, expected)), "sent", sent)
+        expected, sent, stored = self._multipart(file, key)
+        return Outcome(self._entry(file, key, expected, self._trusted(stored, expected)), "sent", sent)
 
-    def _multipart(self, file: SourceFile, key: str) -> tuple[Expected, int]:
+    def _multipart(self, file: SourceFile, key: str) -> tuple[Expected, int, StoredObject]:
         """Reads the file once, part by part, while earlier parts travel; reuses parts an interrupted run left."""
         part_size = self._part_size(file.size)
         pending = self.hook.pending_upload(self.bucket, key)
         upload_id = pending.upload_id if pending else self.hook.start_upload(self.bucket, key, self.extra_args)
         whole, futures = hashlib.sha256(), []
+        chunks = read_parts(file, part_size)
         try:
-            for number, chunk in enumerate(read_parts(file, part_size), start=1):
+            for number in itertools.count(1):
+                taken = self.budget.acquire(part_size)  # before the read: blocks while the budget is spent
+                try:
+                    chunk = next(chunks, None)
+                except BaseException:
+                    self.budget.release(taken)
+                    raise
+                if chunk is None:
+                    self.budget.release(taken)
+                    break
                 whole.update(chunk)
-                self._buffers.acquire()  # blocks the reader while max_buffered_parts parts wait to be sent
                 future = self._parts_pool.submit(self._part, key, upload_id, number, chunk, pending)
-                future.add_done_callback(lambda _: self._buffers.release())  # also when cancelled
+                future.add_done_callback(functools.partial(self._release_part, taken))  # also when cancelled
                 futures.append(future)
         except BaseException:
             _cancel(futures)
             raise
         parts = _results(futures)
-        self.hook.complete_upload(self.bucket, key, upload_id, [part for part, _ in parts])
+        stored = self.hook.complete_upload(self.bucket, key, upload_id, [part for part, _ in parts], file.size)
         digests = [base64.b64decode(part["ChecksumSHA256"]) for part, _ in parts]
         expected = Expected(file.size, _b64(whole.digest()), _composite(digests), part_size)
-        return expected, sum(sent for _, sent in parts)
+        return expected, sum(sent for _, sent in parts), stored
+
+    def _release_part(self, taken: int, _: concurrent.futures.Future) -> None:
+        self.budget.release(taken)
 
     def _part(self, key: str, upload_id: str, number: int, chunk: bytes,
               pending: PendingUpload | None) -> tuple[dict[str, Any], int]:
@@ -283,15 +373,34 @@ class BackupRun:
         return part_size
 
     # --- checks and entries -------------------------------------------------------------------------------------
-    def _verified(self, key: str, expected: Expected) -> StoredObject:
-        stored = self.hook.stored(self.bucket, key)
-        if stored is None:
-            raise VerificationError(f"s3://{self.bucket}/{key} is missing right after its upload")
-        if not expected.matches(stored):
-            raise VerificationError(f"s3://{self.bucket}/{key}: S3 holds {stored.size} bytes with SHA-256 "
-                                    f"{stored.checksum_sha256}, expected {expected.size} bytes with "
-                                    f"{' or '.join(expected.accepted)}")
+    def _trusted(self, stored: StoredObject, expected: Expected) -> StoredObject:
+        """The write's answer, once its checksum is one the local bytes give. S3 computed it from the bytes it
+        received (and refused them, BadDigest, had they not matched the SHA-256 sent along), so no HEAD follows;
+        the listing after the transfer confirms that each object is there with its size."""
+        if stored.checksum_sha256 not in expected.accepted:
+            raise VerificationError(f"s3://{self.bucket}/{stored.key}: S3 answered the write with SHA-256 "
+                                    f"{stored.checksum_sha256}, expected {' or '.join(expected.accepted)}")
         return stored
+
+    def _confirm_listed(self, entries: list[dict[str, Any]]) -> dict[str, ListedObject]:
+        """One LIST of the date's prefix (a request per 1,000 keys) instead of a HEAD per object: every entry's
+        object must be there with its size and ETag. Returns the listing."""
+        listed = self.hook.list_objects(self.bucket, self.prefix)
+        wrong = []
+        for entry in entries:
+            found = listed.get(entry["key"])
+            if found is None:
+                wrong.append(f"{entry['key']} is missing")
+            elif found.size != entry["size"]:
+                wrong.append(f"{entry['key']} has {found.size} bytes, {entry['size']} were sent")
+            elif entry.get("etag") and found.etag != entry["etag"]:
+                wrong.append(f"{entry['key']} has ETag {found.etag}, the write answered {entry['etag']}")
+        if wrong:
+            shown = "; ".join(wrong[:LISTED_PROBLEMS]) + ("; ..." if len(wrong) > LISTED_PROBLEMS else "")
+            raise VerificationError(f"{len(wrong)} of {len(entries)} objects in s3://{self.bucket}/{self.prefix} "
+                                    f"are not as written: {shown}. No manifest was written; a retry sends them "
+                                    "again.")
+        return listed
 
     def _entry(self, file: SourceFile, key: str, expected: Expected, stored: StoredObject) -> dict[str, Any]:
         mtime = datetime.datetime.fromtimestamp(file.mtime_ns / 1e9, datetime.UTC)

@@ -27,8 +27,9 @@ MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 # Throttling (503 SlowDown), 5xx and connection resets are retried by botocore with exponential backoff and
 # jitter; ten attempts ride out a minute-long brown-out, where the default three give up within seconds.
 RETRY_ATTEMPTS = 10
-# Enough pooled connections for every worker thread plus the part uploads, so no request waits for a socket.
-MAX_POOL_CONNECTIONS = 64
+# Enough pooled connections for the most files in flight (TransferSettings.workers) plus the part uploads, so no
+# request waits for a socket; connections are opened only as they are needed.
+MAX_POOL_CONNECTIONS = 144
 # A session of a role assumed by a session of a role (role chaining) lasts at most one hour; the provider's
 # refreshable credentials assume again, with the same session policy, before it ends.
 SESSION_SECONDS = 3600
@@ -46,6 +47,12 @@ class StoredObject:
     checksum_sha256: str | None
     version_id: str | None
     etag: str | None = None
+
+
+def _answered(key: str, size: int, response: dict[str, Any]) -> StoredObject:
+    """What a write's answer says was stored; the size is the one sent (a write's answer has none: the listing
+    that follows confirms it)."""
+    return StoredObject(key, size, response.get("ChecksumSHA256"), response.get("VersionId"), response.get("ETag"))
 
 
 @dataclass(frozen=True)
@@ -120,17 +127,22 @@ class BackupHook(S3Hook):
         return StoredObject(key, head["ContentLength"], head.get("ChecksumSHA256"), head.get("VersionId"),
                             head.get("ETag"))
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, checksum_sha256: str, extra_args: dict[str, Any]) -> None:
-        """PUT with the SHA-256 computed while the file was read: S3 rejects the PUT when its bytes differ."""
-        self.get_conn().put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
-                                   ChecksumSHA256=checksum_sha256, **extra_args)
+    def put_bytes(self, bucket: str, key: str, data: bytes, checksum_sha256: str,
+                  extra_args: dict[str, Any]) -> StoredObject:
+        """PUT with the SHA-256 computed while the file was read: S3 rejects the PUT when its bytes differ (BadDigest)
+        and answers with the checksum it stored."""
+        response = self.get_conn().put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
+                                              ChecksumSHA256=checksum_sha256, **extra_args)
+        return _answered(key, len(data), response)
 
-    def copy(self, bucket: str, source_key: str, source_version: str | None, key: str,
-             extra_args: dict[str, Any]) -> None:
-        """Server-side copy within the bucket: nothing is sent, S3 keeps (or recomputes) the SHA-256."""
+    def copy(self, bucket: str, source_key: str, source_version: str | None, key: str, size: int,
+             extra_args: dict[str, Any]) -> StoredObject:
+        """Server-side copy within the bucket: nothing is sent, S3 keeps (or recomputes) the SHA-256 and answers
+        with it."""
         source = {"Bucket": bucket, "Key": source_key, **({"VersionId": source_version} if source_version else {})}
-        self.get_conn().copy_object(Bucket=bucket, Key=key, CopySource=source, ChecksumAlgorithm="SHA256",
-                                    **extra_args)
+        response = self.get_conn().copy_object(Bucket=bucket, Key=key, CopySource=source, ChecksumAlgorithm="SHA256",
+                                               **extra_args)
+        return _answered(key, size, {**response.get("CopyObjectResult", {}), "VersionId": response.get("VersionId")})
 
     def list_objects(self, bucket: str, prefix: str) -> dict[str, ListedObject]:
         """Every object under the prefix with its size and ETag, in one paginated LIST."""
@@ -180,9 +192,12 @@ class BackupHook(S3Hook):
                                                Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum_sha256)
         return response["ETag"]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
-        self.get_conn().complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
-                                                  MultipartUpload={"Parts": parts})
+    def complete_upload(self, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]],
+                        size: int) -> StoredObject:
+        """Completes the upload; S3 answers with the object's checksum, computed from the parts it checked."""
+        response = self.get_conn().complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id,
+                                                             MultipartUpload={"Parts": parts})
+        return _answered(key, size, response)
 
     # --- JSON documents -----------------------------------------------------------------------------------------
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> str | None:

@@ -22,9 +22,11 @@ from indata_ops.transfer import BackupRun, BackupSummary, TransferSettings
 class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     """Upload the files matching the dataset's pattern for the run date to raw/<dataset>/dt=<date>/.
 
-    Each object carries a SHA-256 additional checksum computed while the file is read; after upload every object
-    is checked against its local size and checksum (HEAD with ChecksumMode). Objects already there and identical
-    are not sent again; for snapshot datasets, files unchanged since the previous date are copied server-side.
+    Each object carries a SHA-256 additional checksum computed while the file is read: S3 refuses bytes that do
+    not match it (BadDigest), and the checksum S3 answers each write with must be the local one. One listing per
+    1,000 keys then confirms that every object is there with its size (no HEAD per object); a missing or short
+    object fails the task naming it, and the retry sends it again. Objects already there and identical are not
+    sent again; for snapshot datasets, files unchanged since the previous date are copied server-side.
     A date without files fails at once, without retries, or with the dataset's ``on_empty: skip`` commits an empty
     manifest and skips.
     Objects of that date that no longer match a local file are removed, so a rerun replaces exactly that date.
@@ -45,7 +47,8 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
     :param dry_run: only list what would be backed up (files new, changed or unchanged since the committed
         manifest, stale objects that would be removed), then skip: nothing is written to S3 and the rest of the
         chain is skipped (templated, like full_refresh). The list is in the log and in XCom ``dry_run_plan``.
-    :param transfer: concurrency, part size and retry settings
+    :param transfer: concurrency bounds (files in flight follow the round trip), the memory budget, part size and
+        retry settings
     :param worker_role: the ARN of the connection's role (settings.worker_role), assumed again with the session
         policy; None uses the connection as it is
     """
