@@ -5,6 +5,10 @@ Measures, each on fresh state under one temp directory that is removed at the en
   startup_s       `python -m local_aws` (StackProcess, fresh state dir) launched -> health answers; median of 3
   crawl_100k_s    one 100,000-row CSV partition (8 columns) under raw/t/dt=2026-11-01/: StartCrawler -> READY with
                   LastCrawl SUCCEEDED; median of 3 re-crawls (the first crawl, which creates the table, is shown too)
+  crawl_day1_s    the daily crawl of a dataset as the DAG configures it (CRAWL_NEW_FOLDERS_ONLY, LOG/LOG), one
+  crawl_day366_s  small CSV (20 rows) per date: the crawler's first crawl with one date (median of 3 datasets), and
+                  the crawl of day 366 after 365 dates were crawled (median of days 366-368; a catch-up crawl of
+                  the 364 dates after day 1 comes in between and is shown too)
   job_overhead_s  a trivial Glue job (SparkSession, one line printed, its own time printed as script_seconds=<x>):
                   StartJobRun -> SUCCEEDED wall time minus the script's own time; median of 3
   count_1m_ms     SELECT COUNT(*) over a 1,000,000-row Parquet table registered with CreateTable:
@@ -18,13 +22,15 @@ Measures, each on fresh state under one temp directory that is removed at the en
 
 The third start-up's stack serves the other measurements. Progress goes to stderr; stdout gets a table, what limits
 each figure as observed in this run, then the final line:
-    startup_s=<x> crawl_100k_s=<x> job_overhead_s=<x> count_1m_ms=<x> s3_upload_ratio=<x>
+    startup_s=<x> crawl_100k_s=<x> job_overhead_s=<x> count_1m_ms=<x> s3_upload_ratio=<x> crawl_day1_s=<x>
+    crawl_day366_s=<x>   (one line)
 The machine's load average is logged: on 2 cores, anything else running moves every figure.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import csv
+import datetime
 import io
 import os
 import random
@@ -55,6 +61,7 @@ CRAWL_DB, ATHENA_DB = "bench", "bench_athena"
 KiB, MiB = 1024, 1024 * 1024
 CSV_ROWS, PARQUET_ROWS = 100_000, 1_000_000
 SMALL_COUNT, SMALL_SIZE, LARGE_SIZE = 1000, 64 * KiB, 256 * MiB
+HISTORY_DAYS, HISTORY_THREADS = 365, 8
 ROUNDS = 3
 PARQUET_STORAGE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -198,6 +205,22 @@ def bench_startup(res: Resources) -> tuple[dict[str, Any], StackProcess]:
 
 
 # --- 2. crawler --------------------------------------------------------------------------------------------------
+def run_crawler(glue, name: str) -> float:
+    """StartCrawler -> READY with LastCrawl SUCCEEDED, in seconds."""
+    started = time.perf_counter()
+    glue.start_crawler(Name=name)
+
+    def ready():
+        crawler = glue.get_crawler(Name=name)["Crawler"]
+        return crawler if crawler["State"] == "READY" and "LastCrawl" in crawler else None
+
+    crawler = poll(ready, 0.02, 300, f"crawl {name}")
+    elapsed = time.perf_counter() - started
+    if crawler["LastCrawl"]["Status"] != "SUCCEEDED":
+        raise RuntimeError(f"crawl {name} ended {crawler['LastCrawl']}")
+    return elapsed
+
+
 def csv_partition(rows: int) -> bytes:
     rng = random.Random(20261101)
     cities = ["Zurich", "Basel", "Geneva", "Bern", "Lausanne", "Lugano", "Chur", "Sion"]
@@ -221,18 +244,7 @@ def bench_crawl(stack: StackProcess) -> dict[str, Any]:
                         Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/t/"}]})
 
     def crawl() -> float:
-        started = time.perf_counter()
-        glue.start_crawler(Name="bench-t")
-
-        def ready():
-            crawler = glue.get_crawler(Name="bench-t")["Crawler"]
-            return crawler if crawler["State"] == "READY" and "LastCrawl" in crawler else None
-
-        crawler = poll(ready, 0.02, 120, "crawl")
-        elapsed = time.perf_counter() - started
-        if crawler["LastCrawl"]["Status"] != "SUCCEEDED":
-            raise RuntimeError(f"crawl ended {crawler['LastCrawl']}")
-        return elapsed
+        return run_crawler(glue, "bench-t")
 
     first = crawl()
     table = glue.get_table(DatabaseName=CRAWL_DB, Name="t")["Table"]
@@ -252,6 +264,47 @@ def bench_crawl(stack: StackProcess) -> dict[str, Any]:
     return {"first": first, "runs": recrawls, "median": median(recrawls), "bytes": len(body),
             "ranged_get": ranged_get, "record_count": table["Parameters"].get("recordCount"),
             "inside": median(inside) if inside else float("nan")}
+
+
+def history_csv(day: datetime.date) -> bytes:
+    rows = "".join(f"{i};{i * 2.5:.2f};{day:%d}\n" for i in range(20))
+    return ("id;importe;dia\n" + rows).encode()
+
+
+def bench_crawl_history(endpoint: str) -> dict[str, Any]:
+    """A dataset's daily crawl (CRAWL_NEW_FOLDERS_ONLY, as the DAG configures it) on its first day and after a year."""
+    s3, glue = client("s3", endpoint, pool=HISTORY_THREADS), client("glue", endpoint)
+    days = [datetime.date(2025, 1, 1) + datetime.timedelta(days=i) for i in range(HISTORY_DAYS + ROUNDS)]
+
+    def backup(prefix: str, day: datetime.date) -> None:
+        s3.put_object(Bucket=BUCKET, Key=f"raw/{prefix}/dt={day}/part-00000.csv", Body=history_csv(day))
+
+    def crawler(prefix: str) -> str:
+        glue.create_crawler(Name=f"bench-{prefix}", Role="arn:aws:iam::123456789012:role/glue",
+                            DatabaseName=CRAWL_DB, Targets={"S3Targets": [{"Path": f"s3://{BUCKET}/raw/{prefix}/"}]},
+                            RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+                            SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"})
+        return f"bench-{prefix}"
+
+    first = []
+    for i in range(ROUNDS):  # day 1 of three datasets: the crawler's first crawl, one date
+        backup(f"history{i}", days[0])
+        first.append(run_crawler(glue, crawler(f"history{i}")))
+    with concurrent.futures.ThreadPoolExecutor(HISTORY_THREADS) as pool:
+        list(pool.map(lambda day: backup("history0", day), days[1:HISTORY_DAYS]))
+    catch_up = run_crawler(glue, "bench-history0")  # a backfill's crawl: the 364 dates it has not read yet
+    later = []
+    for day in days[HISTORY_DAYS:]:  # days 366, 367, 368: one new date each, 365 and more known
+        backup("history0", day)
+        later.append(run_crawler(glue, "bench-history0"))
+    pages = glue.get_paginator("get_partitions").paginate(DatabaseName=CRAWL_DB, TableName="history0")
+    partitions = sum(len(page["Partitions"]) for page in pages)
+    if partitions != len(days):
+        raise RuntimeError(f"the history crawls made {partitions} partitions, not {len(days)}")
+    log(f"crawl history: day 1 {', '.join(f'{x:.2f}' for x in first)} s; catch-up of {HISTORY_DAYS - 1} dates "
+        f"{catch_up:.2f} s; days {HISTORY_DAYS + 1}+ {', '.join(f'{x:.2f}' for x in later)} s")
+    return {"day1": median(first), "first_runs": first, "catch_up": catch_up, "later": median(later),
+            "later_runs": later, "ratio": median(later) / median(first)}
 
 
 # --- 3. Glue job -------------------------------------------------------------------------------------------------
@@ -424,7 +477,7 @@ def bench_s3(stack_endpoint: str, moto_endpoint: str, work: Path) -> dict[str, A
 
 
 # --- report ------------------------------------------------------------------------------------------------------
-def limits(startup, crawl, job, athena, s3) -> list[str]:
+def limits(startup, crawl, history, job, athena, s3) -> list[str]:
     """One sentence per figure, from this run's numbers."""
     imports_share = startup["imports"] / startup["median"]
     crawl_api = crawl["median"] - crawl["inside"]
@@ -444,6 +497,11 @@ def limits(startup, crawl, job, athena, s3) -> list[str]:
         f"CPU in Python: the crawler classifies the first 1 MiB of the object (ranged GET: "
         f"{crawl['ranged_get'] * 1000:.0f} ms) and types every cell of that sample with regexes (cProfile: ~70 % "
         f"of run_crawl); S3, disk and the catalog writes are small. Not moto, not disk.",
+        f"crawl_day366_s ({history['later']:.2f} s, {history['ratio']:.2f} x day 1's {history['day1']:.2f} s): each "
+        f"crawl samples only its new date's file; what still grows with history is the LIST of the dataset's "
+        f"prefix (one object per date here) and the crawler's list of known folders. The catch-up crawl of "
+        f"{HISTORY_DAYS - 1} dates ({history['catch_up']:.2f} s) is what a crawl of everything costs at this size, "
+        f"and what the DAG pays on a day that needs the full crawler.",
         f"job_overhead_s ({job['median']:.2f} s): not the JVM - {jvm_note} ({job['script']:.2f} s). The overhead is "
         f"{job['before']:.2f} s before the script's first line (script download, Python start) and "
         f"{job['after']:.2f} s after its last line" + (
@@ -468,13 +526,18 @@ def limits(startup, crawl, job, athena, s3) -> list[str]:
     ]
 
 
-def report(startup, crawl, job, athena, s3) -> None:
+def report(startup, crawl, history, job, athena, s3) -> None:
     rows = [
         ("startup_s", f"{startup['median']:.2f}", "runs " + ", ".join(f"{x:.2f}" for x in startup["runs"]) +
          f" s; LocalAWS.start() {startup['start_call']:.2f} s, stack imports {startup['imports']:.2f} s"),
         ("crawl_100k_s", f"{crawl['median']:.2f}", "re-crawls " + ", ".join(f"{x:.2f}" for x in crawl["runs"]) +
          f" s (crawl thread {crawl['inside']:.2f} s); first crawl {crawl['first']:.2f} s; CSV "
          f"{crawl['bytes'] / MiB:.1f} MiB, recordCount {crawl['record_count']}"),
+        ("crawl_day1_s", f"{history['day1']:.2f}", "first crawl, one date: " +
+         ", ".join(f"{x:.2f}" for x in history["first_runs"]) + " s"),
+        ("crawl_day366_s", f"{history['later']:.2f}", f"days {HISTORY_DAYS + 1}+ with {HISTORY_DAYS}+ dates known: " +
+         ", ".join(f"{x:.2f}" for x in history["later_runs"]) + f" s; ratio {history['ratio']:.2f}; catch-up crawl "
+         f"of {HISTORY_DAYS - 1} dates {history['catch_up']:.2f} s"),
         ("job_wall_s", f"{job['wall']:.2f}", "StartJobRun -> SUCCEEDED, median"),
         ("job_script_s", f"{job['script']:.2f}", "the script's own script_seconds, median"),
         ("job_overhead_s", f"{job['median']:.2f}", "runs " + ", ".join(f"{r['overhead']:.2f}" for r in job["runs"]) +
@@ -498,11 +561,12 @@ def report(startup, crawl, job, athena, s3) -> None:
         print(f"{name:<{width}}  {value:>9}  {details}")
     print()
     print("What limits each figure (as observed in this run):")
-    for line in limits(startup, crawl, job, athena, s3):
+    for line in limits(startup, crawl, history, job, athena, s3):
         print(textwrap.fill(line, 118, initial_indent="  ", subsequent_indent="    "))
     print()
     print(f"startup_s={startup['median']:.2f} crawl_100k_s={crawl['median']:.2f} job_overhead_s={job['median']:.2f} "
-          f"count_1m_ms={athena['median']:.0f} s3_upload_ratio={s3['ratio']:.3f}")
+          f"count_1m_ms={athena['median']:.0f} s3_upload_ratio={s3['ratio']:.3f} crawl_day1_s={history['day1']:.2f} "
+          f"crawl_day366_s={history['later']:.2f}")
 
 
 def main() -> int:
@@ -524,12 +588,13 @@ def main() -> int:
         moto_endpoint, _ = res.moto()
         s3 = bench_s3(endpoint, moto_endpoint, res.root)
         crawl = bench_crawl(stack)
+        history = bench_crawl_history(endpoint)
         job = bench_job(endpoint)
         athena = bench_athena(endpoint, res.root)
         log(f"total {time.monotonic() - began:.0f} s; 1-min load average {load_start:.1f} at start, "
             f"{os.getloadavg()[0]:.1f} at end on {os.cpu_count()} CPUs (other work on the machine makes every "
             f"figure slower and noisier)")
-        report(startup, crawl, job, athena, s3)
+        report(startup, crawl, history, job, athena, s3)
         failed = False
         return 0
     finally:
