@@ -51,6 +51,7 @@ MiB = 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit per multipart upload
 COPY_MAX = 5 * 1024 * MiB  # CopyObject's limit; larger objects would need UploadPartCopy, so they are sent
 PROGRESS_SECONDS = 10.0
+LIST_PAGE = 1000  # keys per ListObjectsV2 answer
 LISTED_PROBLEMS = 20  # keys named in a failed listing check; the count says how many more
 
 
@@ -197,7 +198,8 @@ class BackupRun:
                        for key in stale]
 
     def _run(self, listing: SourceListing) -> BackupSummary:
-        committed = self._timed(self._committed_entries)
+        self.hook.get_conn()  # the client (and a narrowed session's assume) is made before any request is timed
+        committed = self._timed(self._committed_entries, lambda _: 1)
         trusted = {} if self.full_refresh else _unchanged(listing.files, committed)
         if committed is not None and len(trusted) == len(committed) == len(listing.files):
             log.info("%s on %s: all %d files unchanged since the committed manifest; nothing to send",
@@ -205,7 +207,8 @@ class BackupRun:
             return self._summary(list(trusted.values()), [], stale=0, committed=False)
         # From here on objects change: until the new manifest lands, this date has no committed backup.
         self.hook.delete(self.bucket, [self.manifest_key])
-        listed = self._timed(lambda: self.hook.list_objects(self.bucket, self.prefix))
+        listed = self._timed(lambda: self.hook.list_objects(self.bucket, self.prefix),
+                             lambda found: max(1, math.ceil(len(found) / LIST_PAGE)))
         kept = [entry for entry in trusted.values() if listed.get(entry["key"]) == _listed(entry)]
         kept_paths = {entry["path"] for entry in kept}
         todo = [file for file in listing.files if file.relative not in kept_paths]
@@ -219,12 +222,12 @@ class BackupRun:
             package_version=self.package_version, entries=entries))
         return self._summary(kept, outcomes, stale=len(stale), committed=True)
 
-    def _timed(self, request: Callable[[], Any]) -> Any:
-        """Runs a request and keeps the shortest time seen: the first requests carry the connection's set-up (and
-        the session's assume), the shortest is nearest to one round trip."""
+    def _timed(self, call: Callable[[], Any], requests: Callable[[Any], int]) -> Any:
+        """Runs a call of ``requests(result)`` requests (a LIST: one per 1,000 keys) and keeps the shortest time per
+        request seen: the first request also opens the connection, the shortest is nearest to one round trip."""
         started = time.monotonic()
-        result = request()
-        elapsed = time.monotonic() - started
+        result = call()
+        elapsed = (time.monotonic() - started) / requests(result)
         self.round_trip = elapsed if self.round_trip is None else min(self.round_trip, elapsed)
         return result
 
