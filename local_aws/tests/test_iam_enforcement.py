@@ -465,6 +465,30 @@ def test_a_crawl_runs_as_the_crawlers_role(worker, admin):
     assert "AccessDenied" in done["manifests"]["LastCrawl"]["ErrorMessage"]
 
 
+def test_the_worker_reads_the_raw_partition_and_the_full_crawl_updates_it(worker, admin):
+    """What crawl_raw does around an incremental crawl: read the raw table and partition, run the full crawler."""
+    admin("s3").put_object(Bucket=BUCKET, Key="raw/grown/dt=2026-11-01/a.csv", Body=b"id;importe\n1;2.5\n")
+    glue = worker("glue")
+    target = {"Role": GLUE_ROLE, "DatabaseName": RAW_DB,
+              "Targets": {"S3Targets": [{"Path": f"s3://{BUCKET}/raw/grown/"}]}}
+    glue.create_crawler(Name=f"{PREFIX}-raw-grown", **target,
+                        RecrawlPolicy={"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"},
+                        SchemaChangePolicy={"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"})
+    glue.create_crawler(Name=f"{PREFIX}-raw-grown-full", **target,
+                        SchemaChangePolicy={"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"})
+
+    def crawl(name: str) -> dict:
+        glue.start_crawler(Name=name)
+        return wait_for(lambda: (c := glue.get_crawler(Name=name)["Crawler"])["State"] == "READY" and c)["LastCrawl"]
+
+    assert crawl(f"{PREFIX}-raw-grown")["Status"] == "SUCCEEDED"
+    assert glue.get_table(DatabaseName=RAW_DB, Name="grown")["Table"]["Name"] == "grown"
+    admin("s3").put_object(Bucket=BUCKET, Key="raw/grown/dt=2026-11-01/b.csv", Body=b"id;importe;caja\n2;3.5;4\n")
+    assert crawl(f"{PREFIX}-raw-grown-full")["Status"] == "SUCCEEDED"  # BatchUpdatePartition as the crawler's role
+    partition = glue.get_partition(DatabaseName=RAW_DB, TableName="grown", PartitionValues=["2026-11-01"])
+    assert [c["Name"] for c in partition["Partition"]["StorageDescriptor"]["Columns"]] == ["id", "importe", "caja"]
+
+
 def athena_query(athena, sql: str, database: str = CLEAN_DB) -> dict:
     query_id = athena.start_query_execution(QueryString=sql, WorkGroup=WORKGROUP,
                                             QueryExecutionContext={"Database": database})["QueryExecutionId"]
