@@ -83,7 +83,8 @@ Deviations from AWS:
   than the sample are extrapolated from the sample.
 * Not modelled: custom classifiers, table-level / grouping Configuration options, CRAWL_EVENT_MODE
   (crawls everything), bzip2/snappy/zip/lz4 text (UNKNOWN), Avro/ORC/XML/Ion/logs (UNKNOWN), include
-  paths naming a single object, partition indexes, CRAWL_RUN_ID / partition_filtering parameters.
+  paths naming a single object, partition indexes, CRAWL_RUN_ID / partition_filtering parameters, AWS's refusal to
+  change the S3 targets of a CRAWL_NEW_FOLDERS_ONLY crawler (here a change of targets forgets the known folders).
 """
 from __future__ import annotations
 
