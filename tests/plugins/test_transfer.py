@@ -19,7 +19,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.config import load_config
-from indata_ops.hooks.backup import BackupHook
+from indata_ops.hooks.backup import MAX_POOL_CONNECTIONS, BackupHook
 from indata_ops.sources import list_sources
 from indata_ops.transfer import BackupRun, Progress, TransferSettings, VerificationError, in_flight
 
@@ -238,6 +238,8 @@ def test_files_in_flight_follow_the_round_trip():
     settings = TransferSettings()
     assert [in_flight(rtt, settings) for rtt in (0.0, 0.001, 0.020, 0.100, 1.0)] == [16, 16, 17, 84, 128]
     assert in_flight(0.100, TransferSettings(workers=2)) == 2
+    # Every file and part in flight has a pooled connection: none waits for a socket.
+    assert MAX_POOL_CONNECTIONS >= settings.workers + settings.part_workers
 
 
 class Distant(BackupHook):
