@@ -105,6 +105,19 @@ def test_a_rerun_that_sent_new_files_adds_the_full_crawl(s3, aws, aws_connection
     assert crawl(dataset, "2026-11-01", aws_connection, deferrable) == [incremental]
 
 
+def test_a_date_crawled_while_its_backup_was_writing_gets_the_full_crawl(s3, aws, aws_connection):
+    dataset, glue = "bolsas", aws("glue")
+    backup(s3, dataset, "2026-11-01", {"b.csv": b"id;importe\n1;2.5\n"})
+    time.sleep(1.1)
+    # The 2nd's backup has written one file and not its manifest when the 1st's crawl lists its folder.
+    s3.put_object(Bucket=BUCKET, Key=f"raw/{dataset}/dt=2026-11-02/b.csv", Body=b"id;importe\n2;3.5\n")
+    assert crawl(dataset, "2026-11-01", aws_connection, False) == [f"optest-raw-{dataset}"]
+    backup(s3, dataset, "2026-11-02", {"c.csv": b"id;importe;bolsa\n3;4.5;9\n"})
+
+    assert crawl(dataset, "2026-11-02", aws_connection, False) == [f"optest-raw-{dataset}-full"]
+    assert columns(glue, dataset, "2026-11-02") == ["id", "importe", "bolsa"]
+
+
 def test_full_refresh_adds_the_full_crawl_to_a_plain_day(s3, aws, aws_connection):
     dataset = "bancos"
     backup(s3, dataset, "2026-11-01", {"b.csv": b"id;importe\n1;2.5\n"})

@@ -3,14 +3,14 @@ and followed by a full crawl on the days an incremental crawl cannot bring a sch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, cast
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.glue_crawler import GlueCrawlerRunOperator
 from airflow.providers.amazon.aws.triggers.glue_crawler import GlueCrawlerCompleteTrigger
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from botocore.exceptions import ClientError, WaiterError
 
 from indata_ops.hooks.catalog import (
@@ -44,9 +44,13 @@ class CrawlRawOperator(BoundedDeferralMixin, GlueCrawlerRunOperator):
     - the run date's partition has columns the table lacks or types it does not hold (a schema change), or the
       crawl added no partition for a date that has files (another format), or the table is missing;
     - the date was cataloged before and its manifest was written after that (a rerun that sent new files: the
-      incremental crawl will not read ``dt=<run date>/`` again), judged by the partition's CreationTime and the
-      full crawler's last successful start;
+      incremental crawl will not read ``dt=<run date>/`` again; also another date's crawl that listed the folder
+      while this date's backup was writing), judged by when a crawl last listed the folder (``_cataloged_at``);
     - ``full_refresh``.
+
+    The last two are known before the crawl, and the full crawl then replaces the incremental one, which would
+    find nothing new to read (a date it skips is read by the dataset's next incremental crawl, at the cost of one
+    folder).
 
     :param config: the crawler, as CreateCrawler takes it (one S3 target, ``s3://<bucket>/raw/<dataset>/``)
     :param run_date: the date whose partition is checked (templated)
@@ -151,8 +155,8 @@ class CrawlRawOperator(BoundedDeferralMixin, GlueCrawlerRunOperator):
         bucket, _, prefix = path.removeprefix("s3://").partition("/")
         parts = prefix.strip("/").split("/")
         if len(self.config["Targets"]["S3Targets"]) != 1 or len(parts) != 2 or parts[0] != "raw":
-            raise AirflowException(f"Crawler {self.crawler_name}: an incremental raw crawler needs one S3 target "
-                                   f"s3://<bucket>/raw/<dataset>/, got {path}")
+            raise AirflowFailException(f"Crawler {self.crawler_name}: an incremental raw crawler needs one S3 "
+                                       f"target s3://<bucket>/raw/<dataset>/, got {path}")
         return bucket, parts[1]
 
     def _partition(self) -> dict[str, Any] | None:
@@ -168,16 +172,30 @@ class CrawlRawOperator(BoundedDeferralMixin, GlueCrawlerRunOperator):
         manifest = self.s3.head_object(manifest_key(dataset, self._date), bucket)
         if manifest is None:
             return None  # the wait before this task saw it; nothing says that dt=<date> changed
-        cataloged = partition["CreationTime"]
-        full = (self.catalog.get_crawler(self._full_config["Name"]).get("LastCrawl") or {}
-                if self.catalog.has_crawler(self._full_config["Name"]) else {})
-        if full.get("Status") == "SUCCEEDED":
-            cataloged = max(cataloged, full["StartTime"])
+        cataloged = self._cataloged_at(partition)
         if manifest["LastModified"] + CLOCK_SLACK < cataloged:
             return None
         return (f"dt={self._date} was cataloged at {cataloged:%Y-%m-%d %H:%M:%S} and its manifest written at "
                 f"{manifest['LastModified']:%Y-%m-%d %H:%M:%S}: its files may have changed, and an incremental crawl "
                 "does not read a folder again")
+
+    def _cataloged_at(self, partition: dict[str, Any]) -> datetime:
+        """When the files of the partition's folder were last listed by a crawl that read them.
+
+        A partition made by the incremental crawler's last crawl dates from that crawl's start: files written
+        after its LIST (another date's crawl that ran while this date's backup was writing) were not read. A full
+        crawl that succeeded later read the folder again.
+        """
+        cataloged = partition["CreationTime"]
+        last = self.catalog.get_crawler(self.crawler_name).get("LastCrawl") or {}
+        if last.get("StartTime") and last["StartTime"] <= cataloged:
+            cataloged = last["StartTime"]
+        full_name = self._full_config["Name"]
+        full = (self.catalog.get_crawler(full_name).get("LastCrawl") or {}) if self.catalog.has_crawler(full_name) \
+            else {}
+        if full.get("Status") == "SUCCEEDED":
+            cataloged = max(cataloged, full["StartTime"])
+        return cataloged
 
     def _reason_to_crawl_everything_after(self) -> str | None:
         table = self.catalog.table_or_none(self.config["DatabaseName"], self._table_name)
