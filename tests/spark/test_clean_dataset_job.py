@@ -161,6 +161,7 @@ def test_run_job_writes_clean_rejects_catalog_and_counts(spark: SparkSession, tm
         "skipped_lines": 0,
         "inference": {},  # the dataset has a schema: nothing inferred
         "text_read_as_null": {},  # the dataset lists its own null_tokens: not counted
+        "input_fingerprint": None,  # run without one
     }
     assert capsys.readouterr().out.splitlines()[-1] == (
         "clean_dataset ventas dt=2026-11-01: input=10 clean=4 rejected=4 duplicates=2 (exact=1 key=1) rejects: "
