@@ -188,6 +188,22 @@ def test_crawled_folders_survive_a_restart_and_count_only_after_a_successful_cra
     assert sorted(p["Values"][0] for p in partitions) == ["1", "2"]  # the failed crawl left dt=2 to this one
 
 
+def test_turning_incremental_crawls_on_again_reads_everything(raw_data):
+    s3, glue = raw_data
+    name, prefix = "toggled-crawler", "raw/toggled/"
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/v.csv", Body=b"id;importe\n1;2.5\n")
+    glue.create_crawler(**{**crawler_config(name, f"s3://{BUCKET}/{prefix}"), "RecrawlPolicy": NEW_FOLDERS,
+                           "SchemaChangePolicy": LOG_LOG})
+    assert crawl(glue, name)["Status"] == "SUCCEEDED"
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/w.json", Body=b'{"id": 1}\n')  # fails a crawl that reads dt=1
+    assert crawl(glue, name)["Status"] == "SUCCEEDED"
+
+    glue.update_crawler(Name=name, RecrawlPolicy={"RecrawlBehavior": "CRAWL_EVERYTHING"})
+    glue.update_crawler(Name=name, RecrawlPolicy=NEW_FOLDERS)
+
+    assert crawl(glue, name)["Status"] == "FAILED"  # AWS's first crawl after turning the option on reads everything
+
+
 SCRIPT = '''
 import sys
 from pyspark.sql import SparkSession, functions as F
