@@ -118,6 +118,20 @@ def test_a_date_crawled_while_its_backup_was_writing_gets_the_full_crawl(s3, aws
     assert columns(glue, dataset, "2026-11-02") == ["id", "importe", "bolsa"]
 
 
+def test_a_deleted_raw_table_comes_back_through_the_full_crawl(s3, aws, aws_connection):
+    dataset, glue = "sobres", aws("glue")
+    backup(s3, dataset, "2026-11-01", {"s.csv": b"id;importe\n1;2.5\n"})
+    crawl(dataset, "2026-11-01", aws_connection, False)
+    glue.delete_table(DatabaseName=DATABASE, Name=dataset)
+    backup(s3, dataset, "2026-11-02", {"s.csv": b"id;importe\n2;3.5\n"})
+
+    # An incremental crawl creates no table after its first crawl.
+    incremental = f"optest-raw-{dataset}"
+    assert crawl(dataset, "2026-11-02", aws_connection, False) == [incremental, f"{incremental}-full"]
+    partitions = glue.get_partitions(DatabaseName=DATABASE, TableName=dataset)["Partitions"]
+    assert sorted(p["Values"][0] for p in partitions) == ["2026-11-01", "2026-11-02"]
+
+
 def test_full_refresh_adds_the_full_crawl_to_a_plain_day(s3, aws, aws_connection):
     dataset = "bancos"
     backup(s3, dataset, "2026-11-01", {"b.csv": b"id;importe\n1;2.5\n"})
