@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from airflow.providers.amazon.aws.triggers.glue_crawler import GlueCrawlerCompleteTrigger
+from airflow.sdk.exceptions import AirflowException
 from deferred_run import run_deferred, task_context
 
 from indata_ops.hooks.catalog import uncovered_columns
@@ -130,6 +131,22 @@ def test_a_deleted_raw_table_comes_back_through_the_full_crawl(s3, aws, aws_conn
     assert crawl(dataset, "2026-11-02", aws_connection, False) == [incremental, f"{incremental}-full"]
     partitions = glue.get_partitions(DatabaseName=DATABASE, TableName=dataset)["Partitions"]
     assert sorted(p["Values"][0] for p in partitions) == ["2026-11-01", "2026-11-02"]
+
+
+@MODES
+def test_a_date_of_another_format_fails_the_task_with_the_full_crawlers_error(s3, aws, aws_connection, deferrable):
+    dataset, glue = f"vales{int(deferrable)}", aws("glue")
+    backup(s3, dataset, "2026-11-01", {"v.csv": b"id;importe\n1;2.5\n"})
+    crawl(dataset, "2026-11-01", aws_connection, deferrable)
+    backup(s3, dataset, "2026-11-02", {"v.json": b'{"id": 2}\n'})  # skipped by the incremental crawl
+
+    with pytest.raises(AirflowException) as failure:
+        crawl(dataset, "2026-11-02", aws_connection, deferrable)
+
+    full = f"optest-raw-{dataset}-full"
+    error = glue.get_crawler(Name=full)["Crawler"]["LastCrawl"]["ErrorMessage"]
+    assert "mixes csv, json files" in error  # the local crawler refuses where AWS would make two tables
+    assert str(failure.value) == f"Glue crawler {full}: last crawl FAILED: {error}"
 
 
 def test_full_refresh_adds_the_full_crawl_to_a_plain_day(s3, aws, aws_connection):
