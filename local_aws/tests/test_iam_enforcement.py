@@ -498,7 +498,8 @@ def athena_query(athena, sql: str, database: str = CLEAN_DB) -> dict:
 
 def test_athena_reads_and_writes_with_the_callers_permissions(worker, admin):
     admin_glue = admin("glue")
-    for database, key in ((CLEAN_DB, "clean/counted/part-0.csv"), (RAW_DB, "raw/counted/part-0.csv")):
+    admin_glue.create_database(DatabaseInput={"Name": "another_team"})
+    for database, key in ((CLEAN_DB, "clean/counted/part-0.csv"), ("another_team", "raw/counted/part-0.csv")):
         admin("s3").put_object(Bucket=BUCKET, Key=key, Body=b"1\n2\n3\n")
         admin_glue.create_table(DatabaseName=database, TableInput={
             "Name": "counted", "TableType": "EXTERNAL_TABLE", "StorageDescriptor": {
@@ -512,8 +513,9 @@ def test_athena_reads_and_writes_with_the_callers_permissions(worker, admin):
     rows = athena.get_query_results(QueryExecutionId=counted["QueryExecutionId"])["ResultSet"]["Rows"]
     assert rows[1]["Data"][0]["VarCharValue"] == "3"
     assert counted["ResultConfiguration"]["OutputLocation"].startswith(f"s3://{BUCKET}/athena-results/")
-    # The worker has no glue:GetTable on the raw database: Athena, acting for it, cannot read that table.
-    raw = athena_query(athena, "SELECT count(*) AS n FROM counted", database=RAW_DB)
+    # The worker has no glue:GetTable on another database: Athena, acting for it, cannot read that table (although
+    # the worker may read its files in raw/ directly).
+    raw = athena_query(athena, "SELECT count(*) AS n FROM counted", database="another_team")
     assert raw["Status"]["State"] == "FAILED"
     assert "AccessDenied" in raw["Status"]["StateChangeReason"]
     # Nor can another identity without Athena permissions read the worker's results.
