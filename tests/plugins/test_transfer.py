@@ -181,6 +181,21 @@ def test_one_request_per_small_file_and_one_listing_per_thousand_keys(tmp_path, 
     assert calls == {"GetObject": 1, "DeleteObjects": 1, "ListObjectsV2": 1 + 2, "PutObject": files + 1}
 
 
+def test_small_bodies_go_without_waiting_for_100_continue_and_parts_still_ask_for_it(tmp_path, bucket, hook):
+    # botocore asks every PUT to wait one round trip for "100 Continue"; the hook drops that below 2 MiB.
+    write(tmp_path, f"ventas/{DAY}/small.csv", b"id\n1\n")
+    write(tmp_path, f"ventas/{DAY}/large.csv", b"x" * (11 * MiB))
+    sent: list[tuple[str, int, bytes | str | None]] = []
+    hook.get_conn().meta.events.register("before-send.s3", lambda request, **_: sent.append((
+        request.method, int(request.headers.get("Content-Length") or 0), request.headers.get("Expect"))))
+    run(hook, bucket, tmp_path)
+    expects = {(size, expect) for method, size, expect in sent if method == "PUT" and size}
+    # the small file, the 1 MiB last part and the manifest go at once; the 5 MiB parts wait for the go-ahead
+    assert (5, None) in expects and (1 * MiB, None) in expects
+    assert (5 * MiB, b"100-continue") in expects
+    assert all(expect is None for size, expect in expects if size < 2 * MiB)
+
+
 class Tampering(BackupHook):
     """Answers a PUT as S3 did, then deletes one object and shortens another behind the backup's back."""
 
