@@ -1,12 +1,18 @@
 """Athena side of validation: start a query, wait for it (or let the triggerer wait), read its rows."""
 from __future__ import annotations
 
+import time
+
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.sdk.exceptions import AirflowException
 
 from indata_ops.errors import ATHENA_USER_ERROR, failure
 
 RUNNING_STATES = AthenaHook.INTERMEDIATE_STATES
+# The first look after the start waits this long, and each later one twice as long as the one before, up to the
+# caller's poll interval: a short query is seen finished within a fraction of a second of its end (the provider's
+# poll sleeps a whole interval first), and a long one still costs one GetQueryExecution per interval.
+FIRST_POLL_SECONDS = 0.1
 
 
 class ValidationQueryHook(AthenaHook):
@@ -15,6 +21,15 @@ class ValidationQueryHook(AthenaHook):
     def start(self, sql: str, database: str, output_location: str, workgroup: str) -> str:
         return self.run_query(sql, query_context={"Database": database},
                               result_configuration={"OutputLocation": output_location}, workgroup=workgroup)
+
+    def wait(self, query_id: str, max_seconds: float, max_delay: float) -> str | None:
+        """The query's state once it is final, or its state after max_seconds."""
+        delay = FIRST_POLL_SECONDS
+        deadline = time.monotonic() + max_seconds
+        while (state := self.check_query_status(query_id)) in RUNNING_STATES and time.monotonic() < deadline:
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, max_delay)
+        return state
 
     def failure(self, query_id: str, sql: str) -> AirflowException:
         """The error of a query that did not succeed: its final state and Athena's reason, then the SQL.
@@ -45,9 +60,9 @@ class ValidationQueryHook(AthenaHook):
         return rows
 
     def query_rows(self, sql: str, database: str, output_location: str, workgroup: str,
-                   sleep_time: int = 1) -> list[dict[str, str | None]]:
+                   sleep_time: float = 1, max_seconds: float = 120) -> list[dict[str, str | None]]:
         """Start, wait in this process, read: for short queries where deferring would cost more than it saves."""
         query_id = self.start(sql, database, output_location, workgroup)
-        if self.poll_query_status(query_id, sleep_time=sleep_time) != "SUCCEEDED":
+        if self.wait(query_id, max_seconds, sleep_time) != "SUCCEEDED":
             raise self.failure(query_id, sql)
         return self.rows(query_id)

@@ -116,8 +116,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
                                              aws_conn_id=self.aws_conn_id, region_name=self.region_name),
                        method_name="execute_complete")
         if state in RUNNING_STATES:
-            state = self.athena.poll_query_status(query_id, sleep_time=self.poll_seconds,
-                                                  max_polling_attempts=self.max_wait_seconds // self.poll_seconds)
+            state = self.athena.wait(query_id, self.max_wait_seconds, self.poll_seconds)
         return self._after(context, run_date, query_id, succeeded=state == "SUCCEEDED")
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
