@@ -64,6 +64,7 @@ def catalog(aws):
 
 
 def validate(name: str, conn: str, **kwargs) -> ValidateCleanOperator:
+    kwargs.setdefault("wait_before_deferring", 0)  # a deferrable task hands even a short query to the trigger
     return ValidateCleanOperator(task_id="validate_clean", dataset=name, keys=["id"], run_date=DAY, bucket=BUCKET,
                                  database=DATABASE, output_location=f"s3://{BUCKET}/athena-results/",
                                  aws_conn_id=conn, **kwargs)
@@ -168,3 +169,9 @@ def test_a_short_query_is_seen_finished_without_sleeping_a_whole_poll_interval(c
     # The provider's poll slept a whole poll interval before its second look.
     assert waits and waits[0] == pytest.approx(0.1)
     assert all(later == pytest.approx(min(2 * earlier, 1)) for earlier, later in zip(waits, waits[1:]))
+
+
+def test_a_deferrable_task_keeps_a_short_query_instead_of_deferring_it(catalog, aws_connection):
+    result, deferrals = run_deferred(validate("good", aws_connection, deferrable=True, wait_before_deferring=30), {})
+    assert deferrals == []
+    assert [check["passed"] for check in result["checks"]] == [True] * 6

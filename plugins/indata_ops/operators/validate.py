@@ -67,8 +67,9 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     does not retry (the data will not change by itself). An Athena error fails it with Athena's reason.
 
     The Athena checks are one query; while it runs, the triggerer waits (``deferrable=True``, AthenaTrigger)
-    or this process polls. On success each outlet Asset's event carries the dataset,
-    the run date and the clean row count, for the DAGs scheduled on it.
+    or this process polls. A deferrable task first polls for up to ``wait_before_deferring`` seconds: most days'
+    checks finish within that, and handing a query to the triggerer costs a deferral and a resume. On success each
+    outlet Asset's event carries the dataset, the run date and the clean row count, for the DAGs scheduled on it.
     """
 
     aws_hook_class = BackupHook  # S3: the job's counts and the manifest; Athena gets a hook of its own
@@ -78,7 +79,8 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
 
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
                  output_location: str, workgroup: str = "primary", poll_seconds: int = 1, deferrable: bool = False,
-                 max_wait_seconds: int = 3600, allow_empty: bool = False, **kwargs: Any):
+                 max_wait_seconds: int = 3600, allow_empty: bool = False, wait_before_deferring: float = 2.0,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.allow_empty = allow_empty
         self.dataset = dataset
@@ -91,6 +93,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         self.poll_seconds = poll_seconds
         self.deferrable = deferrable
         self.max_wait_seconds = max_wait_seconds
+        self.wait_before_deferring = wait_before_deferring
 
     @cached_property
     def athena(self) -> ValidationQueryHook:
@@ -109,14 +112,13 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
         query_id = self.athena.start(self._sql(run_date), self.database, self.output_location, self.workgroup)
-        state = self.athena.check_query_status(query_id)
+        state = self.athena.wait(query_id, self.wait_before_deferring if self.deferrable else self.max_wait_seconds,
+                                 self.poll_seconds)
         if state in RUNNING_STATES and self.deferrable:
             self.defer(trigger=AthenaTrigger(query_id, waiter_delay=self.poll_seconds,
                                              waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
                                              aws_conn_id=self.aws_conn_id, region_name=self.region_name),
                        method_name="execute_complete")
-        if state in RUNNING_STATES:
-            state = self.athena.wait(query_id, self.max_wait_seconds, self.poll_seconds)
         return self._after(context, run_date, query_id, succeeded=state == "SUCCEEDED")
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
