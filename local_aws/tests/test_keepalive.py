@@ -79,3 +79,14 @@ def test_stop_ends_idle_connections(stack):
         conn.request("GET", "/_local_aws/health")
         conn.getresponse()
     stack.start()  # the fixture stops it again
+
+
+def test_the_stack_sends_without_waiting_for_acks(stack):
+    # A kept-alive connection's body must not wait for the ACK of its headers (Nagle against delayed ACKs: 40 ms
+    # on every GET), so the server's side of each connection has TCP_NODELAY.
+    conn = connection(stack)
+    conn.request("GET", "/_local_aws/health")
+    conn.getresponse().read()
+    (server_side,) = stack._server._connections
+    assert server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    conn.close()
