@@ -166,13 +166,18 @@ def crawl(glue, name: str) -> dict:
     return wait_for(lambda: (c := glue.get_crawler(Name=name)["Crawler"])["State"] == "READY" and c)["LastCrawl"]
 
 
-def test_crawled_folders_survive_a_restart_and_count_only_after_a_successful_crawl(stack, raw_data):
-    s3, glue = raw_data
-    name, prefix = "folders-crawler", "raw/folders/"
+def incremental_crawler_after_day_one(s3, glue, name: str, prefix: str) -> None:
+    """A CRAWL_NEW_FOLDERS_ONLY crawler over prefix that has crawled its first folder, dt=1, successfully."""
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/v.csv", Body=b"id;importe\n1;2.5\n")
     glue.create_crawler(**{**crawler_config(name, f"s3://{BUCKET}/{prefix}"), "RecrawlPolicy": NEW_FOLDERS,
                            "SchemaChangePolicy": LOG_LOG})
     assert crawl(glue, name)["Status"] == "SUCCEEDED"
+
+
+def test_crawled_folders_survive_a_restart_and_count_only_after_a_successful_crawl(stack, raw_data):
+    s3, glue = raw_data
+    name, prefix = "folders-crawler", "raw/folders/"
+    incremental_crawler_after_day_one(s3, glue, name, prefix)
     assert not [key for key in glue.get_crawler(Name=name)["Crawler"] if key.startswith("_")]  # bookkeeping only
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=2/v.csv", Body=b"id;importe\n2;3.5\n")
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=2/w.json", Body=b'{"id": 2}\n')
@@ -191,10 +196,7 @@ def test_crawled_folders_survive_a_restart_and_count_only_after_a_successful_cra
 def test_turning_incremental_crawls_on_again_reads_everything(raw_data):
     s3, glue = raw_data
     name, prefix = "toggled-crawler", "raw/toggled/"
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/v.csv", Body=b"id;importe\n1;2.5\n")
-    glue.create_crawler(**{**crawler_config(name, f"s3://{BUCKET}/{prefix}"), "RecrawlPolicy": NEW_FOLDERS,
-                           "SchemaChangePolicy": LOG_LOG})
-    assert crawl(glue, name)["Status"] == "SUCCEEDED"
+    incremental_crawler_after_day_one(s3, glue, name, prefix)
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}dt=1/w.json", Body=b'{"id": 1}\n')  # fails a crawl that reads dt=1
     assert crawl(glue, name)["Status"] == "SUCCEEDED"
 
