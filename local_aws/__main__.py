@@ -19,11 +19,13 @@ def main() -> None:
                         help="where state is kept across restarts ('' keeps it in memory only)")
     parser.add_argument("--enforce-iam", action="store_true", default=enabled_from_env(),
                         help=f"authorise every request against IAM policies (or {ENV_FLAG}=1); off by default")
+    parser.add_argument("--no-warm-up", dest="warm_athena", action="store_false",
+                        help="load the Athena engine on the first query instead of in the background at start")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = LocalAWS(port=args.port, state_dir=args.state_dir or None, host=args.host,
-                     enforce_iam=args.enforce_iam).start()
+                     enforce_iam=args.enforce_iam, warm_athena=args.warm_athena).start()
     print(f"Local AWS stack ready on {stack.endpoint}", flush=True)
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -31,7 +31,7 @@ import threading
 
 import botocore.exceptions
 
-from local_aws.athena.engine.binding import QueryRun
+from local_aws.athena.engine.binding import QueryRun, warm_up_query
 from local_aws.athena.engine.catalog import Catalog
 from local_aws.athena.engine.ddl import CatalogStatements
 from local_aws.athena.engine.errors import AthenaQueryError, error, raise_if_cancelled, sql_position
@@ -64,6 +64,11 @@ class AthenaEngine:
             return self._run_statement(text, database)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             raise error("GENERIC_INTERNAL_ERROR", str(err)) from err
+
+    def warm_up(self) -> None:
+        """Runs once what every first query loads: sqlglot's Athena and DuckDB dialects, a DuckDB connection
+        reading an Arrow table (pyarrow's dataset modules) and a Parquet file. No request is sent."""
+        warm_up_query()
 
     def to_csv(self, outcome: QueryOutcome) -> bytes:
         """The result file Athena writes: a header, every value double-quoted, NULL as an empty field."""

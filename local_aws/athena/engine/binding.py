@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tempfile
 import threading
 from collections.abc import Iterator
 
@@ -186,6 +187,28 @@ class QueryRun:
 
     def _file_columns(self, scan: str) -> list[str]:
         return [row[0] for row in self._conn.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()]
+
+
+# The shape of the checks' queries (CTEs, GROUP BY ... HAVING, a partition condition on a date string).
+WARM_UP_SQL = ("WITH keys AS (SELECT k FROM __warm_up WHERE dt = '2026-01-01'), duplicated AS (SELECT k FROM keys "
+               "GROUP BY k HAVING COUNT(*) > 1) SELECT (SELECT COUNT(*) FROM keys) AS n, "
+               "(SELECT COUNT(*) FROM duplicated) AS duplicated")
+
+
+def warm_up_query() -> None:
+    """A query's path without the catalog or S3: parse and transpile, an Arrow table and a Parquet file read."""
+    sql = duckdb_query(parse_query(WARM_UP_SQL), set())
+    conn = duckdb.connect()
+    try:
+        with tempfile.TemporaryDirectory(prefix="athena-warm-up-") as scratch:
+            parquet = f"{scratch}/warm_up.parquet"
+            conn.register("__rows", pa.table({"k": ["a", "a"], "dt": ["2026-01-01", "2026-01-01"]}))
+            conn.execute(f"COPY (SELECT * FROM __rows) TO '{parquet}' (FORMAT parquet)")
+            conn.execute(f"CREATE TEMP VIEW __warm_up AS SELECT * FROM read_parquet(['{parquet}'], "
+                         "union_by_name = true, filename = '__file')")
+            conn.sql(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def _typed_partition_columns(layout: TableLayout, alias: str, with_alias: bool = True) -> list[str]:

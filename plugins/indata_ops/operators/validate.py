@@ -101,10 +101,8 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
 
     def _manifest_files(self, s3: BackupHook, run_date: str) -> int:
         """Files in the date's committed backup; 0 when the manifest is missing (the backup did not happen)."""
-        key = manifest_key(self.dataset, run_date)
-        if s3.stored(self.bucket, key) is None:
-            return 0
-        return int(s3.get_json(self.bucket, key)["totals"]["files"])
+        manifest = s3.get_json_or_none(self.bucket, manifest_key(self.dataset, run_date))
+        return 0 if manifest is None else int(manifest["totals"]["files"])
 
     def _sql(self, run_date: str) -> str:
         return checks_sql(self.database, self.dataset, run_date, self.keys)

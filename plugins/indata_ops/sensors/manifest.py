@@ -72,7 +72,8 @@ class ManifestSensor(S3KeySensor):
     def _document(self) -> Any:
         """The parsed manifest; None when it vanished since the poke (a rerun deleting it) or is not JSON."""
         try:
-            body = self.hook.read_key(key=self.bucket_key, bucket_name=self.bucket_name)
+            # the poke's client, not read_key's boto3 resource (a new session per hook, about 0.1 s)
+            body = self.hook.get_conn().get_object(Bucket=self.bucket_name, Key=self.bucket_key)["Body"].read()
         except ClientError as error:
             if error.response["Error"]["Code"] in MISSING_CODES:
                 return None
