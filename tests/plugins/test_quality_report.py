@@ -63,7 +63,13 @@ def test_json_round_trips_and_keeps_the_column_order():
 def test_a_damaged_report_is_refused_naming_where_and_what(change, message):
     with pytest.raises(ValueError, match=message):
         metrics_from_json({**report_json(REPORT), **change}, "s3://b/k")
+    with pytest.raises(ValueError, match=r"s3://b/k, metrics: rows is -1, fewer than none"):
+        metrics_from_json({**report_json(REPORT), "metrics": {"rows": -1, "null_shares": {}, "columns": []}},
+                          "s3://b/k")
     document = report_json(REPORT)
+    document["results"][1]["failing_rows"] = [{"id": 7}]
+    with pytest.raises(ValueError, match=r"s3://b/k, result 2: failing row \{'id': 7\} is not an object of"):
+        report_from_json(document, "s3://b/k")
     del document["metrics"]
     with pytest.raises(ValueError, match="s3://b/k: no field 'metrics'"):
         metrics_from_json(document, "s3://b/k")

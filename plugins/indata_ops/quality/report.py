@@ -78,7 +78,10 @@ def metrics_from_json(doc: Any, where: str = "validation.json") -> PartitionMetr
     for pair in columns:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)):
             raise ValueError(f"{where}: column {pair!r} is not a [name, type] pair")
-    return PartitionMetrics(rows=_field(metrics, "rows", int, where),
+    rows = _field(metrics, "rows", int, where)
+    if rows < 0:
+        raise ValueError(f"{where}: rows is {rows}, fewer than none")
+    return PartitionMetrics(rows=rows,
                             null_shares={column: float(share) for column, share in shares.items()},
                             columns={name: glue_type for name, glue_type in columns})
 
@@ -94,12 +97,18 @@ def report_from_json(doc: Any, where: str = "validation.json") -> ValidationRepo
         severity = _field(item, "severity", str, at)
         if severity not in ("error", "warn"):
             raise ValueError(f"{at}: severity {severity!r} is neither 'error' nor 'warn'")
+        rows = _field(item, "failing_rows", list, at)
+        for row in rows:
+            if not (isinstance(row, Mapping) and all(v is None or isinstance(v, str) for v in row.values())):
+                raise ValueError(f"{at}: failing row {row!r} is not an object of strings and nulls")
         results.append(CheckResult(
             name=_field(item, "name", str, at), kind=_field(item, "kind", str, at), severity=severity,
             expected=_field(item, "expected", str, at), actual=_field(item, "actual", str, at),
-            passed=_field(item, "passed", bool, at),
-            failing_rows=tuple(dict(row) for row in _field(item, "failing_rows", list, at)),
+            passed=_field(item, "passed", bool, at), failing_rows=tuple(dict(row) for row in rows),
             detail=_field(item, "detail", str, at)))
+    notes = _field(doc, "notes", list, where)
+    if not all(isinstance(note, str) for note in notes):
+        raise ValueError(f"{where}: notes {notes!r} are not all text")
     return ValidationReport(
         dataset=_field(doc, "dataset", str, where), run_date=_field(doc, "run_date", str, where),
         table=_field(doc, "table", str, where), results=tuple(results), metrics=metrics_from_json(doc, where),
@@ -107,7 +116,7 @@ def report_from_json(doc: Any, where: str = "validation.json") -> ValidationRepo
         bytes_scanned=_field(doc, "bytes_scanned", int, where),
         extra_bytes_scanned=_field(doc, "extra_bytes_scanned", int, where),
         partition_bytes=_field(doc, "partition_bytes", int, where),
-        notes=tuple(_field(doc, "notes", list, where)))
+        notes=tuple(notes))
 
 
 # --- what every form says ------------------------------------------------------------------------------------------
