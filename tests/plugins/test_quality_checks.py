@@ -227,6 +227,8 @@ def test_failed_checks_show_a_few_failing_rows(bad):
 
 
 def test_partition_metrics_hold_each_numeric_columns_null_share(good, bad):
+    assert [r.detail for r in good.results if r.kind == "freshness"] == [
+        "max_age 1 day before the end of 2026-11-01", "max_age 12 hours before the end of 2026-11-01"]
     assert bad.metrics.rows == 5 and good.metrics.rows == 3
     assert bad.metrics.null_shares == {"id": 0.2, "importe": 0.2, "cantidad": 0.4, "precio": 0.2}
     assert good.metrics.null_shares == pytest.approx({"id": 0, "importe": 0, "cantidad": 1 / 3, "precio": 1 / 3})
@@ -301,6 +303,9 @@ def test_bad_declarations_are_refused_naming_the_check():
     with pytest.raises(ValueError, match=r"check range\(nada\): nada not among the table's columns"):
         check_queries(DATABASE, "good", DAY, COLUMNS, ["id"],
                       [DeclaredCheck("range", "range(nada)", columns=("nada",), max=1)])
+    with pytest.raises(ValueError, match="check old: freshness needs a date or timestamp column, cliente is string"):
+        check_queries(DATABASE, "good", DAY, COLUMNS, ["id"], [DeclaredCheck(
+            "freshness", "old", columns=("cliente",), max_age=datetime.timedelta(days=1))])
     with pytest.raises(ValueError, match="run_date must be a date"):
         check_queries(DATABASE, "good", "2026-11-01' OR '1'='1", COLUMNS, ["id"], [])
 

@@ -138,6 +138,15 @@ def display(value: Any) -> str:
     return str(value)
 
 
+def age(span: datetime.timedelta) -> str:
+    """``2 days``, ``12 hours``, ``90 minutes``: the largest whole unit of a max_age."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            return _values(seconds // size, unit)
+    return str(span)
+
+
 def _rows(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
 
@@ -206,7 +215,7 @@ def _judge(queries: CheckQueries, check: DeclaredCheck, index: int, row: Row,
             f"{display(threshold)} (a date: its midnight)")
         latest = row.get(f"{name}_max")
         return (f"max({column}) >= {shown}", "no value" if latest is None else f"max {latest}",
-                _count(row, f"{name}_fresh") > 0, f"max_age {check.max_age} before the end of {queries.run_date}")
+                _count(row, f"{name}_fresh") > 0, f"max_age {age(check.max_age)} before the end of {queries.run_date}")
     failing = _count(extra, "failing")
     if check.kind == "relationship":
         scope = f"dt={queries.run_date}" if check.same_date else "any date"

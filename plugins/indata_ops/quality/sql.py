@@ -157,6 +157,9 @@ def _check_columns(check: DeclaredCheck, columns: Mapping[str, str]) -> None:
         raise ValueError(f"check {check.name}: {check.kind} takes exactly one column, got {len(check.columns)}")
     if check.kind in {"not_null", "unique"} and not check.columns:
         raise ValueError(f"check {check.name}: {check.kind} needs at least one column")
+    if check.kind == "freshness" and columns[check.columns[0]].strip().lower() not in ("date", "timestamp"):
+        raise ValueError(f"check {check.name}: freshness needs a date or timestamp column, "
+                         f"{check.columns[0]} is {columns[check.columns[0]]}")
     if check.kind == "accepted_values" and not check.values:
         raise ValueError(f"check {check.name}: accepted_values needs values")
     if check.kind == "range" and check.min is None and check.max is None:
