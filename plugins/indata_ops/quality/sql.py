@@ -131,7 +131,8 @@ def check_queries(database: str, table: str, run_date: str, columns: Mapping[str
     """Every query a dataset's date needs when all its checks pass.
 
     ``columns``: the clean table's columns and Glue types (the partition column excluded); ``keys``: the key
-    columns (validation's own NULL and duplicate checks); ``checks``: the declared ones, in report order.
+    columns (validation's own NULL and duplicate checks); ``checks``: the declared ones, in report order. A
+    relationship reads ``to_dataset``'s clean table, ``<database>.<to_dataset>``.
     """
     run_date = checked_run_date(run_date)
     checks = tuple(checks)
@@ -241,6 +242,8 @@ def _main_sql(queries: CheckQueries) -> str:
         + [f"{agg} AS {quote('__' + alias)}" for alias, agg in totals])
     sets_sql = ", ".join(["()"] + [f"({', '.join(quote(c) for c in columns)})" for columns in sets])
     total = f'"__grouping" = {everything}'
+    # The outer aggregate always gives one row; COALESCE keeps counts at 0 on an empty partition, where some
+    # engines give no row for the () set.
     outer = [f'COALESCE(MAX(IF({total}, "__rows")), 0) AS clean_rows']
     for alias, agg in totals:
         value = f"MAX(IF({total}, {quote('__' + alias)}))"
