@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from indata_ops.config import ConfigDocument, Settings
 from indata_ops.config.dataset_model import Column, DatasetEntry, LocaleOptions
+from indata_ops.config.quality_model import shape_schemas
 from scripts.common import REPO
 
 SCHEMA_PATH = REPO / "include" / "config" / "datasets.schema.json"
@@ -57,6 +58,8 @@ def _type_of(field: dict[str, Any]) -> str:
     if "$ref" in field:
         return field["$ref"].rsplit("/", 1)[-1]
     kind = field.get("type", "any")
+    if isinstance(kind, list):
+        return " or ".join(kind)
     if kind == "array":
         return f"list of {_type_of(field.get('items', {}))}"
     if kind == "object" and isinstance(field.get("additionalProperties"), dict):
@@ -105,6 +108,12 @@ def reference_text() -> str:
         "Parquet datasets take no reader options.",
         "",
         *_table("datasets[].rules.&lt;column>", rule),
+        *_table("datasets[].anomalies", definitions["AnomalyOptions"]),
+        "Each item of `checks` has one kind key: `not_null` and `unique` take a column, a list of columns or the",
+        "mapping below; the other kinds take their mapping.",
+        "",
+        *[line for kind, shape in shape_schemas().items() if kind != "unique"
+          for line in _table(f"datasets[].checks[]: {'not_null, unique' if kind == 'not_null' else kind}", shape)],
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from indata_ops.config import DEFAULT_CONFIG_PATH
+from indata_ops.config import DEFAULT_CONFIG_PATH, load_config
 from scripts import config_schema
 
 SCHEMA = json.loads(config_schema.SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -65,6 +65,35 @@ def _broken(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     (("settings", "glue_number_of_workers"), 1),
     (("settings", "glue_version"), 5.0),
     (("datasets", 0, "rules"), {"importe": {"maximum": 3}}),
+    (("datasets", 0, "checks"), [{"not_nul": "cliente"}]),
+    (("datasets", 0, "checks"), [{"not_null": "cliente", "unique": "cliente"}]),
+    (("datasets", 0, "checks"), [{"sql": {"query": "SELECT * FROM {table} WHERE dt = '{run_date}'"}}]),
+    (("datasets", 0, "checks"), [{"range": {"column": "importe", "minimum": 0}}]),
+    (("datasets", 0, "anomalies"), {"history": 0}),
 ])
 def test_the_schema_flags_what_the_loader_refuses(path: tuple[Any, ...], value: Any) -> None:
     assert list(VALIDATOR.iter_errors(_broken(path, value))), f"{path} = {value!r} passed the schema"
+
+
+def test_the_schema_accepts_every_check_kind(write_config) -> None:
+    """The documented example of checks: and anomalies: (datasets.yaml's header) passes an editor's validation, and
+    the loader's against the sample ventas and clientes."""
+    checks = yaml.safe_load("""
+    - not_null: [cliente, importe]
+    - not_null: cliente
+    - unique: {columns: [codigo_venta], severity: warn, name: codigo_unico}
+    - accepted_values: {column: region, values: [Norte, Sur, Este, Oeste], severity: warn}
+    - accepted_values: {column: pagado, values: [true]}
+    - range: {column: importe, min: 0, max: 100000.5}
+    - range: {column: fecha, min: "2026-01-01"}
+    - relationship: {column: cliente, to: clientes.id_cliente, dates: same}
+    - row_count: {min: 10, max: 100000}
+    - freshness: {column: actualizado, max_age: 2d}
+    - sql: {name: negative_units, query: "SELECT * FROM {table} WHERE dt = '{run_date}' AND unidades < 0"}
+    """)
+    document = _broken(("datasets", 0, "checks"), checks)
+    document["datasets"][0]["anomalies"] = {"history": 7, "min_history": 3, "row_count_band": 0.5,
+                                            "null_share_band": 0.1, "severity": "warn"}
+
+    assert [error.message for error in VALIDATOR.iter_errors(document)] == []
+    assert len(load_config(write_config(document), environ={}).quality["ventas"].checks) == len(checks)

@@ -17,14 +17,24 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from indata_contract import RUN_DATE_PLACEHOLDER, ColumnRule, ColumnSpec, Dataset, Locale
-from indata_ops.config.checks import problem
+from indata_ops.config.checks import fail, fail_with, problem
 from indata_ops.config.dataset_model import DatasetEntry
 from indata_ops.config.problems import ConfigError, problem_lines, read_yaml
+from indata_ops.config.quality_model import resolve_relationships
 from indata_ops.config.settings_model import (
     DEFAULT_RESTORE_ROOT,
     DEFAULT_SOURCE_ROOT,
@@ -33,10 +43,11 @@ from indata_ops.config.settings_model import (
     environment_settings,
     with_folders_from,
 )
+from indata_ops.quality.model import DatasetQuality
 
-__all__ = ["BackupConfig", "ColumnRule", "ColumnSpec", "ConfigDocument", "ConfigError", "Dataset", "Locale",
-           "Settings", "RUN_DATE_PLACEHOLDER", "DEFAULT_CONFIG_PATH", "DEFAULT_SOURCE_ROOT", "DEFAULT_RESTORE_ROOT",
-           "load_config"]
+__all__ = ["BackupConfig", "ColumnRule", "ColumnSpec", "ConfigDocument", "ConfigError", "Dataset", "DatasetQuality",
+           "Locale", "Settings", "RUN_DATE_PLACEHOLDER", "DEFAULT_CONFIG_PATH", "DEFAULT_SOURCE_ROOT",
+           "DEFAULT_RESTORE_ROOT", "load_config"]
 DEFAULT_CONFIG_PATH = REPO_ROOT / "include" / "config" / "datasets.yaml"
 ENV_CONFIG = "BACKUP_CONFIG"
 ENV_SOURCE_ROOT = Settings.env_variable("source_root")
@@ -66,11 +77,41 @@ class ConfigDocument(BaseModel):
             raise problem(f"must be a non-empty list of datasets (got {value!r})")
         return value
 
+    @field_validator("datasets", mode="wrap")
+    @classmethod
+    def _relationships(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        """A relationship check names another dataset and its column: judged once every entry's columns are
+        known, and reported together with the entries' other problems."""
+        names = [entry.get("name") for entry in value if isinstance(entry, Mapping)] if isinstance(value, list) else []
+        known = [name for name in names if isinstance(name, str)]
+        context = info.context if info.context is not None else {}
+        try:
+            entries = handler(value)
+        except ValidationError as error:
+            # The entries register their checks and columns as they validate, also those with problems.
+            problems, _ = resolve_relationships(context.get("checks", {}), known)
+            if problems:
+                fail_with(error, problems)
+            raise
+        registered = context.get("checks")
+        if registered is None:  # validated without a context: from the entries themselves
+            registered = {position: (entry.name, list(enumerate(entry.checks)), entry.check_columns())
+                          for position, entry in enumerate(entries)}
+        problems, resolved = resolve_relationships(registered, known)
+        if problems:
+            fail(problems)
+        return [entry.model_copy(update={"checks": resolved.get(position, entry.checks)})
+                for position, entry in enumerate(entries)]
+
 
 @dataclass(frozen=True)
 class BackupConfig:
+    """The validated config. ``quality``: each dataset's declared checks and anomaly settings by dataset name
+    (every dataset; an empty DatasetQuality when it declares none), kept apart from the job's contract."""
+
     settings: Settings
     datasets: tuple[Dataset, ...]
+    quality: Mapping[str, DatasetQuality]
 
     def dataset(self, name: str) -> Dataset:
         for dataset in self.datasets:
@@ -106,7 +147,8 @@ def load_config(
         origins = {name: f"from environment variable {Settings.env_variable(name)}" for name in overrides}
         raise ConfigError([f"{label}: {line}" for line in problem_lines(error, ConfigDocument, document, origins)]
                           ) from None
-    return BackupConfig(settings=parsed.settings, datasets=tuple(entry.to_contract() for entry in parsed.datasets))
+    return BackupConfig(settings=parsed.settings, datasets=tuple(entry.to_contract() for entry in parsed.datasets),
+                        quality=MappingProxyType({entry.name: entry.to_quality() for entry in parsed.datasets}))
 
 
 def _display_path(path: Path) -> str:

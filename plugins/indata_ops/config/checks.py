@@ -30,6 +30,21 @@ def fail(problems: Iterable[tuple[tuple[str | int, ...], str, Any]]) -> NoReturn
     raise ValidationError.from_exception_data(CONFIG_ERROR, details)
 
 
+def fail_with(error: ValidationError, problems: Iterable[tuple[tuple[str | int, ...], str, Any]]) -> NoReturn:
+    """Raise ``error``'s problems together with more, in the order of their places' first part (a list position:
+    a dataset's problems stay together)."""
+    details = []
+    for item in error.errors(include_url=False):
+        detail = InitErrorDetails(type=problem(item["msg"]) if item["type"] == CONFIG_ERROR else item["type"],
+                                  loc=item["loc"], input=item["input"])
+        if "ctx" in item:  # pydantic words its own errors from their context
+            detail["ctx"] = item["ctx"]
+        details.append(detail)
+    details += [InitErrorDetails(type=problem(message), loc=loc, input=value) for loc, message, value in problems]
+    details.sort(key=lambda detail: detail["loc"][0] if detail["loc"] and isinstance(detail["loc"][0], int) else -1)
+    raise ValidationError.from_exception_data(error.title, details)
+
+
 @dataclass(frozen=True)
 class Matching:
     """Metadata for ``Annotated[str, ...]``: the whole string matches ``pattern`` (a Python regular expression),

@@ -8,7 +8,6 @@ load reports every problem whose inputs are usable, not only the first.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
@@ -51,10 +50,18 @@ from indata_ops.config.checks import (
     fail,
     problem,
 )
+from indata_ops.config.literals import rule_value
 from indata_ops.config.problems import message
+from indata_ops.config.quality_model import (
+    AnomalyOptions,
+    CheckColumns,
+    checks_json_schema,
+    dataset_quality,
+    declared_checks,
+)
+from indata_ops.quality.model import DatasetQuality, DeclaredCheck
 
 _DECIMAL_TYPE = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
-_NUMERIC_TYPES = ("int", "bigint", "double")
 # Spark 3 datetime pattern letters; the week-based ones (Y, w, u, W, e, c) are rejected by Spark since 3.0.
 _SPARK_PATTERN_LETTERS = set("GyDMLdQqEFahKkHmsSVzOXxZ")
 _QUOTED_LITERAL = re.compile(r"'[^']*'")
@@ -292,62 +299,6 @@ class RuleShape(_Strict):
     regex: str | None = None
 
 
-def _rule_literal(value: Any, column_type: str | None) -> tuple[str | None, Any]:
-    """(problem, value as JSON) for one bound or allowed value of a column of ``column_type`` (None: unknown)."""
-    if isinstance(value, datetime):
-        value = value.isoformat(sep=" ")
-    elif isinstance(value, date):
-        value = value.isoformat()  # YAML reads an unquoted 2026-11-01 as a date
-    if not isinstance(value, (str, int, float)) or (isinstance(value, bool) and column_type != "boolean"):
-        return f"must be a number, a string or a date (got {value!r})", None
-    expected = {"date": (date.fromisoformat, "an ISO date such as 2026-11-01"),
-                "timestamp": (datetime.fromisoformat, "an ISO timestamp such as 2026-11-01 08:30:00")}
-    if column_type in expected:
-        parse, description = expected[column_type]
-        try:
-            parse(str(value))
-        except ValueError:
-            return f"must be {description} (got {value!r})", None
-    elif column_type in ("int", "bigint"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return f"must be a whole number for the {column_type} column (got {value!r})", None
-    elif column_type == "double" or (column_type or "").startswith("decimal"):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return f"must be a number for a {column_type} column (got {value!r})", None
-    elif column_type == "string" and not isinstance(value, str):
-        return f"must be a string for a string column (quote it in YAML; got {value!r})", None
-    elif column_type == "boolean" and not isinstance(value, bool):
-        return f"must be true or false for a boolean column (got {value!r})", None
-    return None, value
-
-
-def _rule_value(value: Any, kind: str, column_type: str | None) -> tuple[str | None, Any]:
-    """(problem, the rule's value as the job receives it: dates as ISO text)."""
-    if kind == "required":
-        return (None, value) if isinstance(value, bool) else (f"must be true or false (got {value!r})", None)
-    if kind == "regex":
-        if not isinstance(value, str):
-            return f"must be a string (got {value!r})", None
-        if column_type not in (None, "string"):
-            return f"applies to string columns (this one is {column_type})", None
-        try:
-            re.compile(value)
-        except re.error as error:
-            return f"is not a regular expression: {error} (got {value!r})", None
-        return None, value
-    if kind == "allowed":
-        if not isinstance(value, list):
-            return f"must be a list (got {value!r})", None
-        if not value:
-            return "must list at least one value", None
-        literals = [_rule_literal(item, column_type) for item in value]
-        return next((p for p, _ in literals if p), None), [literal for _, literal in literals]
-    if column_type is not None and column_type not in (*_NUMERIC_TYPES, "date", "timestamp") \
-            and not column_type.startswith("decimal"):
-        return f"min and max apply to number, date and timestamp columns (this one is {column_type})", None
-    return _rule_literal(value, column_type)
-
-
 def _rules(raw: dict[str, Any], schema: tuple[Column, ...] | None, hints: tuple[ColumnHint, ...]
            ) -> tuple[ColumnRule, ...]:
     """``rules: {column: {required, min, max, allowed, regex}}``; checked against the column's type when the
@@ -371,7 +322,7 @@ def _rules(raw: dict[str, Any], schema: tuple[Column, ...] | None, hints: tuple[
                  for key in checks if key not in RULE_CHECKS]
         values = {}
         for key in (key for key in RULE_CHECKS if key in checks):
-            rule_problem, values[key] = _rule_value(checks[key], key, types.get(column))
+            rule_problem, values[key] = rule_value(checks[key], key, types.get(column))
             if rule_problem:
                 found.append(((name, key), rule_problem, checks[key]))
         low, high = values.get("min"), values.get("max")
@@ -465,6 +416,12 @@ class DatasetEntry(_Strict):
     """How columns without a declared type get one."""
     missing_columns: Literal[MISSING_COLUMNS] = "fail"  # type: ignore[valid-type]
     """A schema column absent from a file: fail the job, or read it as NULL (a required column then rejects)."""
+    checks: list[Any] = Field(default_factory=list, validate_default=True, json_schema_extra=checks_json_schema)
+    """Checks validation runs on the run date's clean partition, one kind per item: not_null, unique,
+    accepted_values, range, relationship, row_count, freshness, sql. Not the Glue job's input: editing one does
+    not clean a date again."""
+    anomalies: AnomalyOptions = Field(default_factory=lambda: AnomalyOptions.model_validate({}))
+    """The partition against the previous committed dates: row count, NULL shares, schema drift."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
                               use_attribute_docstrings=True)
@@ -600,6 +557,27 @@ class DatasetEntry(_Strict):
             raise problem("only json and parquet datasets have nested fields to flatten")
         return value
 
+    @field_validator("checks")
+    @classmethod
+    def _checks_fit_the_columns(cls, value: list[Any], info: ValidationInfo) -> tuple[DeclaredCheck, ...]:
+        # Without a valid schema, hints and keys (their problems are reported) only the checks' shapes are judged.
+        data = info.data
+        usable = all(key in data for key in ("schema_", "columns", "keys"))
+        columns = _check_columns(data["schema_"], data["columns"], data["keys"]) if usable else None
+        problems, built = declared_checks(value, columns, data.get("time_zone", "UTC"))
+        if info.context is not None and columns is not None and "name" in data:
+            # For the document's relationship checks, which are reported with this entry's other problems.
+            info.context.setdefault("checks", {})[info.context["index"] - 1] = (data["name"], built, columns)
+        if problems:
+            fail(problems)
+        return tuple(check for _, check in built)
+
+    def check_columns(self) -> CheckColumns:
+        return _check_columns(self.schema_, self.columns, self.keys)
+
+    def to_quality(self) -> DatasetQuality:
+        return dataset_quality(self.checks, self.anomalies)
+
     def to_contract(self) -> Dataset:
         return Dataset(
             name=self.name, source=self.source, format=self.format, reader=self.reader,
@@ -610,3 +588,9 @@ class DatasetEntry(_Strict):
             time_zone=self.time_zone, rounding=self.rounding, columns=tuple(self.columns),  # type: ignore[arg-type]
             inference=Inference(self.inference.min_share, self.inference.sample_rows),
             missing_columns=self.missing_columns)
+
+
+def _check_columns(schema: Any, hints: Any, keys: Any) -> CheckColumns:
+    """What a dataset's checks may name, from its validated schema, column hints and keys."""
+    columns = tuple(schema)
+    return CheckColumns.of(columns, hints, keys, lambda name: resolve_name(name, columns))

@@ -2,7 +2,8 @@
 
 Each problem is one line ``<file>: <where>: field '<field>' (<origin>): <message>``, where ``<where>`` is
 ``top level``, ``settings``, ``dataset 'ventas'`` (``dataset #2`` when the name is unusable) and ``<field>`` is
-the dotted path inside it (``schema.importe.type``, ``rules.codigo.max``, ``reader.delimiter``).
+the dotted path inside it (``schema.importe.type``, ``rules.codigo.max``, ``reader.delimiter``, ``checks[3]
+(range).min``).
 """
 from __future__ import annotations
 
@@ -92,6 +93,10 @@ def message(error: ErrorDetails, known_keys: tuple[str, ...] = ()) -> str:
         return f"must not be empty (got {value!r})"
     if kind == "greater_than_equal":
         return f"must be >= {ctx['ge']} (got {value!r})"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']:g} (got {value!r})"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx['le']:g} (got {value!r})"
     return f"{error['msg']} (got {value!r})"
 
 
@@ -171,6 +176,21 @@ def _dataset_place(document: Mapping[str, Any], loc: tuple[str | int, ...]) -> t
             column_name = column.get("name") if isinstance(column, Mapping) else None
             parts.append(f"schema.{column_name}" if isinstance(column_name, str) and column_name
                          else f"schema[{position + 1}]")
+        elif part == "checks" and rest and isinstance(rest[0], int):
+            position = int(rest.pop(0))
+            checks = entry.get("checks") if isinstance(entry, Mapping) else None
+            parts.append(_check_label(checks[position] if isinstance(checks, list) and position < len(checks)
+                                      else None, position))
         else:
             parts.append(str(part))
     return where, ".".join(parts)
+
+
+def _check_label(item: Any, position: int) -> str:
+    """``checks[3] (range)``, or with the name it was given ``checks[3] (negative_units)``: the n-th item, from 1."""
+    label = f"checks[{position + 1}]"
+    if not isinstance(item, Mapping) or len(item) != 1:
+        return label
+    ((kind, value),) = item.items()
+    name = value.get("name") if isinstance(value, Mapping) else None
+    return f"{label} ({name if isinstance(name, str) and name else kind})"
