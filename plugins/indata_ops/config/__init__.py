@@ -9,7 +9,8 @@ JSON Schema of the file (include/config/datasets.schema.json) is generated from 
 The dataset contract itself (``Dataset``, ``ColumnSpec``, ``Locale``, ``ColumnRule``, the type names and
 tokens) is the package ``indata_contract`` (plugins/indata_contract), which the Glue job imports without Airflow:
 the models here validate the YAML and build those objects; the job receives ``Dataset.job_config()`` as a JSON job
-argument and reads it back with the same package.
+argument and reads it back with the same package. A dataset's declared checks and anomaly settings
+(``quality_model``) are not part of that contract: ``BackupConfig.quality`` holds them for validation.
 """
 from __future__ import annotations
 

@@ -25,10 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSche
 from indata_ops.config.checks import Matching, fail
 from indata_ops.config.literals import rule_value, typed_literal
 from indata_ops.config.problems import message
-from indata_ops.quality.model import CHECK_KINDS, AnomalySettings, DatasetQuality, DeclaredCheck
+from indata_ops.quality.model import CHECK_KINDS, AnomalySettings, DatasetQuality, DeclaredCheck, Severity
 
 Problems = list[tuple[tuple[str | int, ...], str, Any]]
-Severity = Literal["error", "warn"]
 CheckName = Annotated[str, Matching(r"[a-z][a-z0-9_]{0,62}", "lowercase letters, digits and _, starting with a letter")]
 Literal_ = Annotated[Any, WithJsonSchema({"type": ["number", "string"]})]
 _DURATION = re.compile(r"([1-9][0-9]{0,4})([hd])")
