@@ -170,7 +170,8 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         task_id="validate_clean", dataset=dataset.name, keys=list(dataset.keys), run_date=RUN_DATE_TEMPLATE,
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
         workgroup=settings.athena_workgroup, deferrable=settings.deferrable, allow_empty=dataset.on_empty == "skip",
-        max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), **aws, **VALIDATE,
+        max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), quality=config.quality[dataset.name],
+        **aws, **VALIDATE,
         outlets=[clean_asset(settings.bucket, dataset.name)],
         # After the job, or straight after check_fingerprint when it skipped the crawl and the job. A skipped
         # chain (dry_run, on_empty: skip) skips it too, and a failed job fails it (upstream_failed).

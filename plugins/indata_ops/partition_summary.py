@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from indata_ops.config import Dataset
-from indata_ops.operators.validate import quote
+from indata_ops.quality.sql import quote
 from indata_ops.run_date import checked_run_date
 
 

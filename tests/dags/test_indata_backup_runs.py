@@ -97,11 +97,20 @@ def test_datasets_not_selected_are_skipped_and_the_selected_chain_runs_deferred(
     assert log.count("[DAG TEST] running trigger in line") >= 2
 
 
+def clean_event(dataset: str, run_date: str) -> dict:
+    """The Asset event validate_clean emits: the job's counts and how many warnings validation reported (none on
+    the sample's dates)."""
+    counts = EXPECTED[dataset][run_date]
+    return {"asset": f"indata_clean_{dataset}", "extra": {
+        "dataset": dataset, "run_date": run_date, "clean_rows": counts["clean"],
+        "counts": {"input": counts["rows_in"], "clean": counts["clean"], "rejected": counts["rejected"],
+                   "duplicates": counts["exact_duplicates"] + counts["duplicate_keys"]},
+        "warnings": 0}}
+
+
 def test_validation_publishes_the_asset_event_that_queues_the_downstream_dag(clientes_run):
     outcome, _ = clientes_run
-    counts = EXPECTED["clientes"]["2026-11-01"]
-    assert outcome["asset_events"] == [{"asset": "indata_clean_clientes", "extra": {
-        "dataset": "clientes", "run_date": "2026-11-01", "clean_rows": counts["clean"]}}]
+    assert outcome["asset_events"] == [clean_event("clientes", "2026-11-01")]
     assert ["indata_clean_clientes", "indata_downstream_example"] in outcome["queued"]
 
 
@@ -141,8 +150,7 @@ def test_a_rerun_with_nothing_changed_skips_the_crawl_and_the_job_and_still_vali
     assert len(aws("glue").get_job_runs(JobName=job)["JobRuns"]) == job_runs  # no Glue job run
     counts = EXPECTED["clientes"]["2026-11-01"]
     assert rerun["xcom"]["clientes.validate_clean:return_value"]["counts"]["clean"] == counts["clean"]
-    assert rerun["asset_events"] == [{"asset": "indata_clean_clientes", "extra": {
-        "dataset": "clientes", "run_date": "2026-11-01", "clean_rows": counts["clean"]}}]
+    assert rerun["asset_events"] == [clean_event("clientes", "2026-11-01")]
 
     # full_refresh redoes everything, and the job commits the same fingerprint again.
     refreshed, _ = dag_test(airflow, "indata_backup", run_after="2026-11-01T15:00:00+00:00",

@@ -17,7 +17,7 @@ import pytest
 from indata_ops.hooks.validation import ValidationQueryHook
 from indata_ops.quality.evaluate import ChecksRun, check_results, run_checks
 from indata_ops.quality.model import DeclaredCheck
-from indata_ops.quality.sql import check_queries, literal
+from indata_ops.quality.sql import check_queries, literal, quote
 
 BUCKET = "qtest-checks"
 DATABASE = "qtest_clean"
@@ -317,15 +317,27 @@ def test_results_come_from_the_rows_alone():
     assert (row_count.actual, row_count.passed, sql.actual, sql.passed) == ("1 row", False, "4 rows", False)
 
 
+def reference_checks_sql(database: str, table: str, run_date: str, keys) -> str:
+    """The validation operator's query before declared checks (a CTE read three times), as the reference."""
+    source = f"{quote(database)}.{quote(table)} WHERE dt = '{run_date}'"
+    if not keys:
+        return f"SELECT COUNT(*) AS clean_rows, 0 AS null_key_rows, 0 AS duplicate_keys FROM {source}"
+    columns = ", ".join(quote(k) for k in keys)
+    null_key = " OR ".join(f"{quote(k)} IS NULL" for k in keys)
+    return (f"WITH partition_keys AS (SELECT {columns} FROM {source}), "
+            f"duplicated AS (SELECT {columns} FROM partition_keys GROUP BY {columns} HAVING COUNT(*) > 1) "
+            f"SELECT (SELECT COUNT(*) FROM partition_keys) AS clean_rows, "
+            f"(SELECT COUNT_IF({null_key}) FROM partition_keys) AS null_key_rows, "
+            f"(SELECT COUNT(*) FROM duplicated) AS duplicate_keys")
+
+
 @pytest.mark.parametrize("keys", [("id",), ("cliente", "fecha"), ()], ids=["one-key", "two-keys", "no-keys"])
 def test_the_main_query_answers_the_key_counts_as_the_operators_query_does(catalog, hook, keys):
-    # clean_rows, null_key_rows and duplicate_keys mean what validate.checks_sql's columns mean (NULL combinations
-    # of the keys count as duplicates there too), so the main query can take its place.
-    from indata_ops.operators.validate import checks_sql
-
+    # clean_rows, null_key_rows and duplicate_keys mean what the operator's former query's columns meant (NULL
+    # combinations of the keys count as duplicates there too): that query, kept below, is the reference.
     names = ("clean_rows", "null_key_rows", "duplicate_keys")
     for table in ("good", "bad"):
-        [today] = hook.query_rows(checks_sql(DATABASE, table, DAY, keys), DATABASE, OUTPUT, "primary", sleep_time=0.2)
+        [today] = hook.query_rows(reference_checks_sql(DATABASE, table, DAY, keys), DATABASE, OUTPUT, "primary", sleep_time=0.2)
         [main] = hook.query_rows(check_queries(DATABASE, table, DAY, COLUMNS, keys, CHECKS).main, DATABASE, OUTPUT,
                                  "primary", sleep_time=0.2)
         assert {name: main[name] for name in names} == {name: today[name] for name in names}

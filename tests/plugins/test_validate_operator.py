@@ -96,19 +96,28 @@ def test_all_checks_pass_on_a_good_partition(catalog, aws_connection, deferrable
     assert result["counts"]["clean"] == 3
 
 
+def table_lines(report: str) -> dict[str, list[str]]:
+    """The report table's rows by check name: [expected, actual, severity, result]."""
+    return {cells[0]: cells[1:] for line in report.splitlines() if line.count("|") == 4
+            for cells in [[cell.strip() for cell in line.split("|")]]}
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["polling", "deferrable"])
 def test_failed_checks_fail_the_task_with_a_readable_table(catalog, aws_connection, deferrable):
     with pytest.raises(AirflowFailException) as failure:  # the data will not change: no retry
         run(validate("bad", aws_connection, deferrable=deferrable))
     report = str(failure.value)
-    assert report.startswith(f"Validation of {DATABASE}.bad dt={DAY}")
-    lines = {line.split("|")[0].strip(): line for line in report.splitlines() if "|" in line}
-    assert lines["clean rows = job's clean count"].split("|")[1:] == [" 4        ", " 3      ", " FAILED"]
-    assert lines["input = clean + rejected + duplicates"].rstrip().endswith("FAILED")  # 5 != 4 + 1 + 1
-    assert lines["rows with a NULL key (id)"].rstrip().endswith("FAILED")
-    assert lines["duplicated keys (id)"].rstrip().endswith("FAILED")
-    assert lines["clean rows > 0"].rstrip().endswith("ok")
-    assert lines["backup manifest committed, files"].rstrip().endswith("FAILED")
+    assert report.startswith(f"Validation of {DATABASE}.bad (bad) dt={DAY}")
+    lines = table_lines(report)
+    assert lines["clean rows = job's clean count"] == ["4", "3", "error", "FAILED"]
+    assert lines["input = clean + rejected + duplicates"] == ["5", "6", "error", "FAILED"]  # 5 != 4 + 1 + 1
+    assert lines["rows with a NULL key (id)"][-1] == "FAILED"
+    assert lines["duplicated keys (id)"][-1] == "FAILED"
+    assert lines["clean rows > 0"][-1] == "ok"
+    assert lines["backup manifest committed, files"][-1] == "FAILED"
+    # A few of the failing rows are shown under their check, and the report's place in S3 closes the message.
+    assert "Failing rows of duplicated keys (id):" in report
+    assert report.rstrip().endswith(f"Report: s3://{BUCKET}/reports/bad/dt={DAY}/validation.html")
 
 
 def test_a_run_date_that_is_not_a_date_is_refused(aws_connection):
@@ -125,7 +134,7 @@ def test_an_athena_error_fails_with_athenas_reason_and_the_sql(catalog, aws_conn
     message = str(failure.value)
     assert message.startswith("Athena query ") and " ended FAILED: " in message
     assert "missing_table" in message.split("\n")[0]  # Athena's reason names the table
-    assert f'FROM "{DATABASE}"."missing_table" WHERE dt = \'{DAY}\'' in message
+    assert f'FROM "{DATABASE}"."missing_table" WHERE "dt" = \'{DAY}\'' in message
     # A table that is not there is a user error (AthenaError.ErrorCategory 2): the same on every try.
     assert isinstance(failure.value, AirflowFailException) and "(a user error: not retried)" in message
 
@@ -142,7 +151,7 @@ def test_inference_warnings_are_reported_without_failing(catalog, aws_connection
     # The task logger writes through structlog (to the console here) or logging, depending on the setup.
     captured = capfd.readouterr()
     logged = "\n".join([captured.out, captured.err, *(record.getMessage() for record in caplog.records)])
-    assert "Warnings (not failures): column types to look at" in logged and "- presion: kept as text" in logged
+    assert "- Column types to look at (type inference): presion: kept as text" in logged
 
 
 @pytest.mark.parametrize("allow_empty", [True, False], ids=["on_empty-skip", "on_empty-fail"])
@@ -153,7 +162,7 @@ def test_a_day_without_records_is_clean_only_when_the_dataset_allows_empty_days(
         assert checks["clean rows = 0 (no records, on_empty: skip)"] == ("0", True)
         assert "clean rows > 0" not in checks
         return
-    with pytest.raises(AirflowFailException, match=r"clean rows > 0 +\| > 0 +\| 0 +\| FAILED"):
+    with pytest.raises(AirflowFailException, match=r"clean rows > 0 +\| > 0 +\| 0 +\| error +\| FAILED"):
         run(operator)
 
 

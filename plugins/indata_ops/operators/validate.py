@@ -1,11 +1,13 @@
-"""Validate a clean partition with Athena, against the Glue job's own counts; fail with a readable report."""
+"""Validate a clean partition with Athena: the job's counts against an independent count and Athena's, the keys,
+the checks the dataset declares, anomalies against the previous dates; a report people read, in S3 and the log."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from functools import cached_property
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -16,71 +18,53 @@ from indata_ops.hooks.validation import RUNNING_STATES, ValidationQueryHook
 from indata_ops.inference_report import inference_warnings
 from indata_ops.layout import job_counts_key, manifest_key
 from indata_ops.operators.deferral import BoundedDeferralMixin
+from indata_ops.operators.report_link import ValidationReportLink, report_url
+from indata_ops.quality.anomalies import anomalies_against_history
+from indata_ops.quality.evaluate import MAIN, ChecksRun, finish_checks, query_label
+from indata_ops.quality.model import CheckResult, DatasetQuality, PartitionMetrics, ValidationReport
+from indata_ops.quality.report import report_text, write_report
+from indata_ops.quality.sql import PARTITION_COLUMN, CheckQueries, check_queries
 from indata_ops.run_date import checked_run_date
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    expected: str
-    actual: str
-    passed: bool
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def checks_sql(database: str, table: str, run_date: str, keys: Sequence[str]) -> str:
-    """Row count, rows with a NULL key and duplicated keys of the partition, as one query (one wait)."""
-    source = f"{quote(database)}.{quote(table)} WHERE dt = '{run_date}'"
-    if not keys:
-        return f"SELECT COUNT(*) AS clean_rows, 0 AS null_key_rows, 0 AS duplicate_keys FROM {source}"
-    columns = ", ".join(quote(k) for k in keys)
-    null_key = " OR ".join(f"{quote(k)} IS NULL" for k in keys)
-    return (f"WITH partition_keys AS (SELECT {columns} FROM {source}), "
-            f"duplicated AS (SELECT {columns} FROM partition_keys GROUP BY {columns} HAVING COUNT(*) > 1) "
-            f"SELECT (SELECT COUNT(*) FROM partition_keys) AS clean_rows, "
-            f"(SELECT COUNT_IF({null_key}) FROM partition_keys) AS null_key_rows, "
-            f"(SELECT COUNT(*) FROM duplicated) AS duplicate_keys")
-
-
-def report(title: str, checks: Sequence[Check], warnings: Sequence[str] = ()) -> str:
-    """A fixed-width table a person reads in the task log, then the warnings (which fail nothing)."""
-    rows = [("check", "expected", "actual", "result")] + [
-        (c.name, c.expected, c.actual, "ok" if c.passed else "FAILED") for c in checks]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [" | ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    if warnings:
-        lines += ["", "Warnings (not failures): column types to look at", *(f"- {line}" for line in warnings)]
-    return f"{title}\n" + "\n".join(lines)
+def own_check(name: str, kind: str, expected: Any, actual: Any, passed: bool) -> CheckResult:
+    """One of validation's own checks: always an error when it fails."""
+    return CheckResult(name=name, kind=kind, severity="error", expected=str(expected), actual=str(actual),
+                       passed=passed)
 
 
 class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
-    """Check the clean partition of a run date with Athena queries and the job's counts.
+    """Check the clean partition of a run date, write its report, fail when an error-severity check fails.
 
-    Checks: the backup's manifest is committed with files; the partition has rows (none, when the job read no
-    record and ``allow_empty``: the dataset's on_empty is skip); Athena's row count equals the
-    job's clean count; the job's accounting holds (input = clean + rejected + duplicates); key columns are never
-    NULL; keys are unique. All checks run; the task fails when any fails, with the whole table in the error, and
-    does not retry (the data will not change by itself). An Athena error fails it with Athena's reason.
+    Validation's own checks: the backup's manifest is committed with files; the partition has rows (none, when the
+    job read no record and ``allow_empty``: the dataset's on_empty is skip); Athena's row count equals the job's
+    clean count; the job's accounting holds (input = clean + rejected + duplicates); the job's input equals the
+    records the backup counted in the files it read (the manifest's ``totals.records``; where the backup could not
+    count exactly, the report says so); key columns are never NULL; keys are unique. Then the dataset's declared
+    checks (``quality.checks``: each error or warn) and its anomalies against the previous committed dates
+    (``quality.anomalies``).
 
-    The Athena checks are one query; while it runs, the triggerer waits (``deferrable=True``, AthenaTrigger)
-    or this process polls. A deferrable task first polls for up to ``wait_before_deferring`` seconds: most days'
-    checks finish within that, and handing a query to the triggerer costs a deferral and a resume. On success each
-    outlet Asset's event carries the dataset, the run date and the clean row count, for the DAGs scheduled on it.
+    The partition's own checks are one Athena query that scans it once; relationship and sql checks add one query
+    each, started with it; failed checks get one more query each for a few failing rows. While the main query runs
+    the triggerer waits (``deferrable=True``, AthenaTrigger) or this process polls; a deferrable task first polls
+    for up to ``wait_before_deferring`` seconds, as most days' checks finish within that.
+
+    The report goes to ``reports/<dataset>/dt=<date>/validation.json`` and ``validation.html`` (the task's
+    "Validation report" link) and to the log, before the task fails or succeeds; a failure does not retry (the
+    data will not change by itself). On success each outlet Asset's event carries the dataset, the run date, the
+    job's counts and the number of warnings.
     """
 
-    aws_hook_class = BackupHook  # S3: the job's counts and the manifest; Athena gets a hook of its own
+    aws_hook_class = BackupHook  # S3: counts, manifest, reports; Athena and Glue get hooks of their own
     template_fields: Sequence[str] = aws_template_fields("run_date", "bucket", "database", "output_location",
                                                          "workgroup")
+    operator_extra_links = (ValidationReportLink(),)
     ui_color = "#ffe8cc"
 
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
                  output_location: str, workgroup: str = "primary", poll_seconds: int = 1, deferrable: bool = False,
                  max_wait_seconds: int = 3600, allow_empty: bool = False, wait_before_deferring: float = 2.0,
-                 **kwargs: Any):
+                 quality: DatasetQuality | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.allow_empty = allow_empty
         self.dataset = dataset
@@ -94,76 +78,141 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         self.deferrable = deferrable
         self.max_wait_seconds = max_wait_seconds
         self.wait_before_deferring = wait_before_deferring
+        self.quality = quality or DatasetQuality()
+        self.report_url: str | None = None  # set once the report is written; the extra link shows it
 
     @cached_property
     def athena(self) -> ValidationQueryHook:
         return ValidationQueryHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
-    def _manifest_files(self, s3: BackupHook, run_date: str) -> int:
-        """Files in the date's committed backup; 0 when the manifest is missing (the backup did not happen)."""
-        manifest = s3.get_json_or_none(self.bucket, manifest_key(self.dataset, run_date))
-        return 0 if manifest is None else int(manifest["totals"]["files"])
+    @cached_property
+    def catalog(self) -> GlueCatalogHook:
+        return GlueCatalogHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
-    def _sql(self, run_date: str) -> str:
-        return checks_sql(self.database, self.dataset, run_date, self.keys)
+    def _queries(self, run_date: str) -> CheckQueries:
+        """The date's queries, over the clean table's columns as Glue has them (Athena answers for a missing
+        table with its own reason, so a missing table gets no columns here)."""
+        try:
+            table = self.catalog.get_table(self.database, self.dataset)
+        except self.catalog.get_conn().exceptions.EntityNotFoundException:
+            table = {"StorageDescriptor": {"Columns": [{"Name": key, "Type": "string"} for key in self.keys]}}
+        columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]
+                   if c["Name"] != PARTITION_COLUMN}
+        return check_queries(self.database, self.dataset, run_date, columns, self.keys, self.quality.checks)
+
+    def _start(self, queries: CheckQueries, labels: Sequence[str]) -> dict[str, str]:
+        statements = {MAIN: queries.main, **{query_label(i): sql for i, sql in queries.extra.items()}}
+        return {label: self.athena.start(statements[label], self.database, self.output_location, self.workgroup)
+                for label in labels}
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
-        query_id = self.athena.start(self._sql(run_date), self.database, self.output_location, self.workgroup)
-        state = self.athena.wait(query_id, self.wait_before_deferring if self.deferrable else self.max_wait_seconds,
-                                 self.poll_seconds)
+        queries = self._queries(run_date)
+        started = self._start(queries, [MAIN, *(query_label(i) for i in queries.extra)])
+        state = self.athena.wait(started[MAIN], self.wait_before_deferring if self.deferrable
+                                 else self.max_wait_seconds, self.poll_seconds)
         if state in RUNNING_STATES and self.deferrable:
-            self.defer(trigger=AthenaTrigger(query_id, waiter_delay=self.poll_seconds,
+            # The extra queries are started again on resume: only the main query's id comes back in the event.
+            self.defer(trigger=AthenaTrigger(started[MAIN], waiter_delay=self.poll_seconds,
                                              waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
                                              aws_conn_id=self.aws_conn_id, region_name=self.region_name),
                        method_name="execute_complete")
-        return self._after(context, run_date, query_id, succeeded=state == "SUCCEEDED")
+        return self._after(context, run_date, queries, started)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         # Everything comes back from the event and the re-rendered fields, not from defer() kwargs.
         if not event or not event.get("value"):
             raise AirflowException(f"Athena wait ended without a query id: {event}")
-        return self._after(context, checked_run_date(self.run_date), event["value"],
-                           succeeded=event.get("status") == "success")
+        run_date = checked_run_date(self.run_date)
+        queries = self._queries(run_date)
+        if event.get("status") != "success":
+            raise self.athena.failure(event["value"], queries.main)
+        started = {MAIN: event["value"], **self._start(queries, [query_label(i) for i in queries.extra])}
+        return self._after(context, run_date, queries, started)
 
-    def _after(self, context: Any, run_date: str, query_id: str, succeeded: bool) -> dict[str, Any]:
-        if not succeeded:
-            raise self.athena.failure(query_id, self._sql(run_date))
-        return self._check(context, run_date, self.athena.rows(query_id)[0])
+    def _after(self, context: Any, run_date: str, queries: CheckQueries, started: Mapping[str, str]
+               ) -> dict[str, Any]:
+        run = finish_checks(self.athena, queries, started, self.output_location, self.workgroup,
+                            self.max_wait_seconds, self.poll_seconds)
+        counts = self.hook.get_json(self.bucket, job_counts_key(self.dataset, run_date))
+        manifest = self.hook.get_json_or_none(self.bucket, manifest_key(self.dataset, run_date))
+        own, notes = self._own_checks(run, counts, manifest)
+        metrics = self._partition_metrics(run.metrics, run_date)
+        anomalies, history_notes = anomalies_against_history(self.hook, self.bucket, self.dataset, run_date, metrics,
+                                                             self.quality.anomalies)
+        notes += history_notes
+        notes += [f"Column types to look at (type inference): {line}" for line in inference_warnings(counts)]
+        report = ValidationReport(
+            dataset=self.dataset, run_date=run_date, table=f"{self.database}.{self.dataset}",
+            results=(*own, *run.results, *anomalies), metrics=metrics, counts=counts, queries=run.queries,
+            bytes_scanned=run.bytes_scanned,
+            extra_bytes_scanned=run.extra_bytes_scanned + run.failing_rows_bytes_scanned,
+            partition_bytes=self._partition_bytes(run_date), notes=tuple(notes))
+        return self._publish(context, report, inference_warnings(counts))
 
-    def _check(self, context: Any, run_date: str, row: dict[str, str | None]) -> dict[str, Any]:
-        s3 = self.hook
-        counts = s3.get_json(self.bucket, job_counts_key(self.dataset, run_date))
-        manifest_files = self._manifest_files(s3, run_date)
-        clean_rows = int(row["clean_rows"] or 0)
-        null_keys = int(row["null_key_rows"] or 0)
+    def _own_checks(self, run: ChecksRun, counts: Mapping[str, Any], manifest: Mapping[str, Any] | None
+                    ) -> tuple[list[CheckResult], list[str]]:
+        totals = (manifest or {}).get("totals") or {}
+        files = int(totals.get("files") or 0)
         accounted = counts["clean"] + counts["rejected"] + counts["duplicates"]
         # A day of files without records is clean only for a dataset that allows empty days (on_empty: skip).
         empty_day = self.allow_empty and counts["input"] == 0
         checks = [
-            Check("backup manifest committed, files", "> 0", str(manifest_files), manifest_files > 0),
-            Check("clean rows = 0 (no records, on_empty: skip)", "0", str(clean_rows), clean_rows == 0) if empty_day
-            else Check("clean rows > 0", "> 0", str(clean_rows), clean_rows > 0),
-            Check("clean rows = job's clean count", str(counts["clean"]), str(clean_rows),
-                  clean_rows == counts["clean"]),
-            Check("input = clean + rejected + duplicates", str(counts["input"]), str(accounted),
-                  counts["input"] == accounted),
+            own_check("backup manifest committed, files", "manifest", "> 0", files, files > 0),
+            own_check("clean rows = 0 (no records, on_empty: skip)", "accounting", 0, run.clean_rows,
+                      run.clean_rows == 0) if empty_day
+            else own_check("clean rows > 0", "accounting", "> 0", run.clean_rows, run.clean_rows > 0),
+            own_check("clean rows = job's clean count", "accounting", counts["clean"], run.clean_rows,
+                      run.clean_rows == counts["clean"]),
+            own_check("input = clean + rejected + duplicates", "accounting", counts["input"], accounted,
+                      counts["input"] == accounted),
         ]
-        if self.keys:
-            duplicates = int(row["duplicate_keys"] or 0)
-            key_list = ", ".join(self.keys)
-            checks += [Check(f"rows with a NULL key ({key_list})", "0", str(null_keys), null_keys == 0),
-                       Check(f"duplicated keys ({key_list})", "0", str(duplicates), duplicates == 0)]
-        warnings = inference_warnings(counts)
-        table = report(f"Validation of {self.database}.{self.dataset} dt={run_date}", checks, warnings)
-        if not all(check.passed for check in checks):
-            raise AirflowFailException(table)
-        if warnings:
-            self.log.warning("%s", table)
-        else:
-            self.log.info("%s", table)
+        notes = []
+        records = totals.get("records")
+        if isinstance(records, int):
+            checks.append(own_check("job's input = records the backup counted", "input_count", records,
+                                     counts["input"], counts["input"] == records))
+        elif manifest is not None:
+            reason = totals.get("records_note") or "the manifest has no record count (written by an older backup)"
+            notes.append(f"The job's input was not checked against an independent count: {reason}.")
+        return checks, notes
+
+    def _partition_metrics(self, metrics: PartitionMetrics, run_date: str) -> PartitionMetrics:
+        """The main query's metrics with the partition's own columns (a partition keeps the columns its job wrote,
+        which is what schema drift compares), or the table's when Glue has no such partition."""
+        glue = self.catalog.get_conn()
+        try:
+            partition = glue.get_partition(DatabaseName=self.database, TableName=self.dataset,
+                                           PartitionValues=[run_date])["Partition"]
+        except glue.exceptions.EntityNotFoundException:
+            return metrics
+        columns = {c["Name"]: c["Type"] for c in partition["StorageDescriptor"]["Columns"]}
+        return PartitionMetrics(rows=metrics.rows, null_shares=metrics.null_shares, columns=columns)
+
+    def _partition_bytes(self, run_date: str) -> int:
+        pages = self.hook.get_conn().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"clean/{self.dataset}/{PARTITION_COLUMN}={run_date}/")
+        return sum(item["Size"] for page in pages for item in page.get("Contents", []))
+
+    def _publish(self, context: Any, report: ValidationReport, column_warnings: list[str]) -> dict[str, Any]:
+        """Writes the report (S3, the link, the log), then fails or returns what the run summary shows."""
+        keys = write_report(self.hook, self.bucket, report)
+        conn = self.hook.conn_config
+        self.report_url = report_url(self.hook.get_conn(), conn.get_service_endpoint_url("s3"),
+                                     self.hook.conn_region_name, self.bucket, keys["html"])
+        text = report_text(report)
+        if not report.passed:
+            raise AirflowFailException(f"{text}\n\nReport: {keys['html_uri']}")
+        (self.log.warning if report.warnings or column_warnings else self.log.info)("%s\n\nReport: %s", text,
+                                                                                    keys["html_uri"])
+        warnings = [f"{r.name}: expected {r.expected}, actual {r.actual}" for r in report.warnings] + column_warnings
+        counts = {key: report.counts.get(key) for key in ("input", "clean", "rejected", "duplicates")}
         for outlet in self.outlets if "outlet_events" in context else ():
-            context["outlet_events"][outlet].extra = {"dataset": self.dataset, "run_date": run_date,
-                                                      "clean_rows": clean_rows}
-        return {"dataset": self.dataset, "run_date": run_date, "counts": counts,
-                "checks": [asdict(check) for check in checks], "warnings": warnings}
+            context["outlet_events"][outlet].extra = {
+                "dataset": self.dataset, "run_date": report.run_date, "clean_rows": report.metrics.rows,
+                "counts": counts, "warnings": len(warnings)}
+        return {"dataset": self.dataset, "run_date": report.run_date, "counts": dict(report.counts),
+                "checks": [{**asdict(r), "failing_rows": list(r.failing_rows), "result": r.result}
+                           for r in report.results],
+                "warnings": warnings, "report": {"json": keys["json_uri"], "html": keys["html_uri"]},
+                "bytes_scanned": report.bytes_scanned, "partition_bytes": report.partition_bytes}
