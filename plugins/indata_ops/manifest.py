@@ -4,6 +4,11 @@ Readers rely on ``files[].path/key/size/sha256/version_id`` and ``totals`` (file
 fields. ``sha256`` is always the whole file's SHA-256 (base64), what a restore recomputes. ``s3_checksum`` is the
 additional checksum S3 reports for the object: the same value for a single PUT, a checksum of the parts' checksums
 ("<base64>-<parts>") for a multipart upload. ``etag`` is kept only as an opaque change token (never as an MD5).
+
+``records`` is the file's record count as the clean job counts its input, made by the backup from the bytes it
+read (record_count.py): an int with ``records_method``, or None with ``records_note`` saying why it was not
+counted. ``totals.records`` is their sum, None when a file is not counted; ``records_method`` names who counted.
+Entries of manifests written before counting have no ``records``: not counted either.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from importlib import metadata
 from typing import Any
 
 MANIFEST_VERSION = 2
+RECORDS_METHOD = "backup: per file while reading it, as the clean job counts its input (record_count.py)"
 ENTRY_FIELDS = ("path", "key", "size", "sha256", "version_id")
 
 
@@ -27,7 +33,20 @@ def build_manifest(*, dataset: str, run_date: str, bucket: str, prefix: str, pac
     files = sorted(entries, key=lambda entry: entry["path"])
     return {"manifest_version": MANIFEST_VERSION, "package_version": package_version, "dataset": dataset,
             "run_date": run_date, "bucket": bucket, "prefix": prefix, "files": files,
-            "totals": {"files": len(files), "bytes": sum(entry["size"] for entry in files)}}
+            "totals": {"files": len(files), "bytes": sum(entry["size"] for entry in files),
+                       "records": total_records(files)},
+            "records_method": RECORDS_METHOD}
+
+
+def total_records(files: Iterable[dict[str, Any]]) -> int | None:
+    """The sum of ``files[].records``; None as soon as one file is not counted (no partial sum passes for a total)."""
+    total = 0
+    for entry in files:
+        records = entry.get("records")
+        if not isinstance(records, int) or isinstance(records, bool):
+            return None
+        total += records
+    return total
 
 
 def manifest_problems(document: Any, dataset: str, run_date: str) -> list[str]:
@@ -51,6 +70,8 @@ def manifest_problems(document: Any, dataset: str, run_date: str) -> list[str]:
     if problems:
         return problems
     counted = {"files": len(files), "bytes": sum(entry["size"] for entry in files)}
+    if "records" in totals:  # written since records are counted
+        counted["records"] = total_records(files)
     if {name: totals.get(name) for name in counted} != counted:
         problems.append(f"totals {totals} do not match the file list {counted}")
     return problems

@@ -19,6 +19,9 @@ Trade-off: an object deleted or replaced in S3 behind the backup's back is not n
 ``make verify`` and by a ``full_refresh`` run, which re-reads every file and HEADs every object S3 lists with its
 size. A rerun that has anything to send LISTs the date's prefix and trusts a kept object only while its size and
 ETag are unchanged; a retry after a failed attempt HEADs the object first (the answer may have been lost).
+
+Records are counted from the same chunks the hash reads (record_count.py): ``files[].records``, kept with the rest of
+an unchanged file's entry.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from indata_ops.hooks.backup import BackupHook, ListedObject, PendingUpload, StoredObject, b64_sha256
 from indata_ops.layout import manifest_key, raw_prefix
 from indata_ops.manifest import build_manifest, manifest_problems
+from indata_ops.record_count import Counted, RecordCounter, RecordRules, uncounted
 from indata_ops.sources import SourceFile, SourceListing, read_parts, read_whole
 
 log = logging.getLogger(__name__)
@@ -166,10 +170,10 @@ class BackupRun:
 
     def __init__(self, hook: BackupHook, *, bucket: str, dataset: str, run_date: str, snapshot: bool,
                  package_version: str, extra_args: dict[str, Any], full_refresh: bool = False,
-                 settings: TransferSettings = TransferSettings()):
+                 settings: TransferSettings = TransferSettings(), records: RecordRules | None = None):
         self.hook, self.bucket, self.dataset, self.run_date = hook, bucket, dataset, run_date
         self.snapshot, self.package_version, self.extra_args = snapshot, package_version, extra_args
-        self.full_refresh, self.settings = full_refresh, settings
+        self.full_refresh, self.settings, self.records = full_refresh, settings, records
         self.prefix = raw_prefix(dataset, run_date)
         self.manifest_key = manifest_key(dataset, run_date)
         self.budget = ByteBudget(settings.max_buffered_bytes)
@@ -296,11 +300,14 @@ class BackupRun:
             # A large file is hashed before it is sent only when it may need no sending: then a mismatch costs a
             # second read, which is rare (an interrupted run, or a snapshot file changed without changing size).
             with self.budget.held(self._part_size(file.size)):  # one part at a time in memory
-                expected = _expected_of(file, self._part_size(file.size))
+                expected = _expected_of(file, self._part_size(file.size), self._counter(file))
             return self._send_unless_there(file, key, None, expected, maybe_there, copyable, previous)
         with self.budget.held(file.size):  # the bytes stay in memory until their PUT is answered
             data = read_whole(file)
-            return self._send_unless_there(file, key, data, _expected_small(data), maybe_there, copyable, previous)
+            counter = self._counter(file)
+            counter.update(data)
+            return self._send_unless_there(file, key, data, _expected_small(data, counter.result()), maybe_there,
+                                           copyable, previous)
 
     def _send_unless_there(self, file: SourceFile, key: str, data: bytes | None, expected: Expected,
                            maybe_there: bool, copyable: bool, previous: dict[str, Any] | None) -> Outcome:
@@ -313,7 +320,7 @@ class BackupRun:
             stored = self.hook.copy(self.bucket, previous["key"], previous.get("version_id"), key, file.size,
                                     self.extra_args)
             expected = Expected(file.size, expected.sha256, previous.get("s3_checksum") or expected.s3_checksum,
-                                previous.get("part_size"))
+                                previous.get("part_size"), expected.records)
             return Outcome(self._entry(file, key, expected, self._trusted(stored, expected)), "copied")
         if data is None:
             return self._send_large(file, key)
@@ -329,7 +336,7 @@ class BackupRun:
         part_size = self._part_size(file.size)
         pending = self.hook.pending_upload(self.bucket, key)
         upload_id = pending.upload_id if pending else self.hook.start_upload(self.bucket, key, self.extra_args)
-        whole, futures = hashlib.sha256(), []
+        whole, futures, counter = hashlib.sha256(), [], self._counter(file)
         chunks = read_parts(file, part_size)
         try:
             for number in itertools.count(1):
@@ -343,6 +350,7 @@ class BackupRun:
                     self.budget.release(taken)
                     break
                 whole.update(chunk)
+                counter.update(chunk)
                 future = self._parts_pool.submit(self._part, key, upload_id, number, chunk, pending)
                 future.add_done_callback(functools.partial(self._release_part, taken))  # also when cancelled
                 futures.append(future)
@@ -352,7 +360,7 @@ class BackupRun:
         parts = _results(futures)
         stored = self.hook.complete_upload(self.bucket, key, upload_id, [part for part, _ in parts], file.size)
         digests = [base64.b64decode(part["ChecksumSHA256"]) for part, _ in parts]
-        expected = Expected(file.size, _b64(whole.digest()), _composite(digests), part_size)
+        expected = Expected(file.size, _b64(whole.digest()), _composite(digests), part_size, counter.result())
         return expected, sum(sent for _, sent in parts), stored
 
     def _release_part(self, taken: int, _: concurrent.futures.Future) -> None:
@@ -368,6 +376,10 @@ class BackupRun:
         else:
             etag, sent = self.hook.upload_part(self.bucket, key, upload_id, number, chunk, checksum), len(chunk)
         return {"PartNumber": number, "ETag": etag, "ChecksumSHA256": checksum}, sent
+
+    def _counter(self, file: SourceFile) -> RecordCounter:
+        """A fresh counter for one read of ``file`` (a second read, after a mismatch, counts again)."""
+        return (self.records or RecordRules("")).counter(file.relative, file.path)
 
     def _part_size(self, size: int) -> int:
         part_size = self.settings.part_size
@@ -409,7 +421,8 @@ class BackupRun:
         mtime = datetime.datetime.fromtimestamp(file.mtime_ns / 1e9, datetime.UTC)
         return {"path": file.relative, "key": key, "size": file.size, "sha256": expected.sha256,
                 "mtime": mtime.isoformat(), "mtime_ns": file.mtime_ns, "version_id": stored.version_id,
-                "etag": stored.etag, "s3_checksum": stored.checksum_sha256, "part_size": expected.part_size}
+                "etag": stored.etag, "s3_checksum": stored.checksum_sha256, "part_size": expected.part_size,
+                **(expected.records or uncounted("not counted")).fields()}
 
     def _previous_date_entries(self) -> dict[str, dict[str, Any]]:
         """A snapshot's latest committed date before this one, by path: unchanged files are copied from it."""
@@ -432,6 +445,7 @@ class Expected:
     sha256: str  # the whole file's
     s3_checksum: str  # the whole file's for a single PUT; the checksum of the parts' checksums for multipart
     part_size: int | None = None
+    records: Counted | None = None  # counted from the bytes read (record_count.py); not an S3 check
 
     @property
     def accepted(self) -> tuple[str, ...]:
@@ -443,18 +457,19 @@ class Expected:
         return stored.size == self.size and stored.checksum_sha256 in self.accepted
 
 
-def _expected_small(data: bytes) -> Expected:
+def _expected_small(data: bytes, records: Counted) -> Expected:
     checksum = b64_sha256(data)
-    return Expected(len(data), checksum, checksum)
+    return Expected(len(data), checksum, checksum, records=records)
 
 
-def _expected_of(file: SourceFile, part_size: int) -> Expected:
-    """Whole-file and composite SHA-256 of a large file, read once."""
+def _expected_of(file: SourceFile, part_size: int, counter: RecordCounter) -> Expected:
+    """Whole-file and composite SHA-256 of a large file, and its records, read once."""
     whole, digests = hashlib.sha256(), []
     for chunk in read_parts(file, part_size):
         whole.update(chunk)
+        counter.update(chunk)
         digests.append(hashlib.sha256(chunk).digest())
-    return Expected(file.size, _b64(whole.digest()), _composite(digests), part_size)
+    return Expected(file.size, _b64(whole.digest()), _composite(digests), part_size, counter.result())
 
 
 def _b64(digest: bytes) -> str:

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from indata_ops.config import Dataset
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.manifest import package_version
+from indata_ops.record_count import RecordRules
 from indata_ops.run_date import checked_run_date
 from indata_ops.session_policy import BackupSessionScope
 from indata_ops.sources import BadSource, SourceListing, list_sources
@@ -96,7 +97,7 @@ class BackupFilesOperator(AwsBaseOperator[BackupHook]):
             self.hook, bucket=self.bucket, dataset=self.dataset.name, run_date=run_date,
             snapshot=self.dataset.is_snapshot, package_version=package_version(),
             extra_args=self.extra_args if self.extra_args is not None else {"ServerSideEncryption": "AES256"},
-            full_refresh=_flag(self.full_refresh), settings=self.transfer)
+            full_refresh=_flag(self.full_refresh), settings=self.transfer, records=RecordRules.of(self.dataset))
         if _flag(self.dry_run):
             self._dry_run(context, backup, listing, run_date)
         summary = backup.run(listing)
