@@ -280,6 +280,17 @@ def _classes(delimiter: str, quote: str, escape: str, separator: bytes) -> bytes
     return _table(mapping, b"x")
 
 
+@functools.lru_cache(maxsize=64)
+def _collapsing(classes: bytes) -> bytes:
+    """Bytes straight to the letters x and n (``classes`` then ``_COLLAPSE``), for text without quotes."""
+    return classes.translate(_COLLAPSE)
+
+
+@functools.lru_cache(maxsize=64)
+def _blank_bytes(classes: bytes) -> bytes:
+    return bytes(byte for byte in range(256) if classes[byte] == ord("b"))
+
+
 def _squeezed(letters: bytes, letter: bytes) -> bytes:
     """``letters`` with each run of ``letter`` made one."""
     pair = letter * 2
@@ -305,16 +316,22 @@ class _QuotedState:
     def __init__(self, delimiter: str = ",", quote: str = '"', escape: str = '"', one_field: bool = False,
                  separator: bytes = b"\n"):
         self.classes = _classes(delimiter, quote, escape, separator)
+        self.quote_byte = quote.encode("latin-1")
         self.escaped = escape != quote
         # Blank letters are deleted before lines are told apart, unless a line of blanks is a value.
         self.deleted = b"" if one_field else b"b"
+        self.deleted_bytes = b"" if one_field else _blank_bytes(self.classes)
         self.inside = False
         self.previous = b"n"  # the last letter outside quotes: a record starts the stream
-        self.collapsed_last = b"n"
+        self.lines = _NonBlankLines()
         self.carried = b""  # escape letters at a chunk's end, paired with the next chunk's first
-        self.records = 0
 
     def feed(self, chunk: bytes) -> str | None:
+        if not (self.inside or self.escaped or self.quote_byte in chunk):
+            # No quote: the lines straight from the bytes, one translation instead of two.
+            self.previous = chunk[-1:].translate(self.classes) or self.previous
+            self.lines.add(chunk.translate(_collapsing(self.classes), self.deleted_bytes))
+            return None
         letters = self.carried + chunk.translate(self.classes)
         if self.escaped:
             # Escape letters at the end pair with the next chunk's first letter: held until it comes.
@@ -327,7 +344,7 @@ class _QuotedState:
         if self.carried:
             self._letters(self.carried.replace(b"e", b"x"))
             self.carried = b""
-        return self.records + (self.collapsed_last == b"x")
+        return self.lines.finish()
 
     def _letters(self, letters: bytes) -> str | None:
         if self.escaped:
@@ -354,12 +371,28 @@ class _QuotedState:
         if not stream:
             return None
         self.previous = stream[-1:]
-        # Lines are runs of x ended by n; a run of n holds blank lines. Two-letter searches whose letters are rare
-        # (not "xn": x is nearly every letter) keep this at C speed.
-        lines = _squeezed(self.collapsed_last + stream.translate(_COLLAPSE, self.deleted), b"n")
-        self.records += lines.count(b"n") - (lines[:1] == b"n")  # the first letter was counted before
-        self.collapsed_last = lines[-1:]
+        self.lines.add(stream.translate(_COLLAPSE, self.deleted))
         return None
+
+
+class _NonBlankLines:
+    """Non-blank lines of letters x (content) and n (line break) fed in pieces: runs of x ended by n, and a last
+    run without one; a run of n holds blank lines. Searches for rare letters (not "xn": x is nearly every letter)
+    keep this at C speed."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.last = b"n"  # a line starts the text
+
+    def add(self, lines: bytes) -> None:
+        if not lines:
+            return
+        lines = _squeezed(self.last + lines, b"n")
+        self.records += lines.count(b"n") - (lines[:1] == b"n")  # the first letter was counted before
+        self.last = lines[-1:]
+
+    def finish(self) -> int:
+        return self.records + (self.last == b"x")
 
 
 class _LineState:
@@ -452,7 +485,7 @@ def _is_text(value: str) -> bool:
 # --- JSON and Parquet ----------------------------------------------------------------------------------------------
 
 # Lines are runs of x between line breaks once blanks (JSON's whitespace) are deleted.
-_JSON_LINES = _table({ord("\n"): b"n", ord("\r"): b"n", ord(" "): b" ", ord("\t"): b" "}, b"x")
+_JSON_LINES = _table({ord("\n"): b"n", ord("\r"): b"n"}, b"x")
 
 
 class _JsonCounter(_HeadFirst):
@@ -461,11 +494,10 @@ class _JsonCounter(_HeadFirst):
     def __init__(self, layout: str):
         super().__init__()
         self.layout = layout
-        self.records = 0
-        self.last = b"n"
+        self.lines = _NonBlankLines()
 
     def _counted(self) -> Counted:
-        return Counted(self.records + (self.last == b"x"), JSON_LINES)
+        return Counted(self.lines.finish(), JSON_LINES)
 
     def _start(self) -> None:
         head, self.head = self.head, b""
@@ -479,10 +511,7 @@ class _JsonCounter(_HeadFirst):
             self._feed(head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head)
 
     def _feed(self, chunk: bytes) -> None:
-        lines = chunk.translate(_JSON_LINES, b" ")
-        if lines:
-            self.records += (self.last + lines).count(b"xn")
-            self.last = lines[-1:]
+        self.lines.add(chunk.translate(_JSON_LINES, b" \t"))
 
 
 def _json_layout(head: bytes) -> str | None:

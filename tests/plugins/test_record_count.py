@@ -20,6 +20,7 @@ import pytest
 
 from indata_contract import READER_DEFAULTS
 from indata_ops.config import DEFAULT_SOURCE_ROOT, load_config
+from indata_ops.fingerprint import input_fingerprint
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.record_count import CSV_RECORDS, HEAD_BYTES, TEXT_LINES, Counted, RecordRules, _QuotedState
 from indata_ops.sources import list_sources
@@ -229,3 +230,38 @@ def test_the_manifest_carries_records_and_their_total(tmp_path: Path, aws, aws_c
     changed.write_bytes(changed.read_bytes() + "VX-9;02/11/2026;Ana;1,00;1;Norte;sí;2026-11-02 20:00:00\r\n"
                         .encode("cp1252"))
     assert back_up()["totals"]["records"] == 65
+
+
+def test_entries_from_before_counting_stay_uncounted_and_the_fingerprint_ignores_records(
+        tmp_path: Path, aws, aws_connection) -> None:
+    bucket = f"records-{uuid.uuid4().hex[:12]}"
+    s3 = aws("s3")
+    s3.create_bucket(Bucket=bucket)
+    dataset, day = SHIPPED.dataset("ventas"), "2026-11-02"
+    shutil.copytree(SHIPPED.settings.source_root / "ventas" / day, tmp_path / "ventas" / day)
+    hook = BackupHook(aws_conn_id=aws_connection, region_name="us-east-1")
+    key = f"manifests/ventas/dt={day}/manifest.json"
+
+    def back_up() -> dict:
+        BackupRun(hook, bucket=bucket, dataset="ventas", run_date=day, snapshot=False, package_version="test",
+                  extra_args={}, records=RecordRules.of(dataset)).run(list_sources(tmp_path, dataset, day))
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    counted = back_up()
+    # The same manifest as a release before counting wrote it: no records anywhere.
+    older = json.loads(json.dumps(counted))
+    for entry in older["files"]:
+        for name in ("records", "records_method"):
+            del entry[name]
+    del older["totals"]["records"], older["records_method"]
+    arguments = {"script": b"job", "packages": b"zip", "job_arguments": {}, "crawler_config": {}, "versions": {}}
+    assert input_fingerprint(manifest=older, **arguments) == input_fingerprint(manifest=counted, **arguments)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(older).encode())
+
+    changed = tmp_path / "ventas" / day / "ventas_2026-11-02_tarde.csv"
+    changed.write_bytes(changed.read_bytes() + b"VX-9;02/11/2026;Ana;1,00;1;Norte;no;2026-11-02 20:00:00\r\n")
+    document = back_up()
+    entries = {entry["path"]: entry for entry in document["files"]}
+    assert "records" not in entries["ventas_2026-11-02.csv"]  # kept as committed: not counted, not guessed
+    assert entries["ventas_2026-11-02_tarde.csv"]["records"] == 24
+    assert document["totals"]["records"] is None
