@@ -181,6 +181,7 @@ def summarize(run_date: str, outcome: dict, endpoint: str, seconds: float) -> di
             "raw_table": raw_table, "counts": validation.get("counts"),
             "checks_passed": f"{sum(c['passed'] for c in checks)}/{len(checks)}" if checks else None,
             "warnings": validation.get("warnings", []),
+            "report": (validation.get("report") or {}).get("html"),
         }
     task_seconds = sum(t.get("duration") or 0.0 for t in outcome["tasks"].values())
     return {"run_date": run_date, "state": outcome["state"], "seconds": round(seconds, 1),
@@ -211,6 +212,9 @@ def print_summary(summary: dict) -> None:
     for name, d in summary["datasets"].items():
         for warning in d.get("warnings") or ():
             print(f"warning: {name}.{warning}")
+    for name, d in summary["datasets"].items():
+        if d.get("report"):
+            print(f"report: {name} {d['report']}")
 
 
 def main() -> int:

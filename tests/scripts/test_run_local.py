@@ -35,18 +35,23 @@ def test_the_start_date_setting_moves_the_dags_start_date(monkeypatch):
     assert dag.start_date.isoformat() == "2025-01-01T00:00:00+00:00"
 
 
-def test_the_summary_prints_the_validations_warnings(capsys):
+def test_the_summary_prints_the_validations_warnings_and_its_report(capsys):
     from scripts.run_local import print_summary
 
     dataset = {"files": 2, "bytes": 10, "bytes_sent": 10, "raw_table": "indata_raw.ventas (8 columns)",
                "counts": {"input": 3, "clean": 3, "rejected": 0, "duplicates": 0}, "checks_passed": "6/6",
-               "warnings": ["presion: kept as text, but 62% of sampled values read as a number"]}
+               "warnings": ["presion: kept as text, but 62% of sampled values read as a number",
+                            "email_without_at: expected 0 rows, actual 2 rows"],
+               "report": "s3://b/reports/ventas/dt=2026-11-01/validation.html"}
     print_summary({"run_date": "2026-11-01", "state": "success", "seconds": 1.0,
-                   "datasets": {"ventas": dataset, "clientes": {**dataset, "warnings": []}}})
+                   "datasets": {"ventas": dataset, "clientes": {**dataset, "warnings": [], "report": None}}})
 
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if line.startswith("warning:")] == [
-        "warning: ventas.presion: kept as text, but 62% of sampled values read as a number"]
+        "warning: ventas.presion: kept as text, but 62% of sampled values read as a number",
+        "warning: ventas.email_without_at: expected 0 rows, actual 2 rows"]
+    assert [line for line in lines if line.startswith("report:")] == [
+        "report: ventas s3://b/reports/ventas/dt=2026-11-01/validation.html"]
 
 
 def test_the_summary_records_each_tasks_duration_and_a_skip_is_not_a_failure(stack):

@@ -28,6 +28,7 @@ from indata_ops.quality.sql import (
 
 Row = Mapping[str, str | None]
 MAIN = "main"
+SHOWN_VALUES = 3  # accepted values named in a check's expected text
 NULL_KEYS = "keys_null"
 DUPLICATE_KEYS = "keys_duplicated"
 
@@ -199,7 +200,12 @@ def _judge(queries: CheckQueries, check: DeclaredCheck, index: int, row: Row,
         return f"0 repeated {noun}s", actual, failing == 0, ""
     if check.kind == "accepted_values":
         accepted = ", ".join(display(v) for v in check.values)
-        return f"{column} in ({accepted})", f"{_rows(failing)} outside", failing == 0, ""
+        if len(check.values) <= SHOWN_VALUES:
+            return f"{column} in ({accepted})", f"{_rows(failing)} outside", failing == 0, ""
+        # A long list would widen the log's table past reading: the first values there, all of them in the detail.
+        first = ", ".join(display(v) for v in check.values[:SHOWN_VALUES])
+        return (f"{column} in {len(check.values)} values ({first}, ...)", f"{_rows(failing)} outside",
+                failing == 0, f"accepted values: {accepted}")
     if check.kind == "range":
         low, high = row.get(f"{name}_min"), row.get(f"{name}_max")
         seen = "no value" if low is None else f"min {low}, max {high}"
