@@ -9,8 +9,8 @@ A count means what the job's ``input`` means (include/spark/indata_clean/reading
   outside quotes), the ``skip_rows`` lines and the header record (each file has its own, after any blank lines).
   A file whose first record is not text (binary, or another encoding) is read by the job line by line, every
   line a reject: then lines are counted (``\\n``, ``\\r\\n`` or ``\\r`` ends one, as Hadoop's line reader).
-* JSON lines: the non-blank lines. A JSON document (an array) is not counted: its elements can only be told apart
-  by parsing it.
+* JSON lines: the non-blank lines. A JSON document (array layout) of at most 16 MiB: the objects of its top-level
+  array (an object alone: 1), parsed one by one; a larger one is not counted (its elements must be parsed).
 * Parquet: the footer's ``num_rows``.
 * Files Spark does not read (a path part starting with ``_`` or ``.``): 0.
 
@@ -29,6 +29,7 @@ import codecs
 import csv
 import functools
 import io
+import json
 import logging
 import operator
 import re
@@ -46,8 +47,9 @@ UTF8_BOM = codecs.BOM_UTF8
 # Hadoop decompresses these by their name: the bytes the backup reads are not the ones the job parses.
 COMPRESSED = (".gz", ".bz2", ".deflate", ".lz4", ".snappy", ".zst", ".zstd", ".xz", ".br")
 # How a count was made (the manifest's files[].records_method).
-CSV_RECORDS, TEXT_LINES, JSON_LINES, PARQUET_FOOTER, NOT_READ = (
-    "csv-records", "text-lines", "json-lines", "parquet-footer", "not-read-by-the-job")
+CSV_RECORDS, TEXT_LINES, JSON_LINES, JSON_ARRAY, PARQUET_FOOTER, NOT_READ = (
+    "csv-records", "text-lines", "json-lines", "json-array-elements", "parquet-footer", "not-read-by-the-job")
+DOCUMENT_MAX = 16 << 20  # a JSON document counted by parsing it: as large as a file the backup reads whole
 
 
 @dataclass(frozen=True)
@@ -489,14 +491,20 @@ _JSON_LINES = _table({ord("\n"): b"n", ord("\r"): b"n"}, b"x")
 
 
 class _JsonCounter(_HeadFirst):
-    """JSON lines: the non-blank lines (Spark's JSON reader gives no row for a line of whitespace)."""
+    """JSON lines: the non-blank lines (Spark's JSON reader gives no row for a line of whitespace). A JSON document
+    (array layout) of at most ``DOCUMENT_MAX`` bytes: the elements of its top-level array of objects (one object
+    alone: 1), parsed element by element; anything else (other values, bad JSON, a larger file) is not counted."""
 
     def __init__(self, layout: str):
         super().__init__()
         self.layout = layout
         self.lines = _NonBlankLines()
+        self.document: list[bytes] | None = None  # the chunks of a JSON document, while it is small enough
+        self.document_size = 0
 
     def _counted(self) -> Counted:
+        if self.document is not None:
+            return _document_records(b"".join(self.document))
         return Counted(self.lines.finish(), JSON_LINES)
 
     def _start(self) -> None:
@@ -505,13 +513,64 @@ class _JsonCounter(_HeadFirst):
         if layout is None:
             self.decided = Counted(0, JSON_LINES)
         elif layout != "lines":
-            self.decided = uncounted("a JSON document (array layout): its elements are not counted by the backup")
+            self.started, self.document = True, []
+            self._feed(head)
         else:
             self.started = True
             self._feed(head[len(UTF8_BOM):] if head.startswith(UTF8_BOM) else head)
 
     def _feed(self, chunk: bytes) -> None:
-        self.lines.add(chunk.translate(_JSON_LINES, b" \t"))
+        if self.document is None:
+            self.lines.add(chunk.translate(_JSON_LINES, b" \t"))
+            return
+        self.document.append(chunk)
+        self.document_size += len(chunk)
+        if self.document_size > DOCUMENT_MAX:
+            self.document = None
+            self.decided = uncounted(f"a JSON document (array layout) larger than {DOCUMENT_MAX // (1 << 20)} MiB: "
+                                     "its elements are counted only in smaller files (they must be parsed)")
+
+
+def _document_records(data: bytes) -> Counted:
+    """The rows Spark's multi-line JSON reader makes of a document: one per object of a top-level array, 1 for an
+    object alone; uncounted for anything else (a value that is no object, bad JSON: Spark's answer then depends
+    on its parser's leniency)."""
+    decoder = json.JSONDecoder()
+    try:
+        text = data.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError:
+        return uncounted("a JSON document that is not UTF-8")
+    position = _skip_blank(text, 0)
+    records = 0
+    try:
+        if text.startswith("{", position):
+            _, position = decoder.raw_decode(text, position)
+            records = 1
+        elif text.startswith("[", position):
+            position = _skip_blank(text, position + 1)
+            closed = text.startswith("]", position)
+            position += closed
+            while not closed:
+                value, position = decoder.raw_decode(text, position)
+                if not isinstance(value, dict):
+                    return uncounted("a JSON array whose elements are not all objects")
+                records += 1
+                position = _skip_blank(text, position)
+                if not text.startswith((",", "]"), position):
+                    return uncounted("not a well-formed JSON array")
+                closed = text[position] == "]"
+                position = position + 1 if closed else _skip_blank(text, position + 1)
+        else:
+            return uncounted("a JSON document that is neither an array nor an object")
+    except json.JSONDecodeError as error:
+        return uncounted(f"not well-formed JSON ({error})")
+    if _skip_blank(text, position) != len(text):
+        return uncounted("more than one JSON value in the document")
+    return Counted(records, JSON_ARRAY)
+
+
+def _skip_blank(text: str, position: int) -> int:
+    return len(text) - len(text[position:].lstrip(" \t\r\n"))
 
 
 def _json_layout(head: bytes) -> str | None:

@@ -148,15 +148,25 @@ def test_tricky_csv_counts_equal_the_jobs_input(job_input, case: str) -> None:
 
 
 def test_json_lines_count_non_blank_lines_as_the_job(job_input) -> None:
-    files = {"a.json": b'{"id": 1}\n\n{"id": 2}\r\n  \n{"id": 3}', "b.json": b'{"id": 4}\n{"id": "5"}\n\n'}
+    files = {"a.json": b'{"id": 1}\n\n{"id": 2}\r\n  \n{"id": 3}', "b.json": b'{"id": 4}\n\t \t\n{"id": "5"}\n\n'}
     config = {"format": "json", "reader": {"layout": "lines"}}
     assert counted_total(RecordRules("json", config["reader"]), files) == job_input(files, config) == 5
 
 
+def test_json_arrays_count_their_objects_as_the_job(job_input) -> None:
+    files = {"a.json": b'[{"id": 1, "nota": "]},[\\"x"},\n {"id": 2, "sub": [{"x": 1}, []]},\n {}\n]\n',
+             "b.json": b'{\n  "id": 7,\n  "nota": "one object over lines"\n}\n', "c.json": b" [ ]\n",
+             "d.json": b'{"id": 8}\n{"id": 9}\n'}
+    config = {"format": "json", "reader": {"layout": "auto"}}
+    assert counted_total(RecordRules("json", config["reader"]), files) == job_input(files, config) == 6
+
+
 def test_what_cannot_be_counted_exactly_is_left_out_with_the_reason() -> None:
-    csv = RecordRules("csv", CSV)
-    assert count(RecordRules("json", {"layout": "auto"}), "a.json", b'[{"id": 1}, {"id": 2}]').note == (
-        "a JSON document (array layout): its elements are not counted by the backup")
+    csv, json_documents = RecordRules("csv", CSV), RecordRules("json", {"layout": "array"})
+    assert count(json_documents, "a.json", b"[1, 2]").note == "a JSON array whose elements are not all objects"
+    assert count(json_documents, "a.json", b'[{"id": 1},]').note.startswith("not well-formed JSON")
+    assert count(json_documents, "a.json", b"[" + b'{"id": 1},' * (2 << 20) + b"{}]", 1 << 20).note.startswith(
+        "a JSON document (array layout) larger than 16 MiB")
     mid_value = count(csv, "a.csv", b'id,nota\n1,ab"c\n2,d\n')
     assert mid_value.records is None and "does not start a value" in str(mid_value.note)
     assert count(RecordRules("csv", {**CSV, "encoding": "utf-16"}), "a.csv",
