@@ -115,7 +115,7 @@ def test_html_is_one_page_with_every_value_escaped():
     assert page_text.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2  # the failing row and the note
     assert "canal &quot;x&quot; &amp; &lt;y&gt;" in page_text
     assert "<title>Validation of clean.ventas (ventas) dt=2026-11-10</title>" in page_text
-    assert ("4 checks: 1 passed, 1 failed, 2 warnings; scanned 3.0 MiB (+ 512 B by relationship and sql checks) "
+    assert ("4 checks: 1 passed, 1 failed, 2 warnings; scanned 3.0 MiB (+ 512 B by other tables and failing rows) "
             "of a 2.0 MiB partition (1.50x); 2 queries") in page_text
     assert '<tr><th>rejected</th><td>1</td></tr>' in page_text
 
@@ -160,7 +160,7 @@ Failing rows of accepted_values(canal):
   ---+--------------------------
   8  | <script>alert(1)</script>
 
-4 checks: 1 passed, 1 failed, 2 warnings; scanned 3.0 MiB (+ 512 B by relationship and sql checks) of a 2.0 MiB \
+4 checks: 1 passed, 1 failed, 2 warnings; scanned 3.0 MiB (+ 512 B by other tables and failing rows) of a 2.0 MiB \
 partition (1.50x); 2 queries
 
 Notes:

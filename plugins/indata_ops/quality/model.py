@@ -131,7 +131,8 @@ class ValidationReport:
     and validation.html, and printed as a table in the task log.
 
     ``bytes_scanned``: the data Athena scanned for the checks of the partition itself (the main query);
-    ``extra_bytes_scanned``: relationship and sql checks, which read other tables; ``partition_bytes``: the
+    ``extra_bytes_scanned``: the other queries (relationship and sql checks, which read other tables, and the
+    queries for a failed check's failing rows); ``partition_bytes``: the
     partition's Parquet size. ``notes``: sentences about what was not checked and why.
     """
 

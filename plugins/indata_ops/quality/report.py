@@ -141,13 +141,13 @@ def plural(count: int, word: str, words: str = "") -> str:
 
 
 def summary_line(report: ValidationReport) -> str:
-    """'12 checks: 10 passed, 1 failed, 1 warning; scanned 1.2 MiB (+ 300 B by relationship and sql checks) of a
+    """'12 checks: 10 passed, 1 failed, 1 warning; scanned 1.2 MiB (+ 300 B by other tables and failing rows) of a
     1.1 MiB partition (1.09x); 3 queries'."""
     counts = _summary_counts(report)
     line = (f"{plural(counts['checks'], 'check')}: {counts['passed']} passed, {counts['failed']} failed, "
             f"{plural(counts['warnings'], 'warning')}; scanned {human_bytes(report.bytes_scanned)}")
     if report.extra_bytes_scanned:
-        line += f" (+ {human_bytes(report.extra_bytes_scanned)} by relationship and sql checks)"
+        line += f" (+ {human_bytes(report.extra_bytes_scanned)} by other tables and failing rows)"
     line += f" of a {human_bytes(report.partition_bytes)} partition"
     if report.partition_bytes:
         line += f" ({report.bytes_scanned / report.partition_bytes:.2f}x)"
