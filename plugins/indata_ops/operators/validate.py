@@ -33,6 +33,17 @@ def own_check(name: str, kind: str, expected: Any, actual: Any, passed: bool) ->
                        passed=passed)
 
 
+def uncounted(manifest: Mapping[str, Any], shown: int = 3) -> str:
+    """Why the backup's manifest has no record total: the first files it could not count, with its reasons."""
+    files = [entry for entry in manifest.get("files") or () if not isinstance(entry.get("records"), int)]
+    if not files:
+        return "the manifest has no record count"
+    reasons = [f"{entry.get('path')} ({entry.get('records_note') or 'backed up before records were counted'})"
+               for entry in files[:shown]]
+    more = f" and {len(files) - shown} more" if len(files) > shown else ""
+    return f"not counted: {', '.join(reasons)}{more}"
+
+
 class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     """Check the clean partition of a run date, write its report, fail when an error-severity check fails.
 
@@ -173,8 +184,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
             checks.append(own_check("job's input = records the backup counted", "input_count", records,
                                      counts["input"], counts["input"] == records))
         elif manifest is not None:
-            reason = totals.get("records_note") or "the manifest has no record count (written by an older backup)"
-            notes.append(f"The job's input was not checked against an independent count: {reason}.")
+            notes.append(f"The job's input was not checked against an independent count: {uncounted(manifest)}.")
         return checks, notes
 
     def _partition_metrics(self, metrics: PartitionMetrics, run_date: str) -> PartitionMetrics:
