@@ -27,6 +27,7 @@ from tests.deploy.test_deploy_policy_doc import load_template
 
 GLUE_STATEMENTS = ["Bucket", "ReadRawAndTheJobScript", "WriteCleanRejectsAndCounts", "CatalogTablesAndPartitions"]
 WORKER_STATEMENTS = ["BucketLevel", "RawBackup", "Manifests", "AthenaResults", "GlueScriptUpload", "ReadJobReports",
+                     "ValidationReports",
                      "ReadCleanOnlyThroughAthena", "RawCatalogAndCrawlers", "CrawlerMetricsHasNoResourceLevel",
                      "CleanJob", "PassTheGlueRole", "AthenaValidation", "AthenaReadsTheCleanCatalog",
                      "GlueJobLogsInTaskLogs", "NarrowItsOwnSession"]
