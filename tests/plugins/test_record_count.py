@@ -134,6 +134,7 @@ TRICKY_CSV = {
     "tab delimiter": ({"a.csv": b"id\tnota\n1\ta\n\t\n \n2\tb\n"}, {"delimiter": "\t"}),
     "carriage returns only": ({"a.csv": b'id,nota\r1,"a\rb"\r\r2,b\r'}, {}),
     "a quoted empty value alone": ({"a.csv": b'id,nota\n""\n1,a\n'}, {}),
+    "no header": ({"a.csv": b"1,a\n\n2,b\n", "b.csv": b"\n3,c\n"}, {"header": False}),
     "binary": ({"a.csv": b"id,nota\n1,a\n", "b.csv": bytes(range(256)) * 5 + b"\x00\r\n\rend"}, {}),
 }
 
@@ -159,6 +160,24 @@ def test_json_arrays_count_their_objects_as_the_job(job_input) -> None:
              "d.json": b'{"id": 8}\n{"id": 9}\n'}
     config = {"format": "json", "reader": {"layout": "auto"}}
     assert counted_total(RecordRules("json", config["reader"]), files) == job_input(files, config) == 6
+
+
+def test_parquet_counts_the_footers_rows_as_the_job(job_input, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = {}
+    for name, rows in (("a.parquet", 3), ("b.parquet", 0), ("sub/c.parquet", 5)):
+        pq.write_table(pa.table({"id": list(range(rows))}, schema=pa.schema([("id", pa.int64())])),
+                       tmp_path / "x.parquet")
+        files[name] = (tmp_path / "x.parquet").read_bytes()
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(files[name])
+    rules = RecordRules("parquet")
+    counted = [rules.counter(name, tmp_path / name).result() for name in files]
+    assert [result.records for result in counted] == [3, 0, 5]
+    assert job_input(files, {"format": "parquet"}) == 8
+    assert rules.counter("a.parquet", tmp_path / "x.parquet.missing").result().note.startswith("not a readable")
 
 
 def test_what_cannot_be_counted_exactly_is_left_out_with_the_reason() -> None:
