@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import json
 import urllib.request
+import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from deferred_run import task_context
 
 from indata_ops.operators.report_link import ValidationReportLink
 from indata_ops.operators.validate import ValidateCleanOperator
@@ -83,6 +85,14 @@ def validate(conn: str, day: str = DAY, quality: DatasetQuality | None = None) -
                                  aws_conn_id=conn, quality=quality)
 
 
+def table_lines(report: str) -> dict[str, list[str]]:
+    """The report table's rows by check name (the header left out): [expected, actual, severity, result]."""
+    rows = {cells[0]: cells[1:] for line in report.splitlines() if line.count("|") == 4
+            for cells in [[cell.strip() for cell in line.split("|")]]}
+    rows.pop("check", None)
+    return rows
+
+
 def checks_by_name(result: dict) -> dict[str, tuple[str, str, str]]:
     return {c["name"]: (c["expected"], c["actual"], c["result"]) for c in result["checks"]}
 
@@ -97,8 +107,7 @@ def test_a_job_that_under_reads_its_input_is_caught_by_the_backups_count(tables,
     manifest(s3, day, records=4)
     with pytest.raises(AirflowFailException) as failure:
         validate(aws_connection, day).execute({})
-    lines = {cells[0]: cells[1:] for line in str(failure.value).splitlines() if line.count("|") == 4
-             for cells in [[cell.strip() for cell in line.split("|")]]}
+    lines = table_lines(str(failure.value))
     assert lines["job's input = records the backup counted"] == ["4", "3", "error", "FAILED"]
     assert lines["input = clean + rejected + duplicates"][-1] == "ok"
     assert lines["clean rows = job's clean count"][-1] == "ok"
@@ -147,3 +156,60 @@ def test_declared_checks_errors_fail_warnings_only_report_and_the_report_is_link
         assert response.headers["Content-Type"].startswith("text/html")
     assert 'data-check="accepted_values(region)"' in page and 'data-result="WARN"' in page
     assert "<td>X</td>" in page  # the failing row
+
+
+CRAFTED_JOB = '''"""The clean job, crafted to lose the first record it reads: its accounting stays self-consistent."""
+import indata_clean.job as job
+from indata_clean.reading import ROW_ID, read_partition
+from pyspark.sql import functions as F
+
+
+def dropping_one(spark, config, path):
+    frame, dropped = read_partition(spark, config, path)
+    first = frame.agg(F.min(ROW_ID)).first()[0]
+    return frame.where(F.col(ROW_ID) != first), dropped
+
+
+job.read_partition = dropping_one
+job.main()
+'''
+
+
+def test_validation_catches_a_real_job_that_drops_an_input_record(aws, aws_connection, tmp_path):
+    # A real backup of the sample's ventas day (the manifest counts its records), then the real job on the local
+    # Glue, crafted to drop one record as it reads. Its own accounting holds (input = clean + rejected +
+    # duplicates) and Athena finds its clean rows: only the backup's count disagrees, and validation names both.
+    from dags import indata_backup  # the DAG's own job arguments and packages
+    from indata_ops.config import load_config
+    from indata_ops.operators.backup import BackupFilesOperator
+    from indata_ops.operators.clean import CleanJobOperator
+    from indata_ops.run_date import RUN_DATE_TEMPLATE
+
+    tag = uuid.uuid4().hex[:8]
+    config = load_config(environ={"BACKUP_BUCKET": f"crafted-{tag}", "BACKUP_CLEAN_DATABASE": f"crafted_{tag}"})
+    bucket, database, day = config.settings.bucket, config.settings.clean_database, "2026-11-01"
+    dataset = config.dataset("ventas")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("glue").create_database(DatabaseInput={"Name": database})
+    BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(config.settings.source_root),
+                        bucket=bucket, run_date=day, aws_conn_id=aws_connection).execute({})
+    script = tmp_path / "crafted_clean.py"
+    script.write_text(CRAFTED_JOB)
+    arguments = {name: value.replace(RUN_DATE_TEMPLATE, day)
+                 for name, value in indata_backup.clean_job_arguments(config, dataset).items()}
+    CleanJobOperator(
+        task_id="clean_dataset", job_name=f"crafted-{tag}", script_location=str(script),
+        py_packages=[str(indata_backup.CLEAN_SCRIPT.parent / "indata_clean"), str(indata_backup.CONTRACT_PACKAGE)],
+        s3_bucket=bucket, iam_role_arn=config.settings.glue_job_role, replace_script_file=True, update_config=True,
+        script_args=arguments, create_job_kwargs={"GlueVersion": "5.0", "WorkerType": "G.1X", "NumberOfWorkers": 2},
+        aws_conn_id=aws_connection, deferrable=False, job_poll_interval=1).execute(task_context())
+
+    operator = ValidateCleanOperator(
+        task_id="validate_clean", dataset="ventas", keys=list(dataset.keys), run_date=day, bucket=bucket,
+        database=database, output_location=f"s3://{bucket}/athena-results/", aws_conn_id=aws_connection)
+    with pytest.raises(AirflowFailException) as failure:
+        operator.execute({})
+    lines = table_lines(str(failure.value))
+    rows_in = 47  # include/sample_data/expected_counts.json: ventas 2026-11-01 rows_in
+    assert lines["job's input = records the backup counted"] == [str(rows_in), str(rows_in - 1), "error", "FAILED"]
+    assert [name for name, cells in lines.items() if cells[-1] != "ok"] == ["job's input = records the backup counted"]
