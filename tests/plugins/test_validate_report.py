@@ -213,3 +213,11 @@ def test_validation_catches_a_real_job_that_drops_an_input_record(aws, aws_conne
     rows_in = 47  # include/sample_data/expected_counts.json: ventas 2026-11-01 rows_in
     assert lines["job's input = records the backup counted"] == [str(rows_in), str(rows_in - 1), "error", "FAILED"]
     assert [name for name, cells in lines.items() if cells[-1] != "ok"] == ["job's input = records the backup counted"]
+
+
+def test_a_declared_check_on_a_column_the_table_lacks_fails_without_retries(tables, aws_connection):
+    from indata_ops.errors import PermanentError
+
+    gone = DeclaredCheck("not_null", "not_null(descuento)", columns=("descuento",))
+    with pytest.raises(PermanentError, match=rf"{DATABASE}.sales: .*descuento"):
+        validate(aws_connection, quality=DatasetQuality(checks=(gone,))).execute({})

@@ -13,6 +13,7 @@ from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from indata_ops.errors import PermanentError
 from indata_ops.hooks.backup import BackupHook
 from indata_ops.hooks.validation import RUNNING_STATES, ValidationQueryHook
 from indata_ops.inference_report import inference_warnings
@@ -101,15 +102,19 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         return GlueCatalogHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def _queries(self, run_date: str) -> CheckQueries:
-        """The date's queries, over the clean table's columns as Glue has them (Athena answers for a missing
-        table with its own reason, so a missing table gets no columns here)."""
+        """The date's queries, over the clean table's columns as Glue has them. Without the table, the main query
+        alone: Athena then fails it with its own reason (TABLE_NOT_FOUND, not retried)."""
+        checks = self.quality.checks
         try:
             table = self.catalog.get_table(self.database, self.dataset)
         except self.catalog.get_conn().exceptions.EntityNotFoundException:
-            table = {"StorageDescriptor": {"Columns": [{"Name": key, "Type": "string"} for key in self.keys]}}
+            table, checks = {"StorageDescriptor": {"Columns": [{"Name": k, "Type": "string"} for k in self.keys]}}, ()
         columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]
                    if c["Name"] != PARTITION_COLUMN}
-        return check_queries(self.database, self.dataset, run_date, columns, self.keys, self.quality.checks)
+        try:
+            return check_queries(self.database, self.dataset, run_date, columns, self.keys, checks)
+        except ValueError as error:  # a declared check on a column the table does not have: no retry fixes it
+            raise PermanentError(f"{self.database}.{self.dataset}: {error}") from error
 
     def _start(self, queries: CheckQueries, labels: Sequence[str]) -> dict[str, str]:
         statements = {MAIN: queries.main, **{query_label(i): sql for i, sql in queries.extra.items()}}
