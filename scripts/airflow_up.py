@@ -233,7 +233,9 @@ class AirflowStack:
             if migrate.returncode:
                 raise StackError(f"airflow db migrate failed; see {self.logs / 'db-migrate.log'}")
             for name in COMPONENTS:
-                argv = [str(Path(sys.executable).parent / "airflow"), name]
+                # Restarted when it dies of an error, as a service manager would (scripts/supervise.py).
+                argv = [sys.executable, "-m", "scripts.supervise", "--", str(Path(sys.executable).parent / "airflow"),
+                        name]
                 if name == "api-server":
                     argv += ["--host", "127.0.0.1", "--port", str(self.api_port)]
                 self.spawn(name, argv, env)

@@ -1,7 +1,8 @@
 """The Airflow UI in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium), as a person uses it.
 
 Log in, open indata_backup, see every task of each dataset's chain in the graph, trigger a run for 2026-11-02
-through the Params form and watch it succeed. Screenshots of each step go to .local/test-artifacts/ui/.
+through the Params form and watch it succeed, then follow a validate_clean task's "Validation report" link to the
+date's report. Screenshots of each step go to .local/test-artifacts/ui/.
 """
 from __future__ import annotations
 
@@ -88,6 +89,20 @@ def run_state_in_page(browser: WebDriver, run_id: str) -> str:
     return badges[0].text.strip().lower() if badges else ""
 
 
+def open_validation_report(browser: WebDriver, airflow, run_id: str, dataset: str, artifacts: Path) -> None:
+    """From the task instance's Details tab, the extra link's button to the report (the page the link opens)."""
+    task_id = f"{dataset}.validate_clean"
+    browser.get(f"{airflow.url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/tasks/{task_id}/details")
+    link = WebDriverWait(browser, 30).until(EC.element_to_be_clickable(
+        (By.XPATH, "//a[normalize-space()='Validation report']")))
+    browser.save_screenshot(str(artifacts / "04-task-with-report-link.png"))
+    link.click()
+    if len(browser.window_handles) > 1:  # the UI opens external links in a new tab
+        browser.switch_to.window(browser.window_handles[-1])
+    WebDriverWait(browser, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr[data-check]")))
+    browser.save_screenshot(str(artifacts / "05-validation-report.png"))
+
+
 def test_log_in_see_the_graph_trigger_a_date_and_see_it_succeed(
         airflow, browser, artifacts, dag_params, dataset_names, expected_counts):
     log_in(browser, airflow)
@@ -115,3 +130,11 @@ def test_log_in_see_the_graph_trigger_a_date_and_see_it_succeed(
         {name: value for name, value in defaults.items() if name in dag_params}
     for dataset in dataset_names:
         assert_dataset_run(airflow, run_id, dataset, RUN_DATE, expected_counts[dataset][RUN_DATE])
+
+    # One click from the task to the date's report: every check shown, the declared ones included, none failed.
+    open_validation_report(browser, airflow, run_id, "ventas", artifacts)
+    assert "ventas" in browser.title and RUN_DATE in browser.title
+    results = {row.get_attribute("data-check"): row.get_attribute("data-result")
+               for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-check]")}
+    assert results and "FAILED" not in results.values(), results
+    assert any(name.startswith("accepted_values(") for name in results), sorted(results)
