@@ -271,6 +271,8 @@ GLUE_TAG_ACTIONS = {"TagResource", "UntagResource", "GetTags"}
 ATHENA_WORKGROUP_ACTIONS = {"StartQueryExecution", "ListQueryExecutions", "GetWorkGroup", "CreateWorkGroup",
                             "DeleteWorkGroup", "UpdateWorkGroup", "ListNamedQueries", "CreateNamedQuery"}
 ATHENA_QUERY_ACTIONS = {"GetQueryExecution", "GetQueryResults", "StopQueryExecution"}
+# Actions on a data catalog: AWS authorizes them on the catalog's ARN (datacatalog/<name>), not a workgroup's.
+ATHENA_CATALOG_ACTIONS = {"GetTableMetadata", "ListTableMetadata", "GetDatabase", "ListDatabases", "GetDataCatalog"}
 
 
 def glue_resources(action: str, payload: dict[str, Any], region: str) -> list[str]:
@@ -511,6 +513,9 @@ class Enforcer:
     def _athena_resources(self, action: str, payload: dict[str, Any], region: str) -> list[str]:
         if action in ATHENA_WORKGROUP_ACTIONS:
             return [athena_workgroup_arn(payload.get("WorkGroup") or payload.get("Name") or "primary", region)]
+        if action in ATHENA_CATALOG_ACTIONS:
+            catalog = payload.get("CatalogName") or payload.get("Name") or ""
+            return [f"arn:{PARTITION}:athena:{region}:{ACCOUNT}:datacatalog/{catalog}"]
         ids = [payload.get("QueryExecutionId", "")] if action in ATHENA_QUERY_ACTIONS else (
             payload.get("QueryExecutionIds", []) if action == "BatchGetQueryExecution" else None)
         if ids is None:

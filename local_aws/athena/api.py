@@ -8,6 +8,7 @@ Workgroups stay in moto; their output location is read from there.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import logging
 import threading
@@ -283,6 +284,25 @@ class AthenaService:
         return response
 
     @action
+    def GetTableMetadata(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A table of the Glue Data Catalog as Athena describes it (moto has no such action), read with the
+        caller's credentials as Athena reads the catalog."""
+        catalog = payload.get("CatalogName") or ""
+        if catalog.lower() != "awsdatacatalog":
+            raise AWSError("MetadataException", f"Catalog {catalog} does not exist")
+        glue = self.client("glue")
+        database, name = payload.get("DatabaseName") or "", payload.get("TableName") or ""
+        caller = iam_enforcement.current_caller()
+        try:
+            with iam_enforcement.acting_as(caller.credentials if caller is not None else None):
+                table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+        except glue.exceptions.EntityNotFoundException as error:
+            raise AWSError("MetadataException", error.response["Error"]["Message"]) from error
+        except glue.exceptions.AccessDeniedException as error:  # the caller may not read that table in Glue
+            raise AWSError("AccessDeniedException", error.response["Error"]["Message"]) from error
+        return {"TableMetadata": table_metadata(table)}
+
+    @action
     def StopQueryExecution(self, payload: dict[str, Any]) -> dict[str, Any]:
         query_id = payload.get("QueryExecutionId", "")
         with self._lock:
@@ -293,3 +313,21 @@ class AthenaService:
                                            StateChangeReason="Query cancelled by user")
                 self._save(query_id)
         return {}
+
+
+def table_metadata(table: dict[str, Any]) -> dict[str, Any]:
+    """Glue's Table as Athena's TableMetadata: columns and partition keys with their types, the parameters."""
+    def columns(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{key: column[key] for key in ("Name", "Type", "Comment") if key in column} for column in entries]
+
+    metadata = {"Name": table["Name"], "TableType": table.get("TableType", "EXTERNAL_TABLE"),
+                "Columns": columns((table.get("StorageDescriptor") or {}).get("Columns") or []),
+                "PartitionKeys": columns(table.get("PartitionKeys") or []),
+                "Parameters": dict(table.get("Parameters") or {})}
+    for name in ("CreateTime", "LastAccessTime"):
+        if isinstance(table.get(name), datetime.datetime):
+            metadata[name] = table[name].timestamp()
+    location = (table.get("StorageDescriptor") or {}).get("Location")
+    if location:
+        metadata["Parameters"].setdefault("location", location)
+    return metadata

@@ -190,6 +190,24 @@ def test_the_worker_queries_in_its_workgroup_only(worker):
     denied(lambda: worker("logs").filter_log_events(logGroupName="/another/group"), "AccessDeniedException")
 
 
+def test_the_worker_reads_clean_table_metadata_through_athena_only_in_its_catalog(worker, admin):
+    # GetTableMetadata is authorized on the data catalog's ARN (AthenaTableMetadata), then Athena reads Glue with
+    # the worker's own permissions: a clean table is described; another team's is not, nor another catalog's.
+    admin("glue").create_table(DatabaseName=CLEAN_DB, TableInput={
+        "Name": "described", "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "bigint"}]},
+        "PartitionKeys": [{"Name": "dt", "Type": "string"}]})
+    admin("glue").create_database(DatabaseInput={"Name": "other_team"})
+    admin("glue").create_table(DatabaseName="other_team", TableInput={"Name": "theirs"})
+    athena = worker("athena")
+    metadata = athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName=CLEAN_DB,
+                                         TableName="described")["TableMetadata"]
+    assert [(c["Name"], c["Type"]) for c in metadata["Columns"]] == [("id", "bigint")]
+    denied(lambda: athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="other_team",
+                                             TableName="theirs"), "AccessDeniedException")
+    denied(lambda: athena.get_table_metadata(CatalogName="another", DatabaseName=CLEAN_DB, TableName="described"),
+           "AccessDeniedException")
+
+
 # --- the Glue job role ---------------------------------------------------------------------------------------------
 def test_the_job_role_reads_raw_and_writes_clean_but_never_raw_or_manifests(glue_role, admin):
     admin("s3").put_object(Bucket=BUCKET, Key="raw/sales/dt=2026-11-02/a.csv", Body=b"a\n1\n")

@@ -29,7 +29,8 @@ GLUE_STATEMENTS = ["Bucket", "ReadRawAndTheJobScript", "WriteCleanRejectsAndCoun
 WORKER_STATEMENTS = ["BucketLevel", "RawBackup", "Manifests", "AthenaResults", "GlueScriptUpload", "ReadJobReports",
                      "ValidationReports",
                      "ReadCleanOnlyThroughAthena", "RawCatalogAndCrawlers", "CrawlerMetricsHasNoResourceLevel",
-                     "CleanJob", "PassTheGlueRole", "AthenaValidation", "AthenaReadsTheCleanCatalog",
+                     "CleanJob", "PassTheGlueRole", "AthenaValidation", "AthenaTableMetadata",
+                     "AthenaReadsTheCleanCatalog",
                      "GlueJobLogsInTaskLogs", "NarrowItsOwnSession"]
 
 

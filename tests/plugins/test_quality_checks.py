@@ -337,7 +337,8 @@ def test_the_main_query_answers_the_key_counts_as_the_operators_query_does(catal
     # combinations of the keys count as duplicates there too): that query, kept below, is the reference.
     names = ("clean_rows", "null_key_rows", "duplicate_keys")
     for table in ("good", "bad"):
-        [today] = hook.query_rows(reference_checks_sql(DATABASE, table, DAY, keys), DATABASE, OUTPUT, "primary", sleep_time=0.2)
+        [today] = hook.query_rows(reference_checks_sql(DATABASE, table, DAY, keys), DATABASE, OUTPUT, "primary",
+                                  sleep_time=0.2)
         [main] = hook.query_rows(check_queries(DATABASE, table, DAY, COLUMNS, keys, CHECKS).main, DATABASE, OUTPUT,
                                  "primary", sleep_time=0.2)
         assert {name: main[name] for name in names} == {name: today[name] for name in names}

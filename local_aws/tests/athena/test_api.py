@@ -173,6 +173,27 @@ def catalog(aws, athena, sizes):
     return sizes
 
 
+# --------------------------------------------------------------------------------------------- metadata
+
+
+def test_get_table_metadata_describes_a_catalog_table(athena, catalog):
+    sales = athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName=DB, TableName="sales")
+    metadata = sales["TableMetadata"]
+    assert [(c["Name"], c["Type"]) for c in metadata["Columns"]] == [
+        ("id", "bigint"), ("customer", "string"), ("amount", "decimal(10,2)"), ("price", "double")]
+    assert [(c["Name"], c["Type"]) for c in metadata["PartitionKeys"]] == [("dt", "string")]
+    assert metadata["Name"] == "sales" and metadata["TableType"] == "EXTERNAL_TABLE"
+    people = athena.get_table_metadata(CatalogName="AwsDataCatalog", DatabaseName=DB, TableName="people")
+    assert people["TableMetadata"]["Parameters"]["skip.header.line.count"] == "1"
+    assert people["TableMetadata"]["PartitionKeys"] == []
+    for database, table, catalog_name in ((DB, "nothing_here", "AwsDataCatalog"), ("no_such_db", "sales",
+                                                                                 "AwsDataCatalog"),
+                                          (DB, "sales", "other")):
+        with pytest.raises(ClientError) as refused:
+            athena.get_table_metadata(CatalogName=catalog_name, DatabaseName=database, TableName=table)
+        assert refused.value.response["Error"]["Code"] == "MetadataException"
+
+
 # --------------------------------------------------------------------------------------------- DDL
 
 

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -22,7 +21,7 @@ from indata_ops.operators.deferral import BoundedDeferralMixin
 from indata_ops.operators.report_link import ValidationReportLink, report_url
 from indata_ops.quality.anomalies import anomalies_against_history
 from indata_ops.quality.evaluate import MAIN, ChecksRun, finish_checks, query_label
-from indata_ops.quality.model import CheckResult, DatasetQuality, PartitionMetrics, ValidationReport
+from indata_ops.quality.model import CheckResult, DatasetQuality, ValidationReport
 from indata_ops.quality.report import report_text, write_report
 from indata_ops.quality.sql import PARTITION_COLUMN, CheckQueries, check_queries
 from indata_ops.run_date import checked_run_date
@@ -97,20 +96,18 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     def athena(self) -> ValidationQueryHook:
         return ValidationQueryHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
-    @cached_property
-    def catalog(self) -> GlueCatalogHook:
-        return GlueCatalogHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-
     def _queries(self, run_date: str) -> CheckQueries:
-        """The date's queries, over the clean table's columns as Glue has them. Without the table, the main query
-        alone: Athena then fails it with its own reason (TABLE_NOT_FOUND, not retried)."""
+        """The date's queries, over the clean table's columns as the catalog has them (read through Athena:
+        GetTableMetadata; no Glue client to load). Without the table, the main query alone: Athena then fails it
+        with its own reason (TABLE_NOT_FOUND, not retried)."""
         checks = self.quality.checks
+        athena = self.athena.get_conn()
         try:
-            table = self.catalog.get_table(self.database, self.dataset)
-        except self.catalog.get_conn().exceptions.EntityNotFoundException:
-            table, checks = {"StorageDescriptor": {"Columns": [{"Name": k, "Type": "string"} for k in self.keys]}}, ()
-        columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]
-                   if c["Name"] != PARTITION_COLUMN}
+            columns = {column["Name"]: column["Type"] for column in athena.get_table_metadata(
+                CatalogName="AwsDataCatalog", DatabaseName=self.database, TableName=self.dataset,
+            )["TableMetadata"]["Columns"]}
+        except athena.exceptions.MetadataException:
+            columns, checks = {key: "string" for key in self.keys}, ()
         try:
             return check_queries(self.database, self.dataset, run_date, columns, self.keys, checks)
         except ValueError as error:  # a declared check on a column the table does not have: no retry fixes it
@@ -153,7 +150,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         counts = self.hook.get_json(self.bucket, job_counts_key(self.dataset, run_date))
         manifest = self.hook.get_json_or_none(self.bucket, manifest_key(self.dataset, run_date))
         own, notes = self._own_checks(run, counts, manifest)
-        metrics = self._partition_metrics(run.metrics, run_date)
+        metrics = run.metrics  # with the table's columns as the date was validated: what schema drift compares
         anomalies, history_notes = anomalies_against_history(self.hook, self.bucket, self.dataset, run_date, metrics,
                                                              self.quality.anomalies)
         notes += history_notes
@@ -191,18 +188,6 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         elif manifest is not None:
             notes.append(f"The job's input was not checked against an independent count: {uncounted(manifest)}.")
         return checks, notes
-
-    def _partition_metrics(self, metrics: PartitionMetrics, run_date: str) -> PartitionMetrics:
-        """The main query's metrics with the partition's own columns (a partition keeps the columns its job wrote,
-        which is what schema drift compares), or the table's when Glue has no such partition."""
-        glue = self.catalog.get_conn()
-        try:
-            partition = glue.get_partition(DatabaseName=self.database, TableName=self.dataset,
-                                           PartitionValues=[run_date])["Partition"]
-        except glue.exceptions.EntityNotFoundException:
-            return metrics
-        columns = {c["Name"]: c["Type"] for c in partition["StorageDescriptor"]["Columns"]}
-        return PartitionMetrics(rows=metrics.rows, null_shares=metrics.null_shares, columns=columns)
 
     def _partition_bytes(self, run_date: str) -> int:
         pages = self.hook.get_conn().get_paginator("list_objects_v2").paginate(
