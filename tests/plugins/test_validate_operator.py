@@ -167,7 +167,8 @@ def test_a_day_without_records_is_clean_only_when_the_dataset_allows_empty_days(
 
 
 def test_a_short_query_is_seen_finished_without_sleeping_a_whole_poll_interval(catalog, aws_connection, monkeypatch):
-    # The waits between looks are recorded (and still slept): 0.1 s first, doubling, never above poll_seconds.
+    # The waits between looks are recorded (and still slept): 0.05 s first, then 1.5 times the one before, never
+    # above poll_seconds.
     import indata_ops.hooks.validation as validation
 
     waits: list[float] = []
@@ -176,8 +177,8 @@ def test_a_short_query_is_seen_finished_without_sleeping_a_whole_poll_interval(c
     result = run(validate("good", aws_connection, poll_seconds=1))
     assert [check["passed"] for check in result["checks"]] == [True] * 6
     # The provider's poll slept a whole poll interval before its second look.
-    assert waits and waits[0] == pytest.approx(0.1)
-    assert all(later == pytest.approx(min(2 * earlier, 1)) for earlier, later in zip(waits, waits[1:]))
+    assert waits and waits[0] == pytest.approx(0.05)
+    assert all(later == pytest.approx(min(1.5 * earlier, 1)) for earlier, later in zip(waits, waits[1:]))
 
 
 def test_a_deferrable_task_keeps_a_short_query_instead_of_deferring_it(catalog, aws_connection):
