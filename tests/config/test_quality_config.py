@@ -341,12 +341,18 @@ def test_a_renamed_relationship_may_not_collide(write_config, quality_document) 
         "'relationship(region -> regiones.nombre_region)': checks[1] has the same name (give one of them another name)"]
 
 
-def test_the_shipped_file_declares_no_checks() -> None:
-    """The sample datasets' checks are declared once they have been run against the sample data."""
+def test_the_shipped_file_declares_the_sample_datasets_checks() -> None:
+    """The checks the sample datasets declare (they pass on every sample date: tests/test_end_to_end.py)."""
     config = load_config(environ={})
 
-    assert all(quality == DatasetQuality() for quality in config.quality.values())
     assert set(config.quality) == {dataset.name for dataset in config.datasets}
+    assert {name: [(c.kind, c.name, c.severity) for c in quality.checks] for name, quality in config.quality.items()} \
+        == {"ventas": [("accepted_values", "accepted_values(region)", "error"), ("range", "range(importe)", "error"),
+                       ("range", "range(unidades)", "error"), ("row_count", "row_count", "error"),
+                       ("freshness", "freshness(actualizado)", "error")],
+            "clientes": [("row_count", "row_count", "error"), ("freshness", "freshness(actualizado)", "error"),
+                         ("sql", "email_without_at", "warn")]}
+    assert all(quality.anomalies == AnomalySettings() for quality in config.quality.values())
 
 
 def test_yaml_dates_and_timestamps_are_literals(write_config: Callable[[Any], Path], quality_document) -> None:
