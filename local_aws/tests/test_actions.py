@@ -31,6 +31,6 @@ def test_glue_and_athena_answer_exactly_their_data_plane_actions(tmp_path):
     try:
         assert sorted(handlers(athena)) == sorted([
             "GetWorkGroup", "StartQueryExecution", "GetQueryExecution", "BatchGetQueryExecution",
-            "ListQueryExecutions", "GetQueryResults", "StopQueryExecution"])
+            "ListQueryExecutions", "GetQueryResults", "StopQueryExecution", "GetTableMetadata"])
     finally:
         athena.shutdown()
