@@ -13,6 +13,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from clean_tables import parquet_storage
 
 from indata_ops.hooks.validation import ValidationQueryHook
 from indata_ops.quality.evaluate import ChecksRun, check_results, run_checks
@@ -79,14 +80,6 @@ CHECKS = (
 )
 
 
-def storage(location: str, columns: dict[str, str]) -> dict:
-    return {"Columns": [{"Name": name, "Type": glue_type} for name, glue_type in columns.items()],
-            "Location": location,
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
-
-
 @pytest.fixture(scope="module")
 def catalog(aws):
     """Tables good, bad (DAY) and clientes (DAY and EARLIER) in the clean database; partition sizes by table."""
@@ -98,7 +91,7 @@ def catalog(aws):
     def table(name: str, columns: dict[str, str], partitions: dict[str, list[pa.Table]]) -> None:
         glue.create_table(DatabaseName=DATABASE, TableInput={
             "Name": name, "TableType": "EXTERNAL_TABLE", "PartitionKeys": [{"Name": "dt", "Type": "string"}],
-            "StorageDescriptor": storage(f"s3://{BUCKET}/clean/{name}/", columns),
+            "StorageDescriptor": parquet_storage(f"s3://{BUCKET}/clean/{name}/", columns),
             "Parameters": {"classification": "parquet"}})
         for date, parts in partitions.items():
             for number, part in enumerate(parts):
@@ -109,7 +102,8 @@ def catalog(aws):
                 if date == DAY:
                     sizes[name] = sizes.get(name, 0) + len(buffer.getvalue())
             glue.batch_create_partition(DatabaseName=DATABASE, TableName=name, PartitionInputList=[
-                {"Values": [date], "StorageDescriptor": storage(f"s3://{BUCKET}/clean/{name}/dt={date}/", columns)}])
+                {"Values": [date],
+                 "StorageDescriptor": parquet_storage(f"s3://{BUCKET}/clean/{name}/dt={date}/", columns)}])
 
     def rows(records: list[tuple]) -> pa.Table:
         return pa.Table.from_pylist([dict(zip(COLUMNS, record)) for record in records], schema=ARROW)
@@ -263,7 +257,7 @@ def test_without_keys_or_unique_checks_the_main_query_needs_no_grouping(catalog,
 def test_an_empty_partition_fails_row_count_and_freshness_and_has_no_null_shares(catalog, hook, aws):
     glue = aws("glue")
     glue.batch_create_partition(DatabaseName=DATABASE, TableName="good", PartitionInputList=[
-        {"Values": ["2026-11-02"], "StorageDescriptor": storage(f"s3://{BUCKET}/clean/good/dt=2026-11-02/",
+        {"Values": ["2026-11-02"], "StorageDescriptor": parquet_storage(f"s3://{BUCKET}/clean/good/dt=2026-11-02/",
                                                                 COLUMNS)}])
     queries = check_queries(DATABASE, "good", "2026-11-02", COLUMNS, ["id"], CHECKS[:2] + CHECKS[6:8])
     run = run_checks(hook, queries, OUTPUT, poll_seconds=0.2)

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from clean_tables import parquet_storage
 from deferred_run import run_deferred
 
 from indata_ops.operators.validate import ValidateCleanOperator
@@ -25,12 +26,7 @@ def put_partition(s3, table: str, ids: list[int | None]) -> None:
 
 
 def storage(location: str) -> dict:
-    """A Parquet StorageDescriptor as the clean job registers it."""
-    return {"Columns": [{"Name": "id", "Type": "bigint"}, {"Name": "amount", "Type": "double"}],
-            "Location": location,
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
+    return parquet_storage(location, {"id": "bigint", "amount": "double"})
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from clean_tables import parquet_storage
 from deferred_run import task_context
 
 from indata_ops.operators.report_link import ValidationReportLink
@@ -22,15 +23,11 @@ BUCKET = "optest-validate-report"
 DATABASE = "optest_report"
 DAY = "2026-11-08"
 PRIOR_DAYS = [f"2026-11-0{day}" for day in range(1, 8)]
-COLUMNS = [{"Name": "id", "Type": "bigint"}, {"Name": "region", "Type": "string"},
-           {"Name": "amount", "Type": "double"}]
+COLUMNS = {"id": "bigint", "region": "string", "amount": "double"}
 
 
 def storage(location: str) -> dict:
-    return {"Columns": COLUMNS, "Location": location,
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}}
+    return parquet_storage(location, COLUMNS)
 
 
 @pytest.fixture(scope="module")
