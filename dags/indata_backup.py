@@ -27,7 +27,7 @@ flowchart LR
 | `<dataset>.check_fingerprint` | computes the date's input fingerprint (manifest content, job code, dataset contract, job and crawler config, versions); when the committed clean partition's counts.json holds the same one, skips the crawl and the Glue job (the reason is in its log) and goes straight to validation; `full_refresh` runs everything |
 | `<dataset>.crawl_raw` | creates or updates the dataset's Glue crawler and crawls `raw/<dataset>/` into the raw database; pool `crawler_<crawler name>` (1 slot) runs one crawl per crawler at a time |
 | `<dataset>.clean_dataset` | runs `include/spark/clean_dataset.py` as a Glue job: clean Parquet under `clean/<dataset>/dt=D/`, rejected rows with reasons under `rejects/`, counts under `job-reports/` |
-| `<dataset>.validate_clean` | runs after the Glue job, or after an unchanged date's skip: Athena queries on the clean partition against the job's counts; fails with a table of checks; on success updates the Asset `indata_clean_<dataset>` |
+| `<dataset>.validate_clean` | runs after the Glue job, or after an unchanged date's skip, and after the Glue job of every other dataset its `relationship` checks read: Athena queries on the clean partition against the job's counts and the declared checks; fails with a table of checks; on success updates the Asset `indata_clean_<dataset>` |
 
 **Params** (trigger form): `run_date` (empty: the logical date; a manual run without one uses the day it was
 due, in the DAG's time zone), `datasets` (which task groups run), `full_refresh` (re-read and re-check every
@@ -113,7 +113,8 @@ def clean_job_arguments(config: BackupConfig, dataset: Dataset) -> dict[str, str
     }
 
 
-def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
+def dataset_chain(config: BackupConfig, dataset: Dataset) -> tuple[CleanJobOperator, ValidateCleanOperator]:
+    """The dataset's six tasks, chained; returns its Glue job task and its validation task."""
     settings = config.settings
     aws = {"aws_conn_id": settings.aws_conn_id, "region_name": settings.region}
     backup = BackupFilesOperator(task_id="backup_files", dataset=dataset, source_root=str(settings.source_root),
@@ -171,6 +172,7 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         bucket=settings.bucket, database=settings.clean_database, output_location=settings.athena_output,
         workgroup=settings.athena_workgroup, deferrable=settings.deferrable, allow_empty=dataset.on_empty == "skip",
         max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), quality=config.quality[dataset.name],
+        chain_task_id=check.task_id if config.quality[dataset.name].related_datasets else None,
         **aws, **VALIDATE,
         outlets=[clean_asset(settings.bucket, dataset.name)],
         # After the job, or straight after check_fingerprint when it skipped the crawl and the job. A skipped
@@ -178,6 +180,17 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> None:
         trigger_rule="none_failed_min_one_success")
     chain(backup, wait, check, crawl, clean, validate)
     check >> validate
+    return clean, validate
+
+
+def order_relationships(config: BackupConfig, chains: dict[str, tuple[CleanJobOperator, ValidateCleanOperator]]
+                        ) -> None:
+    """A relationship check reads another dataset's clean table: on a date's first run, that dataset's Glue job
+    must have written the date's partition first, so validation waits for it (skipped counts as done; a failed
+    job leaves the validation upstream_failed, as the check could not be answered)."""
+    for dataset in config.datasets:
+        for other in config.quality[dataset.name].related_datasets:
+            chains[other][0] >> chains[dataset.name][1]
 
 
 CONFIG = load_config()
@@ -217,7 +230,9 @@ with DAG(
 ) as dag:
     check_params = CheckParamsOperator(task_id="check_params", run_date=RUN_DATE_TEMPLATE, datasets=DATASETS,
                                        **CHECK_PARAMS)
+    chains = {}
     for dataset in CONFIG.datasets:
         with TaskGroup(group_id=dataset.name, tooltip=f"{dataset.name}: {dataset.source}") as group:
-            dataset_chain(CONFIG, dataset)
+            chains[dataset.name] = dataset_chain(CONFIG, dataset)
         check_params >> group
+    order_relationships(CONFIG, chains)

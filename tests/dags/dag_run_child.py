@@ -45,6 +45,8 @@ def main() -> int:
             select(TaskInstance).where(TaskInstance.run_id == run.run_id, TaskInstance.dag_id == args.dag_id)).all()
         states = {ti.task_id: str(ti.state) for ti in instances}
         tries = {ti.task_id: ti.try_number for ti in instances}
+        times = {ti.task_id: [ti.start_date.isoformat(), ti.end_date.isoformat()] for ti in instances
+                 if ti.start_date and ti.end_date}
         xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in session.scalars(
             select(XComModel).where(XComModel.run_id == run.run_id, XComModel.dag_id == args.dag_id))}
         events = [{"asset": name, "extra": extra} for name, extra in session.execute(
@@ -55,7 +57,7 @@ def main() -> int:
             .join(AssetModel, AssetDagRunQueue.asset_id == AssetModel.id))})
     args.outcome.write_text(json.dumps({
         "run_id": run.run_id, "state": str(run.state), "logical_date": str(run.logical_date), "states": states,
-        "tries": tries,
+        "tries": tries, "times": times,
         "xcom": {f"{task}:{key}": value for (task, key), value in xcoms.items()},
         "asset_events": events, "queued": queued}, default=str))
     return 0

@@ -103,6 +103,26 @@ def test_the_fingerprint_branch_skips_to_validation_and_feeds_the_job(dag, confi
         # Validation runs after the job, or after a skip of the crawl and the job; never after a failure.
         assert task["validate_clean"].trigger_rule == "none_failed_min_one_success"
         assert {task[name].trigger_rule for name in CHAIN[:-1]} == {"all_success"}
+        # No relationship check in the shipped file: no other dataset's job to wait for, nothing to guard.
+        assert task["validate_clean"].chain_task_id is None
+
+
+def test_a_relationship_check_waits_for_the_other_datasets_job(tmp_path, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.relationship_config import config_with_relationship
+
+    monkeypatch.setenv("BACKUP_CONFIG", str(config_with_relationship(tmp_path)))
+    bag = DagBag(dag_folder=str(REPO / "dags" / "indata_backup.py"))
+    assert bag.import_errors == {}
+    related = bag.dags["indata_backup"]
+    ventas, clientes = related.get_task("ventas.validate_clean"), related.get_task("clientes.validate_clean")
+    assert ventas.upstream_task_ids == {"ventas.clean_dataset", "ventas.check_fingerprint", "clientes.clean_dataset"}
+    # Its trigger rule would also run it after clientes' job alone: it checks that its own chain ran.
+    assert (ventas.trigger_rule, ventas.chain_task_id) == ("none_failed_min_one_success", "ventas.check_fingerprint")
+    assert clientes.upstream_task_ids == {"clientes.clean_dataset", "clientes.check_fingerprint"}
+    assert clientes.chain_task_id is None
+    assert len(related.topological_sort()) == len(related.task_ids)
 
 
 def test_the_backup_is_encrypted_as_configured_and_the_sensor_waits_for_a_complete_manifest(dag, config):

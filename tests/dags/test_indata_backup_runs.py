@@ -5,12 +5,14 @@ names and databases (BACKUP_* variables), over a copy of the sample data plus on
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -238,3 +240,58 @@ def test_starting_an_airflow_component_creates_the_crawler_pools(airflow):
     prefix = airflow["BACKUP_GLUE_JOB_PREFIX"]
     assert {name: value for name, value in pools.items() if name != "default_pool"} == {
         f"crawler_{prefix}-raw-ventas": [1, True], f"crawler_{prefix}-raw-clientes": [1, True]}
+
+
+# --- a relationship check across datasets (a copy of the config that declares one) -----------------------------
+
+RELATED_DAY = "2026-11-03"
+
+
+@pytest.fixture(scope="module")
+def related(airflow, tmp_path_factory):
+    from tests.dags.relationship_config import config_with_relationship
+
+    return {**airflow, "BACKUP_CONFIG": str(config_with_relationship(tmp_path_factory.mktemp("related")))}
+
+
+def clean_column(s3, bucket: str, dataset: str, column: str) -> list:
+    """A column of the date's clean partition, read from its Parquet files (not through Athena)."""
+    import pyarrow.parquet as pq
+
+    prefix = f"clean/{dataset}/dt={RELATED_DAY}/"
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+            if item["Key"].endswith(".parquet")]
+    assert keys, prefix
+    return [value for key in keys for value in pq.read_table(
+        io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), columns=[column]).column(column).to_pylist()]
+
+
+def test_a_relationship_check_runs_after_the_other_datasets_job_and_counts_the_missing_values(related, aws):
+    outcome, _ = dag_test(related, "indata_backup", run_after=f"{RELATED_DAY}T12:00:00+00:00",
+                          logical_date=f"{RELATED_DAY}T00:00:00+00:00")
+    assert outcome["state"] == "success", outcome["states"]
+    times = {task: [datetime.fromisoformat(moment) for moment in span] for task, span in outcome["times"].items()}
+    # On the date's first run clientes' partition is written by its job: ventas' validation starts after it (the
+    # edge that orders them is tested in test_indata_backup_dag; this run keeps to it).
+    assert times["ventas.validate_clean"][0] >= times["clientes.clean_dataset"][1]
+    s3, bucket = aws("s3"), related["BACKUP_BUCKET"]
+    customers = set(clean_column(s3, bucket, "clientes", "id_cliente"))
+    missing = {value for value in clean_column(s3, bucket, "ventas", "cliente") if value is not None} - customers
+    [check] = [check for check in outcome["xcom"]["ventas.validate_clean:return_value"]["checks"]
+               if check["kind"] == "relationship"]
+    assert (check["name"], check["severity"]) == ("relationship(cliente -> clientes.id_cliente)", "warn")
+    assert check["actual"] == (f"{len(missing)} value" if len(missing) == 1 else f"{len(missing)} values")
+    assert (check["passed"], check["result"]) == ((True, "ok") if not missing else (False, "WARN"))
+    assert {row["cliente"] for row in check["failing_rows"]} <= missing
+
+
+def test_a_relationship_does_not_run_the_validation_of_a_dataset_that_was_not_selected(related, aws):
+    # clientes' job runs (full_refresh) and is ventas' validation's upstream too; ventas' own chain is skipped.
+    outcome, log = dag_test(related, "indata_backup", run_after=f"{RELATED_DAY}T13:00:00+00:00",
+                            logical_date=f"{RELATED_DAY}T01:00:00+00:00",
+                            conf={"datasets": ["clientes"], "full_refresh": True})
+    assert outcome["state"] == "success"
+    assert outcome["states"]["clientes.clean_dataset"] == "success"
+    assert {state for task, state in outcome["states"].items() if task.startswith("ventas.")} == {"skipped"}
+    assert "ventas.validate_clean:return_value" not in outcome["xcom"]
+    assert f"ventas dt={RELATED_DAY}: this dataset's chain did not run" in log

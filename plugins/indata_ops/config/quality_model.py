@@ -82,7 +82,8 @@ class RangeCheck(_Options):
 
 
 class RelationshipCheck(_Options):
-    """Every non-NULL value of the column exists in another dataset's clean table (a foreign key)."""
+    """Every non-NULL value of the column exists in another dataset's clean table (a foreign key). The dataset's
+    validation runs after the other dataset's Glue job of the same run."""
 
     column: str
     """The column of this dataset."""

@@ -10,7 +10,7 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.triggers.athena import AthenaTrigger
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from indata_ops.errors import PermanentError
 from indata_ops.hooks.backup import BackupHook
@@ -18,6 +18,7 @@ from indata_ops.hooks.validation import RUNNING_STATES, ValidationQueryHook
 from indata_ops.inference_report import inference_warnings
 from indata_ops.layout import job_counts_key, manifest_key
 from indata_ops.operators.deferral import BoundedDeferralMixin
+from indata_ops.operators.fingerprint import FINGERPRINT_KEY
 from indata_ops.operators.report_link import ValidationReportLink, report_url
 from indata_ops.quality.anomalies import anomalies_against_history
 from indata_ops.quality.evaluate import MAIN, ChecksRun, finish_checks, query_label
@@ -60,6 +61,11 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     the triggerer waits (``deferrable=True``, AthenaTrigger) or this process polls; a deferrable task first polls
     for up to ``wait_before_deferring`` seconds, as most days' checks finish within that.
 
+    ``chain_task_id``: set when the task also waits for other datasets' Glue jobs (its relationship checks read
+    their clean tables). Its trigger rule then also counts those jobs' successes, so the task checks that its own
+    dataset's chain reached it: the fingerprint check (that task) pushed this run's fingerprint. When it did not
+    (the dataset was not selected, a dry run, an on_empty skip), the task skips.
+
     The report goes to ``reports/<dataset>/dt=<date>/validation.json`` and ``validation.html`` (the task's
     "Validation report" link) and to the log, before the task fails or succeeds; a failure does not retry (the
     data will not change by itself). On success each outlet Asset's event carries the dataset, the run date, the
@@ -75,7 +81,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
                  output_location: str, workgroup: str = "primary", poll_seconds: int = 1, deferrable: bool = False,
                  max_wait_seconds: int = 3600, allow_empty: bool = False, wait_before_deferring: float = 2.0,
-                 quality: DatasetQuality | None = None, **kwargs: Any):
+                 quality: DatasetQuality | None = None, chain_task_id: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.allow_empty = allow_empty
         self.dataset = dataset
@@ -90,6 +96,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         self.max_wait_seconds = max_wait_seconds
         self.wait_before_deferring = wait_before_deferring
         self.quality = quality or DatasetQuality()
+        self.chain_task_id = chain_task_id
         self.report_url: str | None = None  # set once the report is written; the extra link shows it
 
     @cached_property
@@ -120,6 +127,10 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
 
     def execute(self, context: Any) -> dict[str, Any]:
         run_date = checked_run_date(self.run_date)
+        if self.chain_task_id and context["ti"].xcom_pull(task_ids=self.chain_task_id, key=FINGERPRINT_KEY) is None:
+            raise AirflowSkipException(
+                f"{self.dataset} dt={run_date}: this dataset's chain did not run ({self.chain_task_id} did not "
+                "succeed in this run); only another dataset's job, which a relationship check waits for, did")
         queries = self._queries(run_date)
         started = self._start(queries, [MAIN, *(query_label(i) for i in queries.extra)])
         state = self.athena.wait(started[MAIN], self.wait_before_deferring if self.deferrable

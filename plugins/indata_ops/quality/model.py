@@ -82,6 +82,11 @@ class DatasetQuality:
     checks: tuple[DeclaredCheck, ...] = ()
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
 
+    @property
+    def related_datasets(self) -> tuple[str, ...]:
+        """The other datasets whose clean tables this dataset's ``relationship`` checks read, sorted."""
+        return tuple(sorted({check.to_dataset for check in self.checks
+                             if check.kind == "relationship" and check.to_dataset}))
 
 
 @dataclass(frozen=True)
