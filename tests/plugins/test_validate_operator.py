@@ -14,6 +14,7 @@ from clean_tables import parquet_storage
 from deferred_run import run_deferred
 
 from indata_ops.operators.validate import ValidateCleanOperator
+from indata_ops.quality.model import DatasetQuality, DeclaredCheck
 
 BUCKET = "optest-validate"
 DATABASE = "optest_clean"
@@ -73,10 +74,10 @@ def run(operator: ValidateCleanOperator) -> dict:
         return operator.execute({})
     result, deferrals = run_deferred(operator, {})
     # The first look comes right after the start: the query is still running.
-    # One query, so one wait; the operator resumes from the event alone (no defer kwargs to lose).
+    # One wait, for the main query; the other queries' ids go with the defer kwargs.
     [deferred] = deferrals
     assert isinstance(deferred.trigger, AthenaTrigger) and deferred.method_name == "execute_complete"
-    assert deferred.kwargs is None
+    assert set(deferred.kwargs or {}) == {"extra_queries"}
     return result
 
 
@@ -184,6 +185,22 @@ def test_a_short_query_is_seen_finished_without_sleeping_a_whole_poll_interval(c
     # The provider's poll slept a whole poll interval before its second look.
     assert waits and waits[0] == pytest.approx(0.05)
     assert all(later == pytest.approx(min(1.5 * earlier, 1)) for earlier, later in zip(waits, waits[1:]))
+
+
+def test_a_deferred_task_resumes_with_its_sql_check_query_instead_of_running_it_again(catalog, aws_connection, aws):
+    athena = aws("athena")
+
+    def query_ids() -> set[str]:
+        return {query_id for page in athena.get_paginator("list_query_executions").paginate(WorkGroup="primary")
+                for query_id in page["QueryExecutionIds"]}
+
+    over_two = DeclaredCheck("sql", "amount_over_two",
+                             sql="SELECT * FROM {table} WHERE dt = '{run_date}' AND amount > 2")
+    before = query_ids()
+    result = run(validate("good", aws_connection, deferrable=True, quality=DatasetQuality(checks=(over_two,))))
+    started = query_ids() - before
+    assert [(check["name"], check["passed"]) for check in result["checks"]][-1] == ("amount_over_two", True)
+    assert len(started) == 2  # the main query and the sql check's, each once
 
 
 def test_a_deferrable_task_keeps_a_short_query_instead_of_deferring_it(catalog, aws_connection):

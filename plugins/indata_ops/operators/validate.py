@@ -136,22 +136,29 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         state = self.athena.wait(started[MAIN], self.wait_before_deferring if self.deferrable
                                  else self.max_wait_seconds, self.poll_seconds)
         if state in RUNNING_STATES and self.deferrable:
-            # The extra queries are started again on resume: only the main query's id comes back in the event.
+            # The trigger waits for the main query; the others keep running in Athena and their ids come back
+            # with the event (defer kwargs), so the task does not run them twice.
             self.defer(trigger=AthenaTrigger(started[MAIN], waiter_delay=self.poll_seconds,
                                              waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
                                              aws_conn_id=self.aws_conn_id, region_name=self.region_name),
-                       method_name="execute_complete")
+                       method_name="execute_complete",
+                       kwargs={"extra_queries": {label: started[label] for label in started if label != MAIN}})
         return self._after(context, run_date, queries, started)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        # Everything comes back from the event and the re-rendered fields, not from defer() kwargs.
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None,
+                         extra_queries: Mapping[str, str] | None = None) -> dict[str, Any]:
+        # The main query's id comes from the event, the others' from the defer kwargs; the SQL from the re-rendered
+        # fields. An extra query whose id did not come back (a task deferred by an older version) starts again.
         if not event or not event.get("value"):
             raise AirflowException(f"Athena wait ended without a query id: {event}")
         run_date = checked_run_date(self.run_date)
         queries = self._queries(run_date)
         if event.get("status") != "success":
             raise self.athena.failure(event["value"], queries.main)
-        started = {MAIN: event["value"], **self._start(queries, [query_label(i) for i in queries.extra])}
+        kept = extra_queries or {}
+        labels = [query_label(i) for i in queries.extra]
+        started = {MAIN: event["value"], **{label: kept[label] for label in labels if label in kept},
+                   **self._start(queries, [label for label in labels if label not in kept])}
         return self._after(context, run_date, queries, started)
 
     def _after(self, context: Any, run_date: str, queries: CheckQueries, started: Mapping[str, str]
