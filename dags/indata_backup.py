@@ -173,6 +173,7 @@ def dataset_chain(config: BackupConfig, dataset: Dataset) -> tuple[CleanJobOpera
         workgroup=settings.athena_workgroup, deferrable=settings.deferrable, allow_empty=dataset.on_empty == "skip",
         max_wait_seconds=int(VALIDATE["execution_timeout"].total_seconds()), quality=config.quality[dataset.name],
         chain_task_id=check.task_id if config.quality[dataset.name].related_datasets else None,
+        report_link_endpoint=settings.report_link_endpoint,
         **aws, **VALIDATE,
         outlets=[clean_asset(settings.bucket, dataset.name)],
         # After the job, or straight after check_fingerprint when it skipped the crawl and the job. A skipped

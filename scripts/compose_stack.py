@@ -277,6 +277,31 @@ def check_counts(endpoint: str, run_date: str) -> list[str]:
     return problems
 
 
+def check_report_links(base: str, run_id: str) -> list[str]:
+    """Each dataset's "Validation report" link, as the UI shows it, opened from this host as a browser would."""
+    from indata_ops.config import load_config
+
+    token = api(f"{base}/auth/token")["access_token"]
+    problems = []
+    for dataset in load_config().datasets:
+        task = f"{dataset.name}.validate_clean"
+        links = api(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task}/links",
+                    token=token)["extra_links"]
+        url = links.get("Validation report") or ""
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                page = response.read().decode(errors="replace")
+                kind = response.headers.get("Content-Type", "")
+        except (ValueError, OSError) as error:  # no link, an address this host cannot reach, an HTTP error
+            problems.append(f"{task}: the report link {url!r} does not open from the host: {error}")
+            continue
+        if not kind.startswith("text/html") or dataset.name not in page:
+            problems.append(f"{task}: {url} answered {kind!r} without the dataset's report")
+        else:
+            print(f"{task}: report link opens from the host ({len(page)} bytes of HTML)", flush=True)
+    return problems
+
+
 def check(files: list[str], run_date: str) -> dict[str, Any]:
     services = merged_config(files)["services"]
     ports = {name: port for name, _, port in published_ports(services)}
@@ -291,11 +316,14 @@ def check(files: list[str], run_date: str) -> dict[str, Any]:
         timings["healthy_by_service_s"] = up(files)
         timings["up_to_healthy_s"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
-        run_date_through_api(f"http://127.0.0.1:{ports['airflow-apiserver']}", run_date)
+        base = f"http://127.0.0.1:{ports['airflow-apiserver']}"
+        run = run_date_through_api(base, run_date)
         timings["dag_run_s"] = round(time.monotonic() - started, 1)
         print(f"indata_backup {run_date} succeeded in {timings['dag_run_s']} s", flush=True)
         if problems := check_counts(f"http://127.0.0.1:{ports['local-aws']}", run_date):
             raise ComposeError("counts differ:\n  " + "\n  ".join(problems))
+        if problems := check_report_links(base, run["dag_run_id"]):
+            raise ComposeError("report links:\n  " + "\n  ".join(problems))
     finally:
         started = time.monotonic()
         down(files)

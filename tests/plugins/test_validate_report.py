@@ -76,10 +76,10 @@ def manifest(s3, day: str, records: int | None) -> None:
     s3.put_object(Bucket=BUCKET, Key=f"manifests/sales/dt={day}/manifest.json", Body=json.dumps(document).encode())
 
 
-def validate(conn: str, day: str = DAY, quality: DatasetQuality | None = None) -> ValidateCleanOperator:
+def validate(conn: str, day: str = DAY, quality: DatasetQuality | None = None, **kwargs) -> ValidateCleanOperator:
     return ValidateCleanOperator(task_id="validate_clean", dataset="sales", keys=["id"], run_date=day,
                                  bucket=BUCKET, database=DATABASE, output_location=f"s3://{BUCKET}/athena-results/",
-                                 aws_conn_id=conn, quality=quality)
+                                 aws_conn_id=conn, quality=quality, **kwargs)
 
 
 def table_lines(report: str) -> dict[str, list[str]]:
@@ -153,6 +153,22 @@ def test_declared_checks_errors_fail_warnings_only_report_and_the_report_is_link
         assert response.headers["Content-Type"].startswith("text/html")
     assert 'data-check="accepted_values(region)"' in page and 'data-result="WARN"' in page
     assert "<td>X</td>" in page  # the failing row
+
+
+def test_the_link_is_signed_for_the_address_the_browser_uses(tables, aws_connection, stack):
+    # As under docker-compose: the workers reach S3 at one address (here 127.0.0.1), a browser at another
+    # (here localhost). The link is signed for the browser's: SigV4 signs the Host header.
+    browser = stack.endpoint.replace("127.0.0.1", "localhost")
+    assert browser != stack.endpoint
+    operator = validate(aws_connection, report_link_endpoint=browser)
+    operator.execute({})
+    url = ValidationReportLink().get_link(operator, ti_key=None)
+    assert url.startswith(f"{browser}/{BUCKET}/reports/sales/dt%3D{DAY}/validation.html?") and "Signature=" in url
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert "<html" in response.read().decode()
+    # The local stack does not check a presigned link's signature (S3 and other S3-compatible stores do), so
+    # only the link's address and that it opens are checked here: the signature is botocore's, for that address.
 
 
 CRAFTED_JOB = '''"""The clean job, crafted to lose the first record it reads: its accounting stays self-consistent."""

@@ -42,6 +42,8 @@ KmsKey = Annotated[str, Matching(r"[\w:/+=,.@-]{1,2048}", "a KMS key id, ARN or 
 EmailList = Annotated[str, Matching(r"\s*[^@\s,]+@[^@\s,]+\.[^@\s,]+\s*(,\s*[^@\s,]+@[^@\s,]+\.[^@\s,]+\s*)*",
                                     "comma-separated e-mail addresses")]
 Days = Annotated[int, Field(ge=1)]
+EndpointUrl = Annotated[str, Matching(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?/?", "an http(s) URL of a host and "
+                                      "optional port, such as http://127.0.0.1:4566")]
 
 
 def _env(variable: str, name: str, default: Any = PydanticUndefined) -> Any:
@@ -85,6 +87,10 @@ class Settings(BaseSettings):
     glue_version 3.0 or later and worker type G.1X or G.2X."""
     athena_workgroup: Workgroup = "primary"
     """Athena workgroup of the validation queries."""
+    report_link_endpoint: EndpointUrl | None = None
+    """Only with an endpoint_url in the connection (the local stack): the address a browser reaches that S3
+    endpoint at, when it is not the one the workers use (docker-compose: http://127.0.0.1:4566). The "Validation
+    report" link is presigned for it. On AWS the link is the S3 console's page and this is not used."""
     max_active_runs: Annotated[int, Field(ge=1)] = 1
     """DAG runs (dates) at once, e.g. during a backfill."""
     start_date: str = Field("2026-11-01", json_schema_extra={"format": "date"})

@@ -67,8 +67,9 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     (the dataset was not selected, a dry run, an on_empty skip), the task skips.
 
     The report goes to ``reports/<dataset>/dt=<date>/validation.json`` and ``validation.html`` (the task's
-    "Validation report" link) and to the log, before the task fails or succeeds; a failure does not retry (the
-    data will not change by itself). On success each outlet Asset's event carries the dataset, the run date, the
+    "Validation report" link; with an endpoint in the connection, a presigned GET for ``report_link_endpoint``
+    when set) and to the log, before the task fails or succeeds; a failure does not retry (the data will not
+    change by itself). On success each outlet Asset's event carries the dataset, the run date, the
     job's counts and the number of warnings.
     """
 
@@ -81,7 +82,8 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     def __init__(self, *, dataset: str, keys: Sequence[str], run_date: str, bucket: str, database: str,
                  output_location: str, workgroup: str = "primary", poll_seconds: int = 1, deferrable: bool = False,
                  max_wait_seconds: int = 3600, allow_empty: bool = False, wait_before_deferring: float = 2.0,
-                 quality: DatasetQuality | None = None, chain_task_id: str | None = None, **kwargs: Any):
+                 quality: DatasetQuality | None = None, chain_task_id: str | None = None,
+                 report_link_endpoint: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.allow_empty = allow_empty
         self.dataset = dataset
@@ -97,6 +99,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         self.wait_before_deferring = wait_before_deferring
         self.quality = quality or DatasetQuality()
         self.chain_task_id = chain_task_id
+        self.report_link_endpoint = report_link_endpoint
         self.report_url: str | None = None  # set once the report is written; the extra link shows it
 
     @cached_property
@@ -215,9 +218,7 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
     def _publish(self, context: Any, report: ValidationReport, column_warnings: list[str]) -> dict[str, Any]:
         """Writes the report (S3, the link, the log), then fails or returns what the run summary shows."""
         keys = write_report(self.hook, self.bucket, report)
-        conn = self.hook.conn_config
-        self.report_url = report_url(self.hook.get_conn(), conn.get_service_endpoint_url("s3"),
-                                     self.hook.conn_region_name, self.bucket, keys["html"])
+        self.report_url = report_url(self.hook, self.bucket, keys["html"], self.report_link_endpoint)
         text = report_text(report)
         if not report.passed:
             raise AirflowFailException(f"{text}\n\nReport: {keys['html_uri']}")
