@@ -139,8 +139,8 @@ class ValidateCleanOperator(BoundedDeferralMixin, AwsBaseOperator[BackupHook]):
         state = self.athena.wait(started[MAIN], self.wait_before_deferring if self.deferrable
                                  else self.max_wait_seconds, self.poll_seconds)
         if state in RUNNING_STATES and self.deferrable:
-            # The trigger waits for the main query; the others keep running in Athena and their ids come back
-            # with the event (defer kwargs), so the task does not run them twice.
+            # The trigger waits for the main query; the others keep running in Athena, and their ids reach
+            # execute_complete through the defer kwargs, so no query runs twice.
             self.defer(trigger=AthenaTrigger(started[MAIN], waiter_delay=self.poll_seconds,
                                              waiter_max_attempts=self.max_wait_seconds // self.poll_seconds,
                                              aws_conn_id=self.aws_conn_id, region_name=self.region_name),
